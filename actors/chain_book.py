@@ -1,0 +1,486 @@
+"""The live state of one option chain and the analytics derived from it.
+
+A ``ChainBook`` is owned by exactly one ``ChainActor`` and is not thread-safe. It keeps
+numpy arrays indexed ``[side, row]`` (side 0 = calls, 1 = puts; rows = strikes ascending).
+
+Determinism (what makes crash recovery exact): every derived value is a function of the
+message sequence, never of how updates were coalesced. The forward and time to expiry are
+fixed when a spot tick or a chain snapshot is *applied*; rows touched later are priced with
+those values until the next one, and a reprice after either covers all rows. OI sums and
+the max-pain payout curve are integer-valued and updated incrementally, so they are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import msgspec
+import numpy as np
+from msgspec import UNSET
+
+from actors.analytics import black76, chain, expiry, forward, surface, svi
+from actors.messages import (
+    BuildUpCounts,
+    ChainFeed,
+    ChainSide,
+    EnrichedChain,
+    SmileSlice,
+    Summary,
+)
+from actors.products import ProductSpec
+
+__all__ = ["BookSnapshot", "ChainBook"]
+
+CALL, PUT = 0, 1
+_SIDES = 2
+_NO_OI = -1  # oi_open not yet seen this session
+
+
+class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a ``ChainBook`` needs to continue exactly where it was (inputs only:
+    IV and greeks are recomputed on restore from the stored forward and time)."""
+
+    product: str
+    expiry: dt.date
+    stream_seq: int
+    applied: int
+    as_of_ns: int
+    session_date: dt.date | None
+    spot: float | None
+    spot_ts_ns: int
+    forward: float | None
+    forward_source: str
+    t_years: float | None
+    strikes: list[float]
+    bid: list[list[float | None]]
+    ask: list[list[float | None]]
+    ltp: list[list[float | None]]
+    ltp_open: list[list[float | None]]
+    oi: list[list[int]]
+    oi_open: list[list[int]]
+    volume: list[list[int]]
+
+
+def _opt(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def _opt_list(a: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(x) else x for x in a.tolist()]
+
+
+def _nan_list(a: np.ndarray) -> list[list[float | None]]:
+    return [[None if math.isnan(x) else x for x in row] for row in a.tolist()]
+
+
+def _from_nan_list(rows: list[list[float | None]]) -> np.ndarray:
+    return np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float)
+
+
+class ChainBook:
+    def __init__(self, spec: ProductSpec, expiry_date: dt.date) -> None:
+        self.spec = spec
+        self.product = spec.name
+        self.expiry = expiry_date
+        self.expiry_str = expiry_date.isoformat()
+        self._expiry_ns = expiry.expiry_instant_ns(
+            expiry_date, expiry_time=spec.expiry_time, tz=spec.tz
+        )
+        self.stream_seq = 0
+        self.applied = 0
+        self.as_of_ns = 0
+        self.session_date: dt.date | None = None
+        self.spot: float | None = None
+        self.spot_ts_ns = 0
+        self.forward = math.nan
+        self.forward_source = "none"
+        self.t_years = math.nan
+        self._alloc(np.empty(0))
+        self._full = True
+        self._dirty = np.zeros((_SIDES, 0), dtype=bool)
+        self._oi_delta = np.zeros((_SIDES, 0), dtype=np.int64)
+
+    # ------------------------------------------------------------ storage
+
+    def _alloc(self, strikes: np.ndarray) -> None:
+        n = strikes.size
+        self.strikes = strikes.astype(float)
+        self._row = {float(k): i for i, k in enumerate(self.strikes)}
+        nan = np.full((_SIDES, n), np.nan)
+        self.bid, self.ask, self.ltp, self.ltp_open = nan.copy(), nan.copy(), nan.copy(), nan
+        self.oi = np.zeros((_SIDES, n), dtype=np.int64)
+        self.oi_open = np.full((_SIDES, n), _NO_OI, dtype=np.int64)
+        self.volume = np.zeros((_SIDES, n), dtype=np.int64)
+        self._alloc_derived()
+
+    def _alloc_derived(self) -> None:
+        shape = (_SIDES, self.strikes.size)
+        self.mid = np.full(shape, np.nan)
+        self.iv = np.full(shape, np.nan)
+        self.delta, self.gamma = np.full(shape, np.nan), np.full(shape, np.nan)
+        self.vega, self.theta, self.rho = (np.full(shape, np.nan) for _ in range(3))
+        self._payout = np.zeros(self.strikes.size)
+        self._dirty = np.zeros(shape, dtype=bool)
+        self._oi_delta = np.zeros(shape, dtype=np.int64)
+        self._full = True
+
+    def _insert_strikes(self, new: list[float]) -> None:
+        merged = np.union1d(self.strikes, np.array(new, dtype=float))
+        pos = np.searchsorted(merged, self.strikes)
+        old = (self.bid, self.ask, self.ltp, self.ltp_open, self.oi, self.oi_open, self.volume)
+        self._alloc(merged)
+        for dst, src in zip(
+            (self.bid, self.ask, self.ltp, self.ltp_open, self.oi, self.oi_open, self.volume),
+            old,
+            strict=True,
+        ):
+            dst[:, pos] = src
+
+    # ------------------------------------------------------------ inputs
+
+    def _advance_clock(self, ts_ns: int, stream_seq: int) -> None:
+        self.as_of_ns = max(self.as_of_ns, ts_ns)
+        self.stream_seq = max(self.stream_seq, stream_seq)
+        self.applied += 1
+        day = expiry.session_date(self.as_of_ns, tz=self.spec.tz)
+        if self.session_date is None or day > self.session_date:
+            # A new trading day: today's changes are measured from the first values seen.
+            self.session_date = day
+            self.oi_open[:] = _NO_OI
+            self.ltp_open[:] = np.nan
+
+    def apply_chain(self, feed: ChainFeed, stream_seq: int) -> None:
+        """A full snapshot: replaces every quote (session-open marks are kept)."""
+        strikes = np.unique(np.array([q.strike for q in feed.quotes], dtype=float))
+        keep_oi_open, keep_ltp_open = self.oi_open, self.ltp_open
+        old_row = self._row
+        self._alloc(strikes)
+        for k, i in self._row.items():
+            j = old_row.get(k)
+            if j is not None:
+                self.oi_open[:, i] = keep_oi_open[:, j]
+                self.ltp_open[:, i] = keep_ltp_open[:, j]
+        self._advance_clock(feed.ts, stream_seq)
+        self._apply_rows(feed, replace=True)
+        if feed.spot is not None:
+            self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
+        self._reprice_inputs()
+
+    def apply_quotes(self, feed: ChainFeed, stream_seq: int) -> None:
+        new = {q.strike for q in feed.quotes if float(q.strike) not in self._row}
+        if new:
+            self._insert_strikes(sorted(new))
+        self._advance_clock(feed.ts, stream_seq)
+        self._apply_rows(feed, replace=False)
+        if feed.spot is not None:
+            self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
+            self._reprice_inputs()
+
+    def apply_spot(self, price: float, ts_ns: int, stream_seq: int) -> None:
+        self._advance_clock(ts_ns, stream_seq)
+        self.spot, self.spot_ts_ns = price, max(self.spot_ts_ns, ts_ns)
+        self._reprice_inputs()
+
+    def _apply_rows(self, feed: ChainFeed, *, replace: bool) -> None:
+        row = self._row
+        bid, ask, ltp, oi, vol = self.bid, self.ask, self.ltp, self.oi, self.volume
+        oi_delta, dirty = self._oi_delta, self._dirty
+        for q in feed.quotes:
+            s = CALL if q.right == "C" else PUT
+            i = row[float(q.strike)]
+            if q.bid is not UNSET or replace:
+                bid[s, i] = np.nan if q.bid is None or q.bid is UNSET else q.bid
+            if q.ask is not UNSET or replace:
+                ask[s, i] = np.nan if q.ask is None or q.ask is UNSET else q.ask
+            if q.ltp is not UNSET or replace:
+                ltp[s, i] = np.nan if q.ltp is None or q.ltp is UNSET else q.ltp
+            if q.oi is not UNSET or replace:
+                new_oi = 0 if q.oi is None or q.oi is UNSET else int(q.oi)
+                oi_delta[s, i] += new_oi - oi[s, i]
+                oi[s, i] = new_oi
+            if q.volume is not UNSET or replace:
+                vol[s, i] = 0 if q.volume is None or q.volume is UNSET else int(q.volume)
+            if self.oi_open[s, i] == _NO_OI and (q.oi is not UNSET or replace):
+                self.oi_open[s, i] = oi[s, i]
+            if math.isnan(self.ltp_open[s, i]):
+                self.ltp_open[s, i] = ltp[s, i]
+            dirty[s, i] = True
+
+    def _current_mid(self) -> np.ndarray:
+        two_sided = (self.bid > 0) & (self.ask > 0) & (self.ask >= self.bid)
+        with np.errstate(invalid="ignore"):
+            return np.where(two_sided, 0.5 * (self.bid + self.ask), self.ltp)
+
+    def _reprice_inputs(self) -> None:
+        """Fix forward and time to expiry from the state as it is now; reprice every row."""
+        self.t_years = expiry.t_years(
+            self.as_of_ns, expiry=self.expiry, expiry_time=self.spec.expiry_time, tz=self.spec.tz
+        )
+        mid = self._current_mid()
+        est = forward.implied_forward(
+            self.strikes,
+            call_mid=mid[CALL],
+            put_mid=mid[PUT],
+            spot=math.nan if self.spot is None else self.spot,
+            t_years=self.t_years,
+            rate=self.spec.rate,
+            dividend_yield=self.spec.dividend_yield,
+        )
+        self.forward, self.forward_source = float(est.forward), str(est.source)
+        self._full = True
+
+    # ------------------------------------------------------------ derived
+
+    @property
+    def pending(self) -> bool:
+        return self._full or bool(self._dirty.any())
+
+    def recompute(self) -> int:
+        """Bring IV, greeks, payout curve up to date; returns the number of options priced."""
+        if self._full:
+            self._payout = chain.payout_curve(
+                self.strikes, call_oi=self.oi[CALL].astype(float), put_oi=self.oi[PUT].astype(float)
+            )
+            sides, rows = np.nonzero(np.ones_like(self._dirty))
+        else:
+            touched = np.nonzero(self._oi_delta.any(axis=0))[0]
+            if touched.size:
+                self._payout = self._payout + chain.payout_curve_delta(
+                    self.strikes,
+                    index=touched,
+                    d_call_oi=self._oi_delta[CALL, touched].astype(float),
+                    d_put_oi=self._oi_delta[PUT, touched].astype(float),
+                )
+            sides, rows = np.nonzero(self._dirty)
+        self._oi_delta[:] = 0
+        self._dirty[:] = False
+        self._full = False
+        if rows.size == 0:
+            return 0
+        mid = self._current_mid()
+        self.mid[sides, rows] = mid[sides, rows]
+        k = self.strikes[rows]
+        is_call = sides == CALL
+        t = self.t_years if self.t_years > 0 else math.nan
+        iv = black76.implied_vol(
+            mid[sides, rows],
+            forward=self.forward,
+            strike=k,
+            t_years=t,
+            rate=self.spec.rate,
+            is_call=is_call,
+        )
+        g = black76.greeks(
+            self.forward, strike=k, t_years=t, rate=self.spec.rate, vol=iv, is_call=is_call
+        )
+        self.iv[sides, rows] = iv
+        self.delta[sides, rows] = g.delta
+        self.gamma[sides, rows] = g.gamma
+        self.vega[sides, rows] = g.vega
+        self.theta[sides, rows] = g.theta
+        self.rho[sides, rows] = g.rho
+        return int(rows.size)
+
+    # ------------------------------------------------------------ views
+
+    def _oi_change(self) -> np.ndarray:
+        return np.where(self.oi_open == _NO_OI, 0, self.oi - self.oi_open)
+
+    def _buildup_codes(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            price_change = self.ltp - self.ltp_open
+        return chain.buildup(price_change, self._oi_change().astype(float))
+
+    def _atm(self) -> int:
+        ref = self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
+        return chain.atm_index(self.strikes, ref)
+
+    def summary(self, *, published_ns: int = 0) -> Summary:
+        oi_change = self._oi_change()
+        codes = self._buildup_codes()
+        counts = chain.buildup_counts(codes)
+        call_oi, put_oi = int(self.oi[CALL].sum()), int(self.oi[PUT].sum())
+        call_vol, put_vol = int(self.volume[CALL].sum()), int(self.volume[PUT].sum())
+        atm = self._atm()
+        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
+        atm_strike = float(self.strikes[atm]) if atm >= 0 else math.nan
+        straddle = atm_iv = math.nan
+        if atm >= 0:
+            straddle = float(self.mid[CALL, atm] + self.mid[PUT, atm])
+            atm_iv = self._smile(fit_svi=False).atm_iv
+        moves = chain.expected_move(
+            straddle_price=straddle,
+            forward=self.forward,
+            atm_vol=atm_iv,
+            t_years=self.t_years,
+            rate=self.spec.rate,
+        )
+        with np.errstate(invalid="ignore"):
+            price_change = self.ltp - self.ltp_open
+        return Summary(
+            product=self.product,
+            expiry=self.expiry_str,
+            ts=self.as_of_ns,
+            seq=self.applied,
+            stream_seq=self.stream_seq,
+            spot=self.spot,
+            forward=self.forward,
+            forward_source=self.forward_source,
+            t_years=self.t_years,
+            rate=self.spec.rate,
+            pcr_oi=chain.pcr(put_oi, call_oi),
+            pcr_volume=chain.pcr(put_vol, call_vol),
+            max_pain=mp.strike,
+            max_pain_distance=(mp.strike - self.spot) if self.spot is not None else None,
+            atm_strike=atm_strike,
+            atm_iv=atm_iv,
+            straddle=straddle,
+            expected_move=moves.sigma_move,
+            expected_move_straddle=moves.straddle_move,
+            call_oi=call_oi,
+            put_oi=put_oi,
+            call_oi_change=int(oi_change[CALL].sum()),
+            put_oi_change=int(oi_change[PUT].sum()),
+            call_volume=call_vol,
+            put_volume=put_vol,
+            buildup=BuildUpCounts(**counts),
+            call_buildup=chain.chain_buildup(price_change[CALL], oi_change[CALL]).label,
+            put_buildup=chain.chain_buildup(price_change[PUT], oi_change[PUT]).label,
+            n_strikes=int(self.strikes.size),
+            published_ns=published_ns,
+        )
+
+    def _side(self, s: int, codes: np.ndarray, oi_change: np.ndarray) -> ChainSide:
+        def f(a: np.ndarray) -> list[float | None]:
+            return [None if math.isnan(x) else x for x in a[s].tolist()]
+
+        return ChainSide(
+            bid=f(self.bid),
+            ask=f(self.ask),
+            ltp=f(self.ltp),
+            mid=f(self.mid),
+            iv=f(self.iv),
+            delta=f(self.delta),
+            gamma=f(self.gamma),
+            vega=f(self.vega),
+            theta=f(self.theta),
+            rho=f(self.rho),
+            oi=self.oi[s].tolist(),
+            oi_change=oi_change[s].tolist(),
+            volume=self.volume[s].tolist(),
+            buildup=[chain.BuildUp(c).label for c in codes[s].tolist()],
+        )
+
+    def enriched(self, *, published_ns: int = 0) -> EnrichedChain:
+        codes, oi_change = self._buildup_codes(), self._oi_change()
+        atm = self._atm()
+        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
+        return EnrichedChain(
+            product=self.product,
+            expiry=self.expiry_str,
+            ts=self.as_of_ns,
+            seq=self.applied,
+            stream_seq=self.stream_seq,
+            spot=self.spot,
+            forward=self.forward,
+            forward_source=self.forward_source,
+            t_years=self.t_years,
+            rate=self.spec.rate,
+            atm_strike=float(self.strikes[atm]) if atm >= 0 else None,
+            max_pain=mp.strike,
+            strikes=self.strikes.tolist(),
+            calls=self._side(CALL, codes, oi_change),
+            puts=self._side(PUT, codes, oi_change),
+            published_ns=published_ns,
+        )
+
+    def payout_curve(self) -> np.ndarray:
+        return self._payout.copy()
+
+    def _smile(self, *, fit_svi: bool) -> surface.Smile:
+        return surface.smile(
+            self.strikes,
+            call_iv=self.iv[CALL],
+            put_iv=self.iv[PUT],
+            forward=self.forward,
+            t_years=self.t_years,
+            fit_svi=fit_svi,
+        )
+
+    def smile(self) -> SmileSlice:
+        """This expiry's slice of the IV surface, with a raw-SVI fit."""
+        sm = self._smile(fit_svi=True)
+        fit = sm.svi
+        params = None
+        if fit is not None and fit.ok:
+            p = fit.params
+            params = {"a": p.a, "b": p.b, "rho": p.rho, "m": p.m, "sigma": p.sigma}
+        arbitrage = None
+        if fit is not None and fit.ok:
+            arbitrage = svi.butterfly_arbitrage(
+                fit.params, sm.log_moneyness[np.isfinite(sm.log_moneyness)]
+            )
+        return SmileSlice(
+            expiry=self.expiry_str,
+            t_years=_opt(self.t_years),
+            forward=_opt(self.forward),
+            strikes=self.strikes.tolist(),
+            log_moneyness=_opt_list(sm.log_moneyness),
+            iv=_opt_list(sm.otm_iv),
+            atm_iv=_opt(sm.atm_iv),
+            rr25=_opt(sm.rr25),
+            bf25=_opt(sm.bf25),
+            svi=params,
+            svi_rmse_vol=_opt(fit.rmse_vol) if fit is not None else None,
+            svi_butterfly_arbitrage=None if arbitrage is None else bool(arbitrage),
+        )
+
+    # ------------------------------------------------------------ persistence
+
+    def to_snapshot(self) -> BookSnapshot:
+        return BookSnapshot(
+            product=self.product,
+            expiry=self.expiry,
+            stream_seq=self.stream_seq,
+            applied=self.applied,
+            as_of_ns=self.as_of_ns,
+            session_date=self.session_date,
+            spot=self.spot,
+            spot_ts_ns=self.spot_ts_ns,
+            forward=None if math.isnan(self.forward) else self.forward,
+            forward_source=self.forward_source,
+            t_years=None if math.isnan(self.t_years) else self.t_years,
+            strikes=self.strikes.tolist(),
+            bid=_nan_list(self.bid),
+            ask=_nan_list(self.ask),
+            ltp=_nan_list(self.ltp),
+            ltp_open=_nan_list(self.ltp_open),
+            oi=self.oi.tolist(),
+            oi_open=self.oi_open.tolist(),
+            volume=self.volume.tolist(),
+        )
+
+    @classmethod
+    def from_snapshot(cls, spec: ProductSpec, snap: BookSnapshot) -> ChainBook:
+        book = cls(spec, snap.expiry)
+        book._alloc(np.array(snap.strikes, dtype=float))
+        book.stream_seq, book.applied, book.as_of_ns = snap.stream_seq, snap.applied, snap.as_of_ns
+        book.session_date, book.spot, book.spot_ts_ns = (
+            snap.session_date,
+            snap.spot,
+            snap.spot_ts_ns,
+        )
+        book.forward = math.nan if snap.forward is None else snap.forward
+        book.forward_source = snap.forward_source
+        book.t_years = math.nan if snap.t_years is None else snap.t_years
+        n = book.strikes.size
+        if n:
+            book.bid, book.ask = _from_nan_list(snap.bid), _from_nan_list(snap.ask)
+            book.ltp, book.ltp_open = _from_nan_list(snap.ltp), _from_nan_list(snap.ltp_open)
+            book.oi = np.array(snap.oi, dtype=np.int64)
+            book.oi_open = np.array(snap.oi_open, dtype=np.int64)
+            book.volume = np.array(snap.volume, dtype=np.int64)
+        book._full = True
+        book.recompute()
+        return book

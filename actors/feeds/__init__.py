@@ -1,0 +1,1 @@
+"""Feeds: a seeded synthetic market, a recorder of FEED and a replayer of recordings."""

@@ -1,0 +1,141 @@
+"""Record what FEED carried to a JSONL file, and replay such a file into FEED.
+
+One line per message: ``{"seq": <FEED seq>, "ts_ns": <stream time>, "subject": ...,
+"payload": <text>}`` (or ``"payload_b64"`` when the payload is not UTF-8), so malformed
+messages are kept byte for byte too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import nats
+import nats.errors
+import structlog
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from actors import subjects
+from actors.feeds.sink import FeedSink
+
+__all__ = ["RecordedMessage", "read_recording", "record", "replay"]
+
+log = structlog.get_logger(__name__)
+
+
+class RecordedMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    seq: int
+    ts_ns: int
+    subject: str
+    payload: str | None = None
+    payload_b64: str | None = None
+
+    def data(self) -> bytes:
+        if self.payload_b64 is not None:
+            return base64.b64decode(self.payload_b64)
+        return (self.payload or "").encode()
+
+
+def read_recording(path: Path) -> Iterator[RecordedMessage]:
+    decoder = msgspec.json.Decoder(RecordedMessage)
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield decoder.decode(line)
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"{path}:{n}: not a recorded message: {exc}") from exc
+
+
+async def record(
+    nats_url: str, path: Path, *, follow: bool = False, stop: asyncio.Event | None = None
+) -> int:
+    """Write FEED (from its first message) to ``path``; with ``follow``, keep going until
+    ``stop`` is set. Returns the number of messages written."""
+    nc = await nats.connect(nats_url, name="deltastream-recorder")
+    js = nc.jetstream()
+    encoder = msgspec.json.Encoder()
+    stop = stop or asyncio.Event()
+    written = 0
+    info = await js.add_consumer(
+        subjects.FEED_STREAM,
+        ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        ),
+    )
+    sub = await js.pull_subscribe_bind(consumer=info.name, stream=subjects.FEED_STREAM)
+    try:
+        with path.open("wb") as fh:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(500, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    if follow:
+                        continue
+                    break
+                for msg in msgs:
+                    md = msg.metadata
+                    ts_ns = int(md.timestamp.timestamp() * 1e9) if md.timestamp else 0
+                    try:
+                        text: str | None = msg.data.decode()
+                        b64 = None
+                    except UnicodeDecodeError:
+                        text, b64 = None, base64.b64encode(msg.data).decode()
+                    rec = RecordedMessage(
+                        seq=md.sequence.stream,
+                        ts_ns=ts_ns,
+                        subject=msg.subject,
+                        payload=text,
+                        payload_b64=b64,
+                    )
+                    fh.write(encoder.encode(rec) + b"\n")
+                    written += 1
+    finally:
+        await sub.unsubscribe()
+        await nc.drain()
+    log.info("recording_written", path=str(path), messages=written)
+    return written
+
+
+async def replay(
+    nats_url: str, path: Path, *, speed: float = 0.0, stop: asyncio.Event | None = None
+) -> int:
+    """Publish a recording into FEED. ``speed`` 1 = recorded pace, 10 = ten times faster,
+    0 = as fast as JetStream acks. Returns the number of messages published."""
+    if speed < 0:
+        raise ValueError("speed must be ≥ 0")
+    nc = await nats.connect(nats_url, name="deltastream-replay", max_reconnect_attempts=-1)
+    sink = FeedSink(nc.jetstream())
+    stop = stop or asyncio.Event()
+    sent = 0
+    first_ts: int | None = None
+    started = time.monotonic()
+    try:
+        for rec in read_recording(path):
+            if stop.is_set():
+                break
+            if speed > 0:
+                first_ts = rec.ts_ns if first_ts is None else first_ts
+                due = started + (rec.ts_ns - first_ts) / 1e9 / speed
+                delay = due - time.monotonic()
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(stop.wait(), delay)
+                        break
+                    except TimeoutError:
+                        pass
+            await sink.publish(rec.subject, rec.data())
+            sent += 1
+        await sink.flush()
+    finally:
+        await nc.drain()
+    log.info("replay_finished", path=str(path), messages=sent, failed=sink.failed)
+    return sent

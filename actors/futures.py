@@ -1,0 +1,86 @@
+"""Await a pykka actor's reply on the asyncio loop without blocking the loop.
+
+pykka's futures block on ``get()`` (and their ``__await__`` calls ``get()``), so actors here
+create ``BridgedFuture``s, which run callbacks when set; ``reply()`` turns one into an
+asyncio future resolved through ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+__all__ = ["BridgedActor", "BridgedFuture", "ask"]
+
+
+class BridgedFuture(pykka.ThreadingFuture[Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: list[Callable[[BridgedFuture], None]] | None = []
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(value)
+        self._fire()
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        super().set_exception(exc_info)
+        self._fire()
+
+    def _fire(self) -> None:
+        with self._condition:
+            callbacks, self._callbacks = self._callbacks, None
+        for cb in callbacks or ():
+            cb(self)
+
+    def add_done_callback(self, cb: Callable[[BridgedFuture], None]) -> None:
+        with self._condition:
+            if self._callbacks is not None:
+                self._callbacks.append(cb)
+                return
+        cb(self)
+
+
+class BridgedActor(pykka.ThreadingActor):
+    """A ThreadingActor whose ``ask`` futures can be awaited on an asyncio loop.
+
+    pykka stops an actor whose ``tell`` handler raises and restarts nothing; ``on_crash``
+    (called on the dying actor's thread) lets a supervisor hear of it.
+    """
+
+    on_crash: Callable[[pykka.ActorRef[Any], BaseException | None], None] | None = None
+
+    def on_failure(self, exc_type: Any, exc_value: BaseException | None, tb: Any) -> None:
+        if self.on_crash is not None:
+            self.on_crash(self.actor_ref, exc_value)
+
+    @staticmethod
+    def _create_future() -> BridgedFuture:  # pykka's documented hook for new future types
+        return BridgedFuture()
+
+
+def ask(ref: pykka.ActorRef[Any], message: Any) -> asyncio.Future[Any]:
+    """Send ``message`` to an actor; the returned asyncio future resolves with its reply
+    (or its exception, or ``pykka.ActorDeadError``). Call from the event loop only."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[Any] = loop.create_future()
+    try:
+        fut = ref.ask(message, block=False)
+    except pykka.ActorDeadError as exc:
+        result.set_exception(exc)
+        return result
+
+    def transfer(done: pykka.Future[Any]) -> None:
+        if result.done():
+            return
+        try:
+            result.set_result(done.get(timeout=0))
+        except Exception as exc:  # the actor's exception, handed to the awaiting caller
+            result.set_exception(exc)
+
+    if not isinstance(fut, BridgedFuture):
+        raise TypeError(f"{ref} is not a BridgedActor")
+    fut.add_done_callback(lambda done: loop.call_soon_threadsafe(transfer, done))
+    return result

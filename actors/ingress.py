@@ -1,0 +1,280 @@
+"""FEED → actors: a durable pull consumer, acks after the actor applied, dead letters.
+
+Per fetched batch: validate each message, dispatch it to its actors in stream order
+(the actors' inboxes keep that order), wait for every reply, then ack. What can never
+succeed is terminated and dead-lettered at once; what fails for a passing reason is nak'd
+and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it to the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import nats.errors
+import nats.js
+import nats.js.errors
+import pykka
+import structlog
+from nats.aio.msg import Msg
+
+from actors import subjects
+from actors.commands import ApplyChain, ApplySpot, ApplyUnderlying
+from actors.dead_letters import dead_letter
+from actors.errors import FeedRejected
+from actors.futures import ask
+from actors.messages import ChainFeed, UnderlyingFeed
+from actors.metrics import FEED_ACCEPTED, FEED_REDELIVERED, FEED_REJECTED
+from actors.settings import Settings
+from actors.supervisor import ChainKey, Supervisor
+from actors.validation import ValidFeed, validate
+
+__all__ = ["Ingress"]
+
+log = structlog.get_logger(__name__)
+
+_NAK_DELAY_S = 1.0
+
+
+class _Advisory(msgspec.Struct):
+    stream_seq: int
+    deliveries: int = 0
+
+
+class _Unavailable(Exception):
+    """The chain is down (supervisor gave up on it): retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    key: ChainKey | None  # None for the product actor
+    ref: pykka.ActorRef[Any]
+    future: asyncio.Future[Any]
+
+
+class Ingress:
+    def __init__(
+        self,
+        *,
+        nc: Any,
+        js: nats.js.JetStreamContext,
+        supervisor: Supervisor,
+        settings: Settings,
+        durable: str = subjects.INGRESS_CONSUMER,
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.supervisor = supervisor
+        self.settings = settings
+        self.durable = durable
+        self.accepted = 0
+        self.redelivered = 0
+        self.rejected: Counter[str] = Counter()
+        self.handled_seq = 0
+        self._outstanding: set[int] = set()
+        self._stopping = asyncio.Event()
+        self.batch_done = asyncio.Condition()
+
+    # ------------------------------------------------------------ state for checkpoints
+
+    @property
+    def watermark(self) -> int:
+        """Every FEED message at or below this sequence has been applied or dead-lettered."""
+        if self._outstanding:
+            return min(self._outstanding) - 1
+        return self.handled_seq
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "redelivered": self.redelivered,
+            "rejected": dict(self.rejected),
+            "handled_seq": self.handled_seq,
+            "watermark": self.watermark,
+        }
+
+    # ------------------------------------------------------------ loop
+
+    async def run(self) -> None:
+        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=subjects.FEED_STREAM)
+        advisory = await self.nc.subscribe(
+            subjects.max_deliveries_advisory(subjects.FEED_STREAM, self.durable),
+            cb=self._on_max_deliveries,
+        )
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+                    return
+                except nats.errors.Error as exc:
+                    # Disconnected or JetStream briefly unavailable: the client reconnects
+                    # by itself; fetch again after a pause rather than spin.
+                    log.warning("fetch_failed", error=type(exc).__name__)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), _NAK_DELAY_S)
+                    continue
+                if msgs:
+                    await self.handle_batch(msgs)
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await advisory.unsubscribe()
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ------------------------------------------------------------ one batch
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        dispatched: list[tuple[Msg, int, list[_Reply]]] = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if msg.metadata.num_delivered > 1:
+                self.redelivered += 1
+                FEED_REDELIVERED.inc()
+            try:
+                valid = validate(
+                    msg.subject,
+                    msg.data,
+                    products=self.supervisor.products,
+                    restrict_products=self.settings.restrict_products,
+                    max_payload_bytes=self.settings.max_payload_bytes,
+                )
+                replies = await self._dispatch(valid, seq)
+            except FeedRejected as exc:
+                await self._reject(msg, seq, exc.reason, str(exc))
+                continue
+            except _Unavailable:
+                await self._retry_later(msg, seq)
+                continue
+            self.supervisor.dispatched_seq = max(self.supervisor.dispatched_seq, seq)
+            dispatched.append((msg, seq, replies))
+
+        futures = [r.future for _, _, replies in dispatched for r in replies]
+        done: set[asyncio.Future[Any]] = set()
+        if futures:
+            done, _ = await asyncio.wait(futures, timeout=self.settings.actor_timeout_s)
+        poison: dict[ChainKey, set[int]] = {}
+        broken: dict[ChainKey, pykka.ActorRef[Any]] = {}  # dead or too slow: restart, retry
+        for msg, seq, replies in dispatched:
+            error: BaseException | None = None
+            retry = False
+            for r in replies:
+                exc = r.future.exception() if r.future in done else None
+                if r.future not in done or isinstance(exc, pykka.ActorDeadError):
+                    r.future.cancel()
+                    retry = True
+                    if r.key is not None:
+                        broken[r.key] = r.ref
+                elif exc is not None:
+                    error = error or exc
+                    if r.key is not None:
+                        poison.setdefault(r.key, set()).add(seq)
+                        broken[r.key] = r.ref
+            if error is not None:
+                await self._reject(msg, seq, "actor_failed", f"{type(error).__name__}: {error}")
+            elif retry:
+                # Applied by the rebuilt actor's replay below, or on redelivery.
+                await self._retry_later(msg, seq)
+            else:
+                await self._ack(msg, seq)
+        last_seq = msgs[-1].metadata.sequence.stream
+        for key, ref in broken.items():
+            ok = await self.supervisor.restart_chain(
+                key, through_seq=last_seq, poison=poison.get(key, set()), failed_ref=ref
+            )
+            if not ok:
+                log.error("chain_down", product=key[0], expiry=key[1])
+        self.handled_seq = max(self.handled_seq, last_seq)
+        async with self.batch_done:
+            self.batch_done.notify_all()
+
+    async def _dispatch(self, valid: ValidFeed, seq: int) -> list[_Reply]:
+        m = valid.message
+        sup = self.supervisor
+        if isinstance(m, UnderlyingFeed):
+            if m.product in sup.products_down:
+                raise _Unavailable
+            product_ref = await sup.product(valid.spec)
+            replies = [
+                _Reply(None, product_ref, ask(product_ref, ApplyUnderlying(feed=m, stream_seq=seq)))
+            ]
+            spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
+            for key, ref in sup.chains_of(m.product):
+                replies.append(_Reply(key, ref, ask(ref, spot)))
+            FEED_ACCEPTED.labels("underlying").inc()
+            return replies
+        assert isinstance(m, ChainFeed)
+        key = (m.product, m.expiry.isoformat())
+        if key in sup.down:
+            raise _Unavailable
+        ref = await sup.chain(valid.spec, m.expiry)
+        replace = valid.subject.kind == "chain"
+        FEED_ACCEPTED.labels(valid.subject.kind).inc()
+        return [_Reply(key, ref, ask(ref, ApplyChain(feed=m, stream_seq=seq, replace=replace)))]
+
+    # ------------------------------------------------------------ outcomes
+
+    async def _ack(self, msg: Msg, seq: int) -> None:
+        self.accepted += 1
+        self._outstanding.discard(seq)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.ack()
+
+    async def _retry_later(self, msg: Msg, seq: int) -> None:
+        self._outstanding.add(seq)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.nak(delay=_NAK_DELAY_S)
+
+    async def _reject(self, msg: Msg, seq: int, reason: str, detail: str) -> None:
+        self.rejected[reason] += 1
+        FEED_REJECTED.labels(reason).inc()
+        log.warning(
+            "feed_rejected", reason=reason, detail=detail[:300], subject=msg.subject, stream_seq=seq
+        )
+        try:
+            await dead_letter(
+                self.js,
+                subject=msg.subject,
+                payload=msg.data,
+                reason=reason,
+                detail=detail,
+                stream_seq=seq,
+            )
+        except nats.errors.Error as exc:
+            # Could not store the dead letter: keep the message for redelivery instead.
+            log.error("dead_letter_failed", error=type(exc).__name__, stream_seq=seq)
+            await self._retry_later(msg, seq)
+            return
+        self._outstanding.discard(seq)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.term()
+
+    async def _on_max_deliveries(self, advisory_msg: Msg) -> None:
+        try:
+            advisory = msgspec.json.decode(advisory_msg.data, type=_Advisory)
+            raw = await self.js.get_msg(subjects.FEED_STREAM, advisory.stream_seq)
+        except (msgspec.DecodeError, nats.errors.Error) as exc:
+            log.error("max_deliveries_unreadable", error=str(exc))
+            return
+        detail = f"not applied after {advisory.deliveries} deliveries"
+        self.rejected["max_deliveries"] += 1
+        FEED_REJECTED.labels("max_deliveries").inc()
+        await dead_letter(
+            self.js,
+            subject=raw.subject or "",
+            payload=raw.data or b"",
+            reason="max_deliveries",
+            detail=detail,
+            stream_seq=advisory.stream_seq,
+        )
+        self._outstanding.discard(advisory.stream_seq)
+        log.warning("feed_dead_lettered", reason="max_deliveries", stream_seq=advisory.stream_seq)

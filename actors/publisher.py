@@ -1,0 +1,63 @@
+"""Publish to NATS from actor threads, in order, without blocking them or the loop.
+
+Actors run on pykka threads; the NATS client lives on the asyncio loop. ``publish`` appends
+to a queue and wakes the loop once per burst; one drain task sends in FIFO order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+
+import nats.aio.client
+
+__all__ = ["Publisher"]
+
+
+class Publisher:
+    def __init__(self, nc: nats.aio.client.Client, loop: asyncio.AbstractEventLoop) -> None:
+        self._nc = nc
+        self._loop = loop
+        self._queue: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self.published = 0
+        self.failed = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """Thread-safe; returns at once."""
+        with self._lock:
+            self._queue.append((subject, payload, headers))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._idle.clear()
+        self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._scheduled = False
+                    self._idle.set()
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+            for subject, payload, headers in batch:
+                try:
+                    await self._nc.publish(subject, payload, headers=headers)
+                    self.published += 1
+                except nats.errors.Error:
+                    # Disconnected: the client buffers while reconnecting; past its buffer
+                    # the analytics message is lost, but it is derived and can be rebuilt.
+                    self.failed += 1
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far has been handed to the client."""
+        await self._idle.wait()

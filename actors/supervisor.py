@@ -1,0 +1,417 @@
+"""Start, find, restart and give up on the host's actors (OTP-style restart intensity).
+
+The supervisor lives on the asyncio loop because restarting a chain means I/O: read the
+chain's latest snapshot from KV and replay FEED after it. It owns the registry of
+``ChainActor``s (one per product/expiry) and ``ProductActor``s (one per product).
+
+Restart intensity: more than ``restart_max`` restarts within ``restart_window_s`` and the
+supervisor escalates: it stops restarting, marks itself unhealthy (``/health`` says so) and
+leaves failed chains down; their feed messages are nak'd until ``max_deliver`` moves them
+to the DLQ. Healthy chains carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import nats.js
+import pykka
+import structlog
+
+from actors import subjects
+from actors.chain_actor import ChainActor
+from actors.chain_book import BookSnapshot, ChainBook
+from actors.commands import (
+    ApplyChain,
+    ApplySpot,
+    ApplyUnderlying,
+    Flush,
+    GetSnapshot,
+    SetProduct,
+)
+from actors.errors import FeedRejected, TooManyChains
+from actors.futures import ask
+from actors.messages import ChainFeed, UnderlyingFeed
+from actors.metrics import CHAINS_LIVE, SUPERVISOR_RESTARTS
+from actors.product_actor import ProductActor, ProductSnapshot
+from actors.products import ProductSpec, fallback_spec
+from actors.publisher import Publisher
+from actors.settings import Settings
+from actors.snapshot_store import SnapshotStore
+from actors.streams import last_on_subject, read_range
+from actors.validation import validate
+
+__all__ = ["ChainKey", "Supervisor"]
+
+log = structlog.get_logger(__name__)
+
+ChainKey = tuple[str, str]  # (product, expiry ISO)
+_NS_PER_S = 1_000_000_000
+
+
+class _Seq(msgspec.Struct):
+    stream_seq: int = 0
+    seq: int = 0
+
+
+_seq_decoder = msgspec.json.Decoder(_Seq)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        js: nats.js.JetStreamContext,
+        store: SnapshotStore,
+        publisher: Publisher,
+        settings: Settings,
+        products: Mapping[str, ProductSpec],
+    ) -> None:
+        self.js = js
+        self.store = store
+        self.publisher = publisher
+        self.settings = settings
+        self.products = products
+        self.chains: dict[ChainKey, pykka.ActorRef[Any]] = {}
+        self.chain_specs: dict[ChainKey, ProductSpec] = {}
+        self.product_refs: dict[str, pykka.ActorRef[Any]] = {}
+        self.down: set[ChainKey] = set()
+        self.poison: dict[ChainKey, set[int]] = {}
+        self.escalated = False
+        self.escalation_reason = ""
+        self.restart_count = 0
+        self.products_down: set[str] = set()
+        # Highest FEED sequence the ingress has handed to any actor.
+        self.dispatched_seq = 0
+        self._restarts: deque[float] = deque()
+        self._locks: dict[object, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lookup / creation
+
+    def spec_for(self, product: str) -> ProductSpec:
+        return self.products.get(product) or fallback_spec(product)
+
+    def chains_of(self, product: str) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
+        return [(k, ref) for k, ref in self.chains.items() if k[0] == product]
+
+    async def product(self, spec: ProductSpec) -> pykka.ActorRef[Any]:
+        ref = self.product_refs.get(spec.name)
+        if ref is not None:
+            return ref
+        if len(self.product_refs) >= self.settings.max_chains:
+            raise TooManyChains(f"product cap of {self.settings.max_chains} reached")
+        async with self._lock(spec.name):
+            ref = self.product_refs.get(spec.name)
+            if ref is None:
+                ref = await self._start_product(spec)
+        return ref
+
+    async def _start_product(self, spec: ProductSpec) -> pykka.ActorRef[Any]:
+        snap = await self.store.load_product(spec.name)
+        floor = await self._floor(subjects.analytics_underlying(spec.name))
+        ref = ProductActor.start(
+            spec,
+            publisher=self.publisher,
+            publish_floor=floor,
+            surface_interval_ns=int(self.settings.surface_publish_interval_s * _NS_PER_S),
+            intervals=self.settings.ohlc_intervals,
+            snapshot=snap,
+            on_crash=self._crash_hook(spec.name),
+        )
+        self.product_refs[spec.name] = ref
+        return ref
+
+    def _crash_hook(self, key: str | ChainKey) -> Any:
+        """A callback for an actor's thread: hand the crash to the loop."""
+        loop = asyncio.get_running_loop()
+
+        def crashed(ref: pykka.ActorRef[Any], exc: BaseException | None) -> None:
+            loop.call_soon_threadsafe(self._on_crash, key, ref, exc)
+
+        return crashed
+
+    def _on_crash(
+        self, key: str | ChainKey, ref: pykka.ActorRef[Any], exc: BaseException | None
+    ) -> None:
+        log.error("actor_crashed", key=str(key), error=type(exc).__name__ if exc else None)
+        if isinstance(key, tuple):
+            coro: Any = self.restart_chain(
+                key, through_seq=self.dispatched_seq, poison=set(), failed_ref=ref
+            )
+        else:
+            coro = self.restart_product(key, failed_ref=ref)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def chain(self, spec: ProductSpec, expiry: dt.date) -> pykka.ActorRef[Any]:
+        key = (spec.name, expiry.isoformat())
+        ref = self.chains.get(key)
+        if ref is not None:
+            return ref
+        if len(self.chains) >= self.settings.max_chains:
+            raise TooManyChains(f"live-chain cap of {self.settings.max_chains} reached")
+        async with self._lock(key):
+            ref = self.chains.get(key)
+            if ref is None:
+                snap = await self.store.load_chain(spec.name, expiry)
+                ref = await self._start_chain(spec, expiry, snap)
+        return ref
+
+    def _lock(self, key: object) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    async def _floor(self, subject: str) -> int:
+        raw = await last_on_subject(self.js, subjects.ANALYTICS_STREAM, subject)
+        if raw is None:
+            return 0
+        try:
+            decoded = _seq_decoder.decode(raw)
+        except msgspec.DecodeError:
+            return 0
+        return decoded.stream_seq or decoded.seq
+
+    async def _start_chain(
+        self, spec: ProductSpec, expiry: dt.date, snap: BookSnapshot | None
+    ) -> pykka.ActorRef[Any]:
+        key = (spec.name, expiry.isoformat())
+        product_ref = await self.product(spec)
+        book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
+        floor = await self._floor(subjects.analytics_summary(*key))
+        ref = ChainActor.start(
+            book,
+            publisher=self.publisher,
+            product_ref=product_ref,
+            publish_floor=floor,
+            chain_interval_ns=int(self.settings.chain_publish_interval_s * _NS_PER_S),
+            surface_interval_ns=int(self.settings.surface_publish_interval_s * _NS_PER_S),
+            on_crash=self._crash_hook(key),
+        )
+        self.chains[key] = ref
+        self.chain_specs[key] = spec
+        CHAINS_LIVE.set(len(self.chains))
+        log.info(
+            "chain_started",
+            product=key[0],
+            expiry=key[1],
+            stream_seq=book.stream_seq,
+            publish_floor=floor,
+        )
+        return ref
+
+    async def restore_all(self) -> None:
+        """Start every chain and product that has a snapshot (host start-up)."""
+        for product in await self.store.product_keys():
+            await self.product(self.spec_for(product))
+        for product, expiry in await self.store.chain_keys():
+            try:
+                await self.chain(self.spec_for(product), expiry)
+            except TooManyChains:
+                log.warning("restore_skipped", product=product, expiry=expiry.isoformat())
+
+    # ------------------------------------------------------------ restarts
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        while self._restarts and now - self._restarts[0] > self.settings.restart_window_s:
+            self._restarts.popleft()
+        if len(self._restarts) >= self.settings.restart_max:
+            if not self.escalated:
+                self.escalated = True
+                self.escalation_reason = (
+                    f"more than {self.settings.restart_max} restarts in "
+                    f"{self.settings.restart_window_s:g} s"
+                )
+                log.error("supervisor_escalated", reason=self.escalation_reason)
+            return False
+        self._restarts.append(now)
+        return True
+
+    async def restart_chain(
+        self,
+        key: ChainKey,
+        *,
+        through_seq: int,
+        poison: set[int],
+        failed_ref: pykka.ActorRef[Any] | None,
+    ) -> bool:
+        """Replace a failed chain actor by one rebuilt from its snapshot plus a replay of
+        FEED up to ``through_seq``, skipping ``poison``. False when the supervisor gave up.
+
+        ``failed_ref`` is the actor that failed; when the registry already holds another
+        one, somebody else restarted it and there is nothing to do."""
+        self.poison.setdefault(key, set()).update(poison)
+        async with self._lock(key):
+            current = self.chains.get(key)
+            if current is not None and current is not failed_ref:
+                return True
+            if current is not None:
+                del self.chains[key]
+                current.stop(block=False)
+            CHAINS_LIVE.set(len(self.chains))
+            through_seq = max(through_seq, self.dispatched_seq)
+            while True:
+                if not self._may_restart():
+                    self.down.add(key)
+                    return False
+                self.restart_count += 1
+                SUPERVISOR_RESTARTS.inc()
+                failed = await self._rebuild(key, through_seq)
+                if not failed:
+                    self.down.discard(key)
+                    log.warning(
+                        "chain_restarted",
+                        product=key[0],
+                        expiry=key[1],
+                        through_seq=through_seq,
+                        poison=sorted(self.poison[key]),
+                    )
+                    return True
+                self.poison[key].update(failed)
+
+    async def restart_product(self, name: str, *, failed_ref: pykka.ActorRef[Any]) -> bool:
+        """Rebuild a product actor from its snapshot plus a replay of its underlying ticks,
+        and point its chains at the new one."""
+        async with self._lock(name):
+            if self.product_refs.get(name) is not failed_ref:
+                return True
+            del self.product_refs[name]
+            failed_ref.stop(block=False)
+            if not self._may_restart():
+                self.products_down.add(name)
+                return False
+            self.restart_count += 1
+            SUPERVISOR_RESTARTS.inc()
+            ref = await self._start_product(self.spec_for(name))
+            first = (await self._product_seq(ref)) + 1
+            replies = []
+            async for msg in read_range(
+                self.js,
+                stream=subjects.FEED_STREAM,
+                filter_subjects=[subjects.feed_underlying(name)],
+                first_seq=first,
+                last_seq=self.dispatched_seq,
+            ):
+                valid = self._revalidate(msg)
+                if valid is not None and isinstance(valid.message, UnderlyingFeed):
+                    replies.append(
+                        ask(
+                            ref,
+                            ApplyUnderlying(
+                                feed=valid.message, stream_seq=msg.metadata.sequence.stream
+                            ),
+                        )
+                    )
+            await asyncio.gather(*replies, return_exceptions=True)
+            for _, chain_ref in self.chains_of(name):
+                chain_ref.tell(SetProduct(ref=ref))
+            self.products_down.discard(name)
+            log.warning("product_restarted", product=name, replayed=len(replies))
+            return True
+
+    async def _product_seq(self, ref: pykka.ActorRef[Any]) -> int:
+        snap = await ask(ref, GetSnapshot())
+        return int(snap.stream_seq)
+
+    def _revalidate(self, msg: Any) -> Any:
+        try:
+            return validate(
+                msg.subject,
+                msg.data,
+                products=self.products,
+                restrict_products=self.settings.restrict_products,
+                max_payload_bytes=self.settings.max_payload_bytes,
+            )
+        except FeedRejected:
+            return None  # was dead-lettered when it first arrived
+
+    async def _rebuild(self, key: ChainKey, through_seq: int) -> set[int]:
+        product, expiry_iso = key
+        spec = self.chain_specs.get(key) or self.spec_for(product)
+        expiry = dt.date.fromisoformat(expiry_iso)
+        snap = await self.store.load_chain(product, expiry)
+        ref = await self._start_chain(spec, expiry, snap)
+        start = (snap.stream_seq if snap else 0) + 1
+        poison = self.poison.get(key, set())
+        replies: list[tuple[int, asyncio.Future[Any]]] = []
+        filters = [
+            subjects.feed_chain(product, expiry_iso),
+            subjects.feed_quotes(product, expiry_iso),
+            subjects.feed_underlying(product),
+        ]
+        async for msg in read_range(
+            self.js,
+            stream=subjects.FEED_STREAM,
+            filter_subjects=filters,
+            first_seq=start,
+            last_seq=through_seq,
+        ):
+            seq = msg.metadata.sequence.stream
+            if seq in poison:
+                continue
+            valid = self._revalidate(msg)
+            if valid is None:
+                continue
+            m = valid.message
+            if isinstance(m, UnderlyingFeed):
+                command: Any = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
+            else:
+                assert isinstance(m, ChainFeed)
+                command = ApplyChain(feed=m, stream_seq=seq, replace=valid.subject.kind == "chain")
+            replies.append((seq, ask(ref, command)))
+        results = await asyncio.gather(*(f for _, f in replies), return_exceptions=True)
+        failed = {
+            seq
+            for (seq, _), r in zip(replies, results, strict=True)
+            if isinstance(r, BaseException)
+        }
+        if failed:
+            self.chains.pop(key, None)
+            ref.stop(block=False)
+        return failed
+
+    # ------------------------------------------------------------ fan-out helpers
+
+    def flush_all(self, now_ns: int) -> None:
+        message = Flush(now_ns=now_ns)
+        for ref in (*self.chains.values(), *self.product_refs.values()):
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                pass
+
+    async def snapshots(self) -> tuple[list[BookSnapshot], list[ProductSnapshot]]:
+        chain_refs = list(self.chains.values())
+        product_refs = list(self.product_refs.values())
+        results = await asyncio.gather(
+            *(ask(r, GetSnapshot()) for r in (*chain_refs, *product_refs)),
+            return_exceptions=True,
+        )
+        chains = [r for r in results[: len(chain_refs)] if isinstance(r, BookSnapshot)]
+        products = [r for r in results[len(chain_refs) :] if isinstance(r, ProductSnapshot)]
+        return chains, products
+
+    def stop_all(self) -> None:
+        for ref in (*self.chains.values(), *self.product_refs.values()):
+            ref.stop(block=False)
+        self.chains.clear()
+        self.product_refs.clear()
+        CHAINS_LIVE.set(0)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "healthy": not self.escalated,
+            "escalation": self.escalation_reason or None,
+            "chains": len(self.chains),
+            "products": len(self.product_refs),
+            "chains_down": sorted(f"{p}/{e}" for p, e in self.down),
+            "products_down": sorted(self.products_down),
+            "restarts": self.restart_count,
+        }

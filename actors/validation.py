@@ -1,0 +1,92 @@
+"""Turn a raw feed message into a typed, checked one, or say exactly why not.
+
+Schema checks are msgspec's (types, ranges, NaN/inf, negative values); the semantic checks
+here need the subject and the product's spec. Every failure is a ``FeedRejected`` whose
+``reason`` is a stable code and whose text names the offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from actors.analytics import expiry
+from actors.errors import (
+    CrossedQuote,
+    DuplicateRow,
+    ExpiredChain,
+    OffGridStrike,
+    OversizedPayload,
+    SchemaInvalid,
+    SubjectMismatch,
+    UnknownProduct,
+)
+from actors.messages import ChainFeed, UnderlyingFeed, decode_chain_feed, decode_underlying_feed
+from actors.products import ProductSpec, fallback_spec
+from actors.subjects import FeedSubject, parse_feed_subject
+
+__all__ = ["ValidFeed", "validate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidFeed:
+    subject: FeedSubject
+    spec: ProductSpec
+    message: UnderlyingFeed | ChainFeed
+
+
+def validate(
+    subject: str,
+    data: bytes,
+    *,
+    products: Mapping[str, ProductSpec],
+    restrict_products: bool,
+    max_payload_bytes: int,
+) -> ValidFeed:
+    if len(data) > max_payload_bytes:
+        raise OversizedPayload(f"payload of {len(data)} bytes exceeds {max_payload_bytes}")
+    parsed = parse_feed_subject(subject)
+    if parsed is None:
+        raise SubjectMismatch(f"not a feed subject: {subject!r}")
+    spec = products.get(parsed.product)
+    if spec is None:
+        if restrict_products:
+            raise UnknownProduct(f"product {parsed.product!r} is not configured")
+        spec = fallback_spec(parsed.product)
+    try:
+        message: UnderlyingFeed | ChainFeed = (
+            decode_underlying_feed(data) if parsed.kind == "underlying" else decode_chain_feed(data)
+        )
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SchemaInvalid(str(exc)) from exc
+    if message.product != parsed.product:
+        raise SubjectMismatch(
+            f"payload product {message.product!r} differs from subject's {parsed.product!r}"
+        )
+    if isinstance(message, ChainFeed):
+        _check_chain(message, parsed, spec)
+    return ValidFeed(parsed, spec, message)
+
+
+def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> None:
+    if feed.expiry.isoformat() != parsed.expiry:
+        raise SubjectMismatch(
+            f"payload expiry {feed.expiry.isoformat()} differs from subject's {parsed.expiry}"
+        )
+    expires_ns = expiry.expiry_instant_ns(feed.expiry, expiry_time=spec.expiry_time, tz=spec.tz)
+    if feed.ts >= expires_ns:
+        raise ExpiredChain(f"expiry {feed.expiry.isoformat()} is past at ts {feed.ts}")
+    seen: set[tuple[float, str]] = set()
+    for i, q in enumerate(feed.quotes):
+        key = (float(q.strike), q.right)
+        if key in seen:
+            raise DuplicateRow(f"quotes[{i}]: strike {q.strike} {q.right} appears twice")
+        seen.add(key)
+        if not spec.on_grid(q.strike):
+            raise OffGridStrike(
+                f"quotes[{i}]: strike {q.strike} is not a multiple of {spec.strike_step}"
+            )
+        if isinstance(q.bid, float) and isinstance(q.ask, float) and q.bid > q.ask:
+            raise CrossedQuote(f"quotes[{i}]: bid {q.bid} above ask {q.ask}")

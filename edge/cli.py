@@ -1,0 +1,187 @@
+"""The ``deltastream`` command.
+
+::
+
+    deltastream up [--data DIR] [--nats-port N] [--rate STEPS_PER_S] [--no-feed]
+    deltastream actors  [--nats URL]
+    deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
+    deltastream feed replay FILE [--nats URL] [--speed X]
+    deltastream record FILE [--nats URL] [--follow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from actors.errors import ConfigError
+from actors.feeds.recording import record, replay
+from actors.feeds.synthetic import run_synthetic
+from actors.host import ActorHost
+from actors.log_setup import configure_logging
+from actors.natsserver import NatsServer
+from actors.products import load_products
+from actors.settings import Settings
+
+__all__ = ["main"]
+
+log = structlog.get_logger(__name__)
+
+
+def _default_data_dir() -> Path:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "deltastream"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deltastream", description="Real-time option analytics")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="embedded nats-server + actor host + synthetic feed")
+    up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
+    up.add_argument("--nats-port", type=int, default=4222)
+    up.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
+    up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
+
+    actors = sub.add_parser("actors", help="run an actor host")
+    actors.add_argument("--nats", default=None, help="NATS URL")
+
+    feed = sub.add_parser("feed", help="publish a feed")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True)
+    syn = feed_sub.add_parser("synthetic", help="seeded synthetic market")
+    syn.add_argument("--nats", default=None)
+    syn.add_argument("--rate", type=float, default=4.0, help="market steps per second")
+    syn.add_argument("--rows", type=int, default=20, help="strikes changed per chain per step")
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    rep = feed_sub.add_parser("replay", help="republish a recording")
+    rep.add_argument("file", type=Path)
+    rep.add_argument("--nats", default=None)
+    rep.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="1 = recorded pace, 10 = ten times faster, 0 = as fast as possible",
+    )
+
+    rec = sub.add_parser("record", help="write what FEED carried to a JSONL file")
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--nats", default=None)
+    rec.add_argument("--follow", action="store_true", help="keep recording until Ctrl-C")
+    return p
+
+
+def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+async def _actors(settings: Settings, stop: asyncio.Event) -> None:
+    host = ActorHost(settings, load_products(settings.products_file))
+    await host.start()
+    try:
+        await stop.wait()
+    finally:
+        await host.stop()
+
+
+async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    data = args.data or _default_data_dir()
+    server = NatsServer(data / "jetstream", port=args.nats_port)
+    await asyncio.to_thread(server.start)
+    settings = msgspec.structs.replace(settings, nats_url=server.url)
+    products = load_products(settings.products_file)
+    host = ActorHost(settings, products)
+    feed_task: asyncio.Task[int] | None = None
+    try:
+        await host.start()
+        if not args.no_feed:
+            feed_task = asyncio.create_task(
+                run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
+            )
+        print(
+            f"deltastream is up\n  NATS       {server.url}  (JetStream store {data / 'jetstream'})"
+            f"\n  actors     snapshot service 'deltastream-snapshots' on NATS"
+            f"\n  feed       {'synthetic, ' + str(args.rate) + ' steps/s' if feed_task else 'none'}"
+            f"\nCtrl-C stops everything.",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        stop.set()
+        if feed_task is not None:
+            with contextlib.suppress(Exception):
+                await feed_task
+        await host.stop()
+        await asyncio.to_thread(server.stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ, nats_url=getattr(args, "nats", None))
+    except ConfigError as exc:
+        print(f"deltastream: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(level=settings.log_level, json=settings.log_json, service=args.command)
+    try:
+        if args.command == "up":
+            _run(lambda stop: _up(settings, args, stop))
+        elif args.command == "actors":
+            _run(lambda stop: _actors(settings, stop))
+        elif args.command == "record":
+            _run(
+                lambda stop: _discard(
+                    record(settings.nats_url, args.file, follow=args.follow, stop=stop)
+                )
+            )
+        elif args.feed_command == "synthetic":
+            products = load_products(settings.products_file)
+            _run(
+                lambda stop: _discard(
+                    run_synthetic(
+                        settings.nats_url,
+                        list(products.values()),
+                        seed=args.seed,
+                        steps_per_s=args.rate,
+                        rows_per_batch=args.rows,
+                        steps=args.steps,
+                        stop=stop,
+                    )
+                )
+            )
+        else:
+            if not args.file.exists():
+                print(f"deltastream: no such recording: {args.file}", file=sys.stderr)
+                return 2
+            _run(
+                lambda stop: _discard(
+                    replay(settings.nats_url, args.file, speed=args.speed, stop=stop)
+                )
+            )
+    except ConfigError as exc:
+        print(f"deltastream: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"deltastream: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _discard(aw: Awaitable[object]) -> None:
+    await aw
