@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
+import nats
 import pytest
 
+from actors import subjects
+from actors.host import ActorHost
 from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from actors.settings import Settings
+
+WAIT_S = 30.0
 
 
 @pytest.fixture
@@ -19,3 +28,47 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
+
+
+def test_settings(nats_url: str, **overrides: object) -> Settings:
+    """Settings for tests: fast rate limits, checkpoints only when a test asks."""
+    base = Settings(nats_url=nats_url, log_json=False)
+    return msgspec.structs.replace(
+        base,
+        chain_publish_interval_s=0.05,
+        surface_publish_interval_s=0.05,
+        snapshot_interval_s=3600.0,
+        **overrides,
+    )
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+async def actor_host(nats_server: NatsServer) -> AsyncIterator[ActorHost]:
+    host = ActorHost(test_settings(nats_server.url), DEFAULT_PRODUCTS)
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+async def feed_last_seq(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info(subjects.FEED_STREAM)
+        return int(info.state.last_seq)
+    finally:
+        await nc.close()
+
+
+async def wait_handled(host: ActorHost, seq: int, timeout_s: float = WAIT_S) -> None:
+    """Wait until the host's ingress has handled every FEED message up to ``seq``."""
+    assert host.ingress is not None
+    ingress = host.ingress
+    async with ingress.batch_done:
+        await asyncio.wait_for(
+            ingress.batch_done.wait_for(lambda: ingress.handled_seq >= seq), timeout_s
+        )
