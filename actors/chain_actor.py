@@ -23,6 +23,7 @@ from actors.commands import (
     ChainTotals,
     Flush,
     GetEnriched,
+    GetMaxPain,
     GetSmile,
     GetSnapshot,
     GetSummary,
@@ -107,6 +108,8 @@ class ChainActor(BridgedActor):
                 return self.book.to_snapshot()
             case GetSmile():
                 return self.book.smile()
+            case GetMaxPain():
+                return encode(self.book.max_pain())
             case SetProduct(ref=ref):
                 self.product_ref = ref
                 return None

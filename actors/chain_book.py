@@ -25,6 +25,7 @@ from actors.messages import (
     ChainFeed,
     ChainSide,
     EnrichedChain,
+    MaxPainCurve,
     SmileSlice,
     Summary,
 )
@@ -395,8 +396,14 @@ class ChainBook:
             published_ns=published_ns,
         )
 
-    def payout_curve(self) -> np.ndarray:
-        return self._payout.copy()
+    def max_pain(self) -> MaxPainCurve:
+        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
+        strike = _opt(mp.strike)
+        return MaxPainCurve(
+            product=self.product, expiry=self.expiry_str, strike=strike, spot=self.spot,
+            distance=None if strike is None or self.spot is None else strike - self.spot,
+            strikes=self.strikes.tolist(), payout=self._payout.tolist(),
+        )
 
     def _smile(self, *, fit_svi: bool) -> surface.Smile:
         return surface.smile(

@@ -19,6 +19,7 @@ __all__ = [
     "Command",
     "Flush",
     "GetEnriched",
+    "GetMaxPain",
     "GetOhlc",
     "GetSmile",
     "GetSnapshot",
@@ -72,6 +73,11 @@ class GetSummary:
 
 @dataclass(frozen=True, slots=True)
 class GetEnriched:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GetMaxPain:
     pass
 
 

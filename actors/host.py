@@ -82,7 +82,7 @@ class ActorHost:
         )
         self.ingress.handled_seq = start_seq - 1
         self.service = await start_service(
-            self.nc, self.supervisor, timeout_s=self.settings.actor_timeout_s
+            self.nc, self.supervisor, timeout_s=self.settings.actor_timeout_s, health=self.health
         )
         self._tasks = [
             asyncio.create_task(self.ingress.run(), name="ingress"),

@@ -22,6 +22,7 @@ __all__ = [
     "ChainSide",
     "DeadLetter",
     "EnrichedChain",
+    "MaxPainCurve",
     "OhlcBar",
     "QuoteRow",
     "SmileSlice",
@@ -189,6 +190,18 @@ class EnrichedChain(_Frozen):
     calls: ChainSide
     puts: ChainSide
     published_ns: int = 0
+
+
+class MaxPainCurve(_Frozen):
+    """Max pain of one chain with the payout curve it minimises (payout in price × OI units)."""
+
+    product: str
+    expiry: str
+    strike: float | None
+    spot: float | None
+    distance: float | None
+    strikes: list[float]
+    payout: list[float]
 
 
 class SmileSlice(_Frozen):

@@ -58,6 +58,7 @@ class NatsServer:
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.log_lines: list[str] = []
+        self._pump: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -97,7 +98,8 @@ class NatsServer:
                     ready.set()
             ready.set()  # process ended: stop waiting
 
-        threading.Thread(target=pump, name="nats-server-log", daemon=True).start()
+        self._pump = threading.Thread(target=pump, name="nats-server-log", daemon=True)
+        self._pump.start()
         if not ready.wait(self.ready_timeout_s) or self.process.poll() is not None:
             tail = "\n".join(self.log_lines[-20:])
             self.stop()
@@ -106,17 +108,22 @@ class NatsServer:
 
     def stop(self, *, kill: bool = False) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        if kill:
-            proc.kill()
-        else:
-            proc.terminate()
+        if proc.poll() is None:
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if self._pump is not None:
+            self._pump.join(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
     def __enter__(self) -> NatsServer:
         return self.start()

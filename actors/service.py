@@ -20,7 +20,14 @@ from nats.micro.request import Request
 from nats.micro.service import Service
 
 from actors import subjects
-from actors.commands import GetEnriched, GetOhlc, GetSummary, GetSurface, GetUnderlying
+from actors.commands import (
+    GetEnriched,
+    GetMaxPain,
+    GetOhlc,
+    GetSummary,
+    GetSurface,
+    GetUnderlying,
+)
 from actors.futures import ask
 from actors.messages import OhlcBar
 from actors.product_actor import INTERVALS_NS
@@ -62,9 +69,12 @@ _encoder = msgspec.json.Encoder()
 class SnapshotEndpoints:
     """Handlers; each reads the supervisor's registry and asks one actor."""
 
-    def __init__(self, supervisor: Supervisor, timeout_s: float) -> None:
+    def __init__(
+        self, supervisor: Supervisor, timeout_s: float, health: Callable[[], dict[str, Any]]
+    ) -> None:
         self.sup = supervisor
         self.timeout_s = timeout_s
+        self._health = health
 
     async def _ask(self, ref: pykka.ActorRef[Any], message: Any) -> Any:
         try:
@@ -125,6 +135,10 @@ class SnapshotEndpoints:
         req = _decode(data, ChainRequest)
         return bytes(await self._ask(self._chain_ref(req), GetEnriched()))
 
+    async def max_pain(self, data: bytes) -> bytes:
+        req = _decode(data, ChainRequest)
+        return bytes(await self._ask(self._chain_ref(req), GetMaxPain()))
+
     async def summaries(self, data: bytes) -> bytes:
         req = _decode(data, ProductRequest)
         self._product_ref(req.product)
@@ -158,7 +172,7 @@ class SnapshotEndpoints:
         return _encoder.encode(bars)
 
     async def health(self, _: bytes) -> bytes:
-        return _encoder.encode(self.sup.health())
+        return _encoder.encode(self._health())
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:
@@ -184,11 +198,27 @@ def _wrap(handler: Callable[[bytes], Awaitable[bytes]]) -> Callable[[Request], A
     return endpoint
 
 
-ENDPOINTS = ("products", "summary", "summaries", "chain", "surface", "underlying", "ohlc", "health")
+ENDPOINTS = (
+    "products",
+    "summary",
+    "summaries",
+    "chain",
+    "max_pain",
+    "surface",
+    "underlying",
+    "ohlc",
+    "health",
+)
 
 
-async def start_service(nc: Any, supervisor: Supervisor, *, timeout_s: float) -> Service:
-    handlers = SnapshotEndpoints(supervisor, timeout_s)
+async def start_service(
+    nc: Any,
+    supervisor: Supervisor,
+    *,
+    timeout_s: float,
+    health: Callable[[], dict[str, Any]],
+) -> Service:
+    handlers = SnapshotEndpoints(supervisor, timeout_s, health)
     svc = await nats.micro.add_service(
         nc,
         name=subjects.SERVICE_NAME,

@@ -1,8 +1,9 @@
 """Black-76 kernels (numba): the normalised Black function, the implied-vol solver, greeks.
 
-Private to ``black76``, which validates shapes and dtypes and owns the policy constants; these
-functions take flat float64 arrays (any strides) and write into a preallocated output, one
-element at a time, so a bad element yields NaN without touching its neighbours.
+Private to ``black76``, which validates shapes and dtypes and owns the policy constants. The
+array kernels take 1-D inputs that each hold either one element (broadcast to all) or one per
+output element, and write into a preallocated output one element at a time, so a bad element
+yields NaN without touching its neighbours.
 
 Notation (Jäckel, "Let's Be Rational", 2015): x = ln(F/K), s = σ√T, h = x/s, t = s/2, and the
 normalised call b(x, s) = e^(x/2)·Φ(h + t) − e^(−x/2)·Φ(h − t), which is the undiscounted call
@@ -34,6 +35,7 @@ from numba import njit, types
 from actors.analytics._normal import erfcx, exp_neg_half_sq, norm_cdf, norm_quantile_lower
 
 _SQRT_2 = math.sqrt(2.0)
+_VELTKAMP_SPLITTER = 134217729.0  # 2**27 + 1
 _SQRT_3 = math.sqrt(3.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
@@ -54,7 +56,7 @@ _BRACKET_TOL_REL = 1e-15
 NAN = math.nan
 
 # Eager signatures: the array kernels compile (or load from cache) at import, not on first
-# call. Inputs are read-only 1-D views of any stride, so broadcast scalars need no copy.
+# call. Inputs are typed read-only 1-D of any stride, which every 1-D float64 array converts to.
 _IN = types.Array(types.float64, 1, "A", readonly=True)
 _FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
 _OUT = types.float64[::1]
@@ -84,14 +86,14 @@ def _small_t_series(h: float, t: float) -> float:
     a9 = hh * a7 + 105.0
     a11 = hh * a9 - 945.0
     a13 = hh * a11 + 10395.0
-    series = a1 + tt * (
-        a3 / 6.0
-        + tt
-        * (
-            a5 / 120.0
-            + tt * (a7 / 5040.0 + tt * (a9 / 362880.0 + tt * (a11 / 39916800.0 + tt * a13 / 6227020800.0)))
-        )
-    )
+    # Σ g_j·t^(j−1)/j! over odd j ≤ 13, by Horner in t².
+    series = a13 / 6227020800.0
+    series = a11 / 39916800.0 + tt * series
+    series = a9 / 362880.0 + tt * series
+    series = a7 / 5040.0 + tt * series
+    series = a5 / 120.0 + tt * series
+    series = a3 / 6.0 + tt * series
+    series = a1 + tt * series
     return 2.0 * t * series * exp_neg_half_sq(h) / _SQRT_2PI
 
 
@@ -224,6 +226,38 @@ def _valid_inputs(forward: float, strike: float, t_years: float, rate: float) ->
 
 
 @njit(cache=True)
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """(a + b rounded, its exact rounding error)  (Knuth's TwoSum)."""
+    total = a + b
+    b_part = total - a
+    return total, (a - (total - b_part)) + (b - b_part)
+
+
+@njit(cache=True)
+def _two_product(a: float, b: float) -> tuple[float, float]:
+    """(a·b rounded, its exact rounding error), by Veltkamp splitting (Dekker's TwoProduct)."""
+    product = a * b
+    c = _VELTKAMP_SPLITTER * a
+    a_hi = c - (c - a)
+    a_lo = a - a_hi
+    c = _VELTKAMP_SPLITTER * b
+    b_hi = c - (c - b)
+    b_lo = b - b_hi
+    return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+@njit(cache=True)
+def _steps(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray, f: np.ndarray
+) -> tuple[int, int, int, int, int, int]:
+    """Index step per input: 0 for a length-1 input (broadcast), 1 for a full-length one."""
+    return (
+        int(a.size > 1), int(b.size > 1), int(c.size > 1),
+        int(d.size > 1), int(e.size > 1), int(f.size > 1),
+    )
+
+
+@njit(cache=True)
 def _undiscounted_price(forward: float, strike: float, s: float, is_call: bool) -> float:
     x = math.log(forward / strike)
     time_value = math.sqrt(forward) * math.sqrt(strike) * normalised_otm(-abs(x), s)
@@ -241,10 +275,13 @@ def price_kernel(
     is_call: np.ndarray,
     out: np.ndarray,
 ) -> None:
+    jf, jk, jt, jr, jv, jc = _steps(forward, strike, t_years, rate, vol, is_call)
     for i in range(out.size):
-        f, k, t, r, sigma = forward[i], strike[i], t_years[i], rate[i], vol[i]
+        f, k, t = forward[i * jf], strike[i * jk], t_years[i * jt]
+        r, sigma = rate[i * jr], vol[i * jv]
         if _valid_inputs(f, k, t, r) and 0.0 < sigma < math.inf:
-            out[i] = math.exp(-r * t) * _undiscounted_price(f, k, sigma * math.sqrt(t), is_call[i])
+            s = sigma * math.sqrt(t)
+            out[i] = math.exp(-r * t) * _undiscounted_price(f, k, s, is_call[i * jc])
         else:
             out[i] = NAN
 
@@ -261,16 +298,25 @@ def implied_vol_kernel(
     max_vol: float,
     out: np.ndarray,
 ) -> None:
+    jp, jf, jk, jt, jr, jc = _steps(price, forward, strike, t_years, rate, is_call)
     for i in range(out.size):
         out[i] = NAN
-        f, k, t, r = forward[i], strike[i], t_years[i], rate[i]
-        if not (_valid_inputs(f, k, t, r) and 0.0 <= price[i] < math.inf):
+        v, f, k = price[i * jp], forward[i * jf], strike[i * jk]
+        t, r = t_years[i * jt], rate[i * jr]
+        if not (_valid_inputs(f, k, t, r) and 0.0 <= v < math.inf):
             continue
-        p = price[i] * math.exp(r * t)
-        call = is_call[i]
-        intrinsic = max(f - k if call else k - f, 0.0)
-        time_value = p - intrinsic
-        room = (f if call else k) - p  # distance to the no-arbitrage upper bound
+        # Deep in the money the time value is a small difference of large numbers, and one ulp
+        # of the price can be worth 1e-9 of σ: undiscount and subtract in double-double.
+        discount = math.exp(-r * t)
+        p = v / discount
+        prod, prod_err = _two_product(p, discount)
+        p_lo = ((v - prod) - prod_err) / discount
+        call = is_call[i * jc]
+        intrinsic, intrinsic_lo = _two_sum(f, -k) if call else _two_sum(k, -f)
+        if intrinsic <= 0.0:
+            intrinsic = intrinsic_lo = 0.0
+        time_value = (p - intrinsic) + (p_lo - intrinsic_lo)
+        room = ((f if call else k) - p) - p_lo  # distance to the no-arbitrage upper bound
         if not (time_value >= min_time_value_rel * f and room > 0.0):
             continue
         sqrt_fk = math.sqrt(f) * math.sqrt(k)
@@ -294,13 +340,15 @@ def greeks_kernel(
     out: np.ndarray,
 ) -> None:
     """Write delta, gamma, vega, theta, rho (the public units) into rows 0..4 of ``out``."""
+    jf, jk, jt, jr, jv, jc = _steps(forward, strike, t_years, rate, vol, is_call)
     for i in range(out.shape[1]):
-        f, k, t, r, sigma = forward[i], strike[i], t_years[i], rate[i], vol[i]
+        f, k, t = forward[i * jf], strike[i * jk], t_years[i * jt]
+        r, sigma = rate[i * jr], vol[i * jv]
         if not (_valid_inputs(f, k, t, r) and 0.0 < sigma < math.inf):
             for j in range(5):
                 out[j, i] = NAN
             continue
-        call = is_call[i]
+        call = is_call[i * jc]
         sqrt_t = math.sqrt(t)
         s = sigma * sqrt_t
         d1 = math.log(f / k) / s + 0.5 * s

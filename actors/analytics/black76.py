@@ -197,20 +197,27 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 def _broadcast(**named: ArrayLike) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    """Broadcast the named arguments and flatten each to 1-D, as views wherever numpy can.
+    """Broadcast the named arguments; return the shape and each argument flattened to 1-D.
 
-    ``is_call`` becomes bool, everything else float64. A scalar becomes a stride-0 view, a
-    C-contiguous array of the full shape a plain view; only partial broadcasts copy.
+    ``is_call`` becomes bool, everything else float64. An argument of one element stays one
+    element long (the kernels broadcast it); only a partial broadcast, like (n, 1) against
+    (1, m), is materialised. The common case, scalars beside arrays of one shape, copies nothing.
     """
-    arrays: dict[str, np.ndarray] = {}
-    for name, value in named.items():
-        arrays[name] = _as_bool(value) if name == "is_call" else np.asarray(value, np.float64)
+    arrays = [
+        _as_bool(value) if name == "is_call" else np.asarray(value, np.float64)
+        for name, value in named.items()
+    ]
+    shapes = {a.shape for a in arrays if a.ndim}
+    if len(shapes) <= 1:
+        shape = shapes.pop() if shapes else ()
+        return shape, [a.reshape(-1) for a in arrays]
     try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
-        shapes = ", ".join(f"{name}{a.shape}" for name, a in arrays.items())
-        raise ValueError(f"black76: argument shapes do not broadcast together: {shapes}") from None
-    return shape, [np.broadcast_to(a, shape).reshape(-1) for a in arrays.values()]
+        given = ", ".join(f"{name}{a.shape}" for name, a in zip(named, arrays, strict=True))
+        raise ValueError(f"black76: argument shapes do not broadcast together: {given}") from None
+    flat = [a.reshape(-1) if a.size == 1 else np.broadcast_to(a, shape).reshape(-1) for a in arrays]
+    return shape, flat
 
 
 def _as_bool(value: ArrayLike) -> np.ndarray:

@@ -122,7 +122,8 @@ def payout_curve(
     OI × price units. NaN, ±inf and negative OI count as 0. O(n): the call leg grows by
     ``(K_j − K_{j−1})·Σ_{i<j} call_oi[i]`` from one strike to the next (and the put leg
     likewise from the top), so every term is a sum of non-negative numbers and no
-    cancellation can occur; integer OI on an integer strike grid is summed exactly.
+    cancellation can occur; integer OI on an integer strike grid is summed exactly (while
+    the payouts stay below 2⁵³).
 
     >>> curve = payout_curve(np.array([1.0, 2.0]), call_oi=np.array([3.0, 0.0]), put_oi=np.zeros(2))
     >>> curve.tolist()
@@ -190,7 +191,8 @@ def payout_curve_delta(
         return _payout_curve(k, dense_c, dense_p)
     gap = k[:, None] - k[idx][None, :]  # settlement strike minus touched strike
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.maximum(gap, 0.0) @ dc + np.maximum(-gap, 0.0) @ dp
+        change: FloatArray = np.maximum(gap, 0.0) @ dc + np.maximum(-gap, 0.0) @ dp
+    return change
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from typing import SupportsIndex
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -77,7 +78,7 @@ def expiry_instant_ns(expiry: dt.date, *, expiry_time: dt.time, tz: str) -> int:
     return seconds * _NS_PER_SECOND + elapsed.microseconds * _NS_PER_MICROSECOND
 
 
-def t_years(now_ts_ns: int, *, expiry: dt.date, expiry_time: dt.time, tz: str) -> float:
+def t_years(now_ts_ns: SupportsIndex, *, expiry: dt.date, expiry_time: dt.time, tz: str) -> float:
     """Years (ACT/365 Fixed) from ``now_ts_ns`` to the expiry instant; ≤ 0 once expired.
 
     ``now_ts_ns`` is an integer epoch timestamp in ns (a Python or numpy integer; a float
@@ -92,14 +93,18 @@ def t_years(now_ts_ns: int, *, expiry: dt.date, expiry_time: dt.time, tz: str) -
     return remaining_ns / NS_PER_YEAR
 
 
-def session_date(now_ts_ns: int, *, tz: str) -> dt.date:
-    """The exchange's calendar date at ``now_ts_ns`` in the IANA zone ``tz``.
+def session_date(now_ts_ns: SupportsIndex, *, tz: str) -> dt.date:
+    """The exchange's calendar date at ``now_ts_ns`` (epoch ns) in the IANA zone ``tz``.
 
-    >>> session_date(expiry_instant_ns(dt.date(2026, 11, 26), expiry_time=dt.time(23, 59),
-    ...                                tz="Asia/Kolkata"), tz="Asia/Kolkata")
+    Tells trading days apart (e.g. to reset session-open marks). Exact: the instant is
+    floored to the microsecond, which cannot move it across midnight. Raises ``ValueError``
+    for an unknown zone, ``TypeError`` for a non-integer timestamp.
+
+    >>> session_date(1_795_687_200_000_000_000, tz="Asia/Kolkata")  # 10:00 UTC = 15:30 IST
     datetime.date(2026, 11, 26)
+    >>> session_date(1_795_687_200_000_000_000, tz="Pacific/Kiritimati")  # UTC+14
+    datetime.date(2026, 11, 27)
     """
-    now_ns = operator.index(now_ts_ns)
-    seconds, rem_ns = divmod(now_ns, _NS_PER_SECOND)
-    instant = _EPOCH_UTC + dt.timedelta(seconds=seconds, microseconds=rem_ns // 1000)
+    micros = operator.index(now_ts_ns) // _NS_PER_MICROSECOND
+    instant = _EPOCH_UTC + dt.timedelta(microseconds=micros)
     return instant.astimezone(_zone(tz)).date()

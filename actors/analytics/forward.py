@@ -23,6 +23,7 @@ Example (prices on a forward of 101 with r = 0):
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +99,7 @@ def implied_forward(
     ...                 spot=100.0, t_years=0.5, rate=0.0, dividend_yield=0.0).source
     'carry'
     """
+    n_strikes = operator.index(n_strikes)
     if n_strikes < 1:
         raise ValueError(f"n_strikes must be ≥ 1, got {n_strikes}")
     k = np.asarray(strikes, dtype=np.float64)

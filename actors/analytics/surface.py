@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -86,7 +87,10 @@ class Smile:
     svi: SviFit | None
 
 
-def _frozen(arr: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+_Array = TypeVar("_Array", bound=npt.NDArray[Any])
+
+
+def _frozen(arr: _Array) -> _Array:
     arr.setflags(write=False)
     return arr
 

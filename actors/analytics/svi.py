@@ -216,9 +216,8 @@ def fit(
     scale = float(ww.max()) if n else 0.0
     if np.unique(kk).size < MIN_POINTS or not (math.isfinite(scale) and scale > 0.0):
         return _failed(n)
+    wt = wt / wt.max()  # in (0, 1], so the sum below cannot overflow
     wt = wt / wt.sum()
-    if not np.all(np.isfinite(wt)):
-        return _failed(n)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         params = _fit_scaled(kk, ww / scale, wt, slope_max=LEE_SLOPE_MAX / scale)
     if params is None:

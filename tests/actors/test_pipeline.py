@@ -1,0 +1,135 @@
+"""Feed → FEED → ingress → actors → ANALYTICS and the snapshot service, end to end on a
+real nats-server, checked against the pure analytics functions applied independently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import msgspec
+import nats
+import numpy as np
+import pytest
+
+from actors import subjects
+from actors.analytics import black76, chain, expiry, forward
+from actors.host import ActorHost
+from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from tests.actors.reference import replay
+from tests.conftest import feed_last_seq, wait_handled
+from tests.feeding import market, publish, session
+
+
+async def _request(url: str, endpoint: str, body: dict[str, object]) -> dict:
+    nc = await nats.connect(url)
+    try:
+        reply = await nc.request(
+            subjects.service_subject(endpoint), msgspec.json.encode(body), timeout=10
+        )
+        assert not (reply.headers or {}).get("Nats-Service-Error-Code"), reply.headers
+        return msgspec.json.decode(reply.data)
+    finally:
+        await nc.close()
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+async def test_analytics_on_nats_equal_the_pure_functions_on_the_same_feed(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    m = market(("NIFTY",), weekly=1, monthly=1, rows_per_batch=6)
+    messages = session(m, steps=40)
+    await publish(nats_server.url, messages)
+    await wait_handled(actor_host, await feed_last_seq(nats_server.url))
+
+    spec = DEFAULT_PRODUCTS["NIFTY"]
+    for c in m.chains["NIFTY"]:
+        exp = c.expiry.isoformat()
+        ref = replay(messages, "NIFTY", exp)
+        got = await _request(nats_server.url, "chain", {"product": "NIFTY", "expiry": exp})
+        summary = await _request(nats_server.url, "summary", {"product": "NIFTY", "expiry": exp})
+        strikes = np.array(ref.strikes())
+        assert got["strikes"] == ref.strikes()
+        for side, right in (("calls", "C"), ("puts", "P")):
+            for f in ("bid", "ask", "ltp", "oi", "volume"):
+                expected = ref.column(right, f)
+                if f in ("oi", "volume"):
+                    expected = [v or 0 for v in expected]
+                assert got[side][f] == expected, (side, f)
+            first = [ref.first_oi.get((k, right), 0) for k in ref.strikes()]
+            oi = [v or 0 for v in ref.column(right, "oi")]
+            assert got[side]["oi_change"] == [a - b for a, b in zip(oi, first, strict=True)]
+
+        # forward and time to expiry were fixed at the last underlying tick
+        assert ref.pricing is not None
+        ts, spot, mids = ref.pricing
+        t = expiry.t_years(ts, expiry=c.expiry, expiry_time=spec.expiry_time, tz=spec.tz)
+        fwd = forward.implied_forward(
+            strikes,
+            call_mid=np.array([mids.get((k, "C"), math.nan) for k in ref.strikes()]),
+            put_mid=np.array([mids.get((k, "P"), math.nan) for k in ref.strikes()]),
+            spot=_nan(spot), t_years=t, rate=spec.rate, dividend_yield=spec.dividend_yield,
+        )
+        assert got["t_years"] == t
+        assert got["forward"] == fwd.forward and got["forward_source"] == fwd.source == "parity"
+
+        now = ref.mids()
+        for side, right in (("calls", "C"), ("puts", "P")):
+            mid = np.array([now.get((k, right), math.nan) for k in ref.strikes()])
+            iv = black76.implied_vol(mid, forward=fwd.forward, strike=strikes, t_years=t,
+                                     rate=spec.rate, is_call=right == "C")
+            g = black76.greeks(fwd.forward, strike=strikes, t_years=t, rate=spec.rate, vol=iv,
+                               is_call=right == "C")
+            np.testing.assert_array_equal(np.array(got[side]["iv"], dtype=float), iv)
+            np.testing.assert_array_equal(np.array(got[side]["delta"], dtype=float), g.delta)
+            np.testing.assert_array_equal(np.array(got[side]["vega"], dtype=float), g.vega)
+            assert np.isfinite(iv).sum() > 0.8 * iv.size
+
+        call_oi = sum(v or 0 for v in ref.column("C", "oi"))
+        put_oi = sum(v or 0 for v in ref.column("P", "oi"))
+        assert summary["pcr_oi"] == put_oi / call_oi
+        mp = chain.max_pain(
+            strikes,
+            call_oi=np.array([v or 0 for v in ref.column("C", "oi")], dtype=float),
+            put_oi=np.array([v or 0 for v in ref.column("P", "oi")], dtype=float),
+        )
+        assert summary["max_pain"] == mp.strike
+        assert summary["atm_strike"] == strikes[chain.atm_index(strikes, fwd.forward)]
+        assert summary["stream_seq"] == max(
+            i + 1 for i, msg in enumerate(messages)
+            if msg.payload["product"] == "NIFTY" and msg.payload.get("expiry") in (None, exp)
+        )
+
+    prices = [msg.payload["price"] for msg in messages if ".underlying." in msg.subject]
+    tick = await _request(nats_server.url, "underlying", {"product": "NIFTY"})
+    assert (tick["price"], tick["day_open"]) == (prices[-1], prices[0])
+    assert (tick["day_high"], tick["day_low"]) == (max(prices), min(prices))
+
+
+async def test_every_chain_publishes_its_summary_and_the_surface_covers_all_expiries(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    m = market(("NIFTY", "BANKNIFTY"), weekly=2, monthly=1)
+    await publish(nats_server.url, session(m, steps=5))
+    await wait_handled(actor_host, await feed_last_seq(nats_server.url))
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        for product, chains in m.chains.items():
+            for c in chains:
+                raw = await js.get_msg(
+                    subjects.ANALYTICS_STREAM,
+                    subject=subjects.analytics_summary(product, c.expiry.isoformat()),
+                    direct=True,
+                )
+                body = msgspec.json.decode(raw.data)
+                assert body["n_strikes"] == c.strikes.size
+    finally:
+        await nc.close()
+    products = await _request(nats_server.url, "products", {})
+    listed = {p["product"]: p["expiries"] for p in products}
+    assert listed == {p: [c.expiry.isoformat() for c in cs] for p, cs in m.chains.items()}
+    assert all(dt.date.fromisoformat(e) for es in listed.values() for e in es)
