@@ -75,12 +75,15 @@ class ChainActor(BridgedActor):
     def on_start(self) -> None:
         if self.book.applied:
             self._summary_bytes = encode(self.book.summary())
+            # A restored chain owes its product actor a smile for the surface.
+            self._smile_dirty = True
         self.log.debug("chain_actor_started", stream_seq=self.book.stream_seq)
 
     def on_receive(self, message: Any) -> Any:
         match message:
             case ApplyChain(feed=feed, stream_seq=seq, replace=replace):
                 if seq <= self.book.stream_seq:
+                    self.log.debug("duplicate_skipped", stream_seq=seq, at=self.book.stream_seq)
                     return False  # already applied (redelivery or replay overlap)
                 if replace:
                     self.book.apply_chain(feed, seq)
@@ -90,6 +93,7 @@ class ChainActor(BridgedActor):
                 return True
             case ApplySpot(price=price, ts_ns=ts, stream_seq=seq):
                 if seq <= self.book.stream_seq:
+                    self.log.debug("duplicate_skipped", stream_seq=seq, at=self.book.stream_seq)
                     return False
                 self.book.apply_spot(price, ts, seq)
                 self._queue_recompute()

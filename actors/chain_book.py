@@ -209,16 +209,17 @@ class ChainBook:
             dirty[s, i] = True
 
     def _current_mid(self) -> np.ndarray:
-        two_sided = (self.bid > 0) & (self.ask > 0) & (self.ask >= self.bid)
-        with np.errstate(invalid="ignore"):
-            return np.where(two_sided, 0.5 * (self.bid + self.ask), self.ltp)
+        """IV input: the two-sided mid, else the last trade."""
+        two_sided = chain.mid_price(self.bid, self.ask)
+        return np.where(np.isfinite(two_sided), two_sided, self.ltp)
 
     def _reprice_inputs(self) -> None:
         """Fix forward and time to expiry from the state as it is now; reprice every row."""
         self.t_years = expiry.t_years(
             self.as_of_ns, expiry=self.expiry, expiry_time=self.spec.expiry_time, tz=self.spec.tz
         )
-        mid = self._current_mid()
+        # Parity needs simultaneous two-sided quotes: a stale last trade would bias it.
+        mid = chain.mid_price(self.bid, self.ask)
         est = forward.implied_forward(
             self.strikes,
             call_mid=mid[CALL],
@@ -400,9 +401,13 @@ class ChainBook:
         mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
         strike = _opt(mp.strike)
         return MaxPainCurve(
-            product=self.product, expiry=self.expiry_str, strike=strike, spot=self.spot,
+            product=self.product,
+            expiry=self.expiry_str,
+            strike=strike,
+            spot=self.spot,
             distance=None if strike is None or self.spot is None else strike - self.spot,
-            strikes=self.strikes.tolist(), payout=self._payout.tolist(),
+            strikes=self.strikes.tolist(),
+            payout=self._payout.tolist(),
         )
 
     def _smile(self, *, fit_svi: bool) -> surface.Smile:

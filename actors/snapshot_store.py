@@ -65,20 +65,20 @@ class SnapshotStore:
         raw = await self._get("checkpoint")
         return None if raw is None else _checkpoint_decoder.decode(raw)
 
-    async def chain_keys(self) -> list[tuple[str, dt.date]]:
+    async def _keys(self, prefix: str) -> list[str]:
+        # nats-py's ``keys(filters=...)`` matches substrings, not subject wildcards.
         try:
-            keys = await self.kv.keys(filters=["chain.>"])
+            keys = await self.kv.keys()
         except nats.js.errors.NoKeysError:
             return []
+        return sorted(k.removeprefix(prefix) for k in keys if k.startswith(prefix))
+
+    async def chain_keys(self) -> list[tuple[str, dt.date]]:
         out = []
-        for key in keys:
-            _, product, expiry = key.split(".", 2)
+        for rest in await self._keys("chain."):
+            product, expiry = rest.split(".", 1)
             out.append((product, dt.date.fromisoformat(expiry)))
         return out
 
     async def product_keys(self) -> list[str]:
-        try:
-            keys = await self.kv.keys(filters=["product.>"])
-        except nats.js.errors.NoKeysError:
-            return []
-        return [k.split(".", 1)[1] for k in keys]
+        return await self._keys("product.")

@@ -185,3 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _discard(aw: Awaitable[object]) -> None:
     await aw
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,8 +27,13 @@ def market(
 ) -> SyntheticMarket:
     specs: list[ProductSpec] = [DEFAULT_PRODUCTS[p] for p in products]
     return SyntheticMarket(
-        specs, seed=seed, start_ns=START_NS, rows_per_batch=rows_per_batch, weekly=weekly,
-        monthly=monthly, strikes_each_side=strikes_each_side,
+        specs,
+        seed=seed,
+        start_ns=START_NS,
+        rows_per_batch=rows_per_batch,
+        weekly=weekly,
+        monthly=monthly,
+        strikes_each_side=strikes_each_side,
     )
 
 

@@ -317,7 +317,8 @@ def implied_vol_kernel(
             intrinsic = intrinsic_lo = 0.0
         time_value = (p - intrinsic) + (p_lo - intrinsic_lo)
         room = ((f if call else k) - p) - p_lo  # distance to the no-arbitrage upper bound
-        if not (time_value >= min_time_value_rel * f and room > 0.0):
+        floor = min_time_value_rel * f
+        if not (time_value >= floor and room >= floor):
             continue
         sqrt_fk = math.sqrt(f) * math.sqrt(k)
         s, _ = implied_s(time_value / sqrt_fk, room / sqrt_fk, -abs(math.log(f / k)))

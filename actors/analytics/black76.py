@@ -37,6 +37,7 @@ in parallel.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,9 @@ MIN_TIME_VALUE_REL = 1e-8
 """Smallest undiscounted time value, as a fraction of the forward, that ``implied_vol`` solves.
 
 Below it a price says (almost) nothing about σ: one ulp of the price moves σ by more than the
-solver's accuracy, and quotes there are tick noise. NaN is the honest answer.
+solver's accuracy, and quotes there are tick noise. NaN is the honest answer. The same floor
+applies to the distance below the upper bound (F for calls, K for puts), where a price within
+rounding of the bound is equally uninformative (it would need σ√T > 11).
 """
 
 IV_MAX_VOL = 20.0
@@ -122,7 +125,7 @@ def price(
     shape, (f, k, t, r, sigma, call) = _broadcast(
         forward=forward, strike=strike, t_years=t_years, rate=rate, vol=vol, is_call=is_call
     )
-    out = np.empty(_size(shape))
+    out = np.empty(math.prod(shape))
     _k.price_kernel(f, k, t, r, sigma, call, out)
     return out.reshape(shape)
 
@@ -141,8 +144,8 @@ def implied_vol(
     NaN, never an exception and never a clamped or guessed number, where there is no answer:
     a non-finite or negative price; F, K or T not in (0, ∞); a non-finite rate; a price below
     the discounted intrinsic value or at/above the upper bound (e^(−rT)·F for calls,
-    e^(−rT)·K for puts); an undiscounted time value below ``MIN_TIME_VALUE_REL``·F; or a
-    solution above ``IV_MAX_VOL``.
+    e^(−rT)·K for puts); an undiscounted time value, or distance to that upper bound, below
+    ``MIN_TIME_VALUE_REL``·F; or a solution above ``IV_MAX_VOL``.
 
     Method: the time value of either option, divided by e^(−rT)·√(FK), equals that of the
     out-of-the-money call b(−|x|, σ√T) with x = ln(F/K); it is solved for s = σ√T by
@@ -158,7 +161,7 @@ def implied_vol(
     shape, (v, f, k, t, r, call) = _broadcast(
         price=price, forward=forward, strike=strike, t_years=t_years, rate=rate, is_call=is_call
     )
-    out = np.empty(_size(shape))
+    out = np.empty(math.prod(shape))
     _k.implied_vol_kernel(v, f, k, t, r, call, MIN_TIME_VALUE_REL, IV_MAX_VOL, out)
     return out.reshape(shape)
 
@@ -184,16 +187,12 @@ def greeks(
     shape, (f, k, t, r, sigma, call) = _broadcast(
         forward=forward, strike=strike, t_years=t_years, rate=rate, vol=vol, is_call=is_call
     )
-    out = np.empty((5, _size(shape)))
+    out = np.empty((5, math.prod(shape)))
     _k.greeks_kernel(
         f, k, t, r, sigma, call, DAYS_PER_YEAR, VOL_POINTS_PER_UNIT, PERCENT_PER_UNIT, out
     )
     delta, gamma, vega, theta, rho = (row.reshape(shape) for row in out)
     return Greeks(delta=delta, gamma=gamma, vega=vega, theta=theta, rho=rho)
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
 
 
 def _broadcast(**named: ArrayLike) -> tuple[tuple[int, ...], list[np.ndarray]]:

@@ -22,13 +22,14 @@ class ReferenceChain:
     spot: float | None = None
     last_ts: int = 0
 
-    def mids(self) -> dict[tuple[float, str], float]:
+    def mids(self, *, last_trade: bool = True) -> dict[tuple[float, str], float]:
+        """Two-sided mids; where there is none, the last trade (or NaN without it)."""
         out = {}
         for key, r in self.rows.items():
             bid, ask, ltp = r.get("bid"), r.get("ask"), r.get("ltp")
             if bid and ask and bid > 0 and ask > 0 and ask >= bid:
-                out[key] = 0.5 * (bid + ask)
-            elif ltp is not None:
+                out[key] = 0.5 * bid + 0.5 * ask
+            elif ltp is not None and last_trade:
                 out[key] = ltp
             else:
                 out[key] = math.nan
@@ -51,7 +52,7 @@ def replay(messages: list[FeedMessage], product: str, expiry: str) -> ReferenceC
         if kind == "underlying":
             ref.last_ts = max(ref.last_ts, p["ts"])
             ref.spot = p["price"]
-            ref.pricing = (ref.last_ts, ref.spot, ref.mids())
+            ref.pricing = (ref.last_ts, ref.spot, ref.mids(last_trade=False))
             continue
         if p.get("expiry") != expiry:
             continue
@@ -71,5 +72,5 @@ def replay(messages: list[FeedMessage], product: str, expiry: str) -> ReferenceC
         if p.get("spot") is not None:
             ref.spot = p["spot"]
         if kind == "chain" or p.get("spot") is not None:
-            ref.pricing = (ref.last_ts, ref.spot, ref.mids())
+            ref.pricing = (ref.last_ts, ref.spot, ref.mids(last_trade=False))
     return ref

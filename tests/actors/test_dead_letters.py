@@ -39,19 +39,33 @@ BAD = [
     (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": "24000"}', "schema_invalid"),
     (QUOTES, _quotes({"strike": 26000, "right": "C", "oi": -1}), "schema_invalid"),
     (QUOTES, _quotes({"strike": 26000, "right": "X"}), "schema_invalid"),
-    (subjects.feed_underlying("BANKNIFTY"), b'{"ts": 1, "product": "NIFTY", "price": 5}',
-     "subject_mismatch"),
+    (
+        subjects.feed_underlying("BANKNIFTY"),
+        b'{"ts": 1, "product": "NIFTY", "price": 5}',
+        "subject_mismatch",
+    ),
     (QUOTES, _quotes(GOOD_ROW, expiry="2026-12-22"), "subject_mismatch"),
     ("deltastream.feed.quotes.NIFTY", _quotes(GOOD_ROW), "subject_mismatch"),
-    (subjects.feed_quotes("NIFTY", "2026-11-24"), _quotes(GOOD_ROW, expiry="2026-11-24"),
-     "expired"),
+    (
+        subjects.feed_quotes("NIFTY", "2026-11-24"),
+        _quotes(GOOD_ROW, expiry="2026-11-24"),
+        "expired",
+    ),
     (QUOTES, _quotes({"strike": 26010, "right": "C", "bid": 1.0}), "off_grid_strike"),
     (QUOTES, _quotes(GOOD_ROW, GOOD_ROW), "duplicate_row"),
     (QUOTES, _quotes({"strike": 26000, "right": "P", "bid": 9.0, "ask": 8.0}), "crossed_quote"),
-    (QUOTES, _quotes(*[{"strike": 26000 + 50 * i, "right": "C", "bid": 1.0, "ask": 2.0}
-                       for i in range(600)]), "oversized_payload"),
-    (subjects.feed_underlying("ZZTOP"), b'{"ts": 1, "product": "ZZTOP", "price": 5}',
-     "unknown_product"),
+    (
+        QUOTES,
+        _quotes(
+            *[{"strike": 26000 + 50 * i, "right": "C", "bid": 1.0, "ask": 2.0} for i in range(600)]
+        ),
+        "oversized_payload",
+    ),
+    (
+        subjects.feed_underlying("ZZTOP"),
+        b'{"ts": 1, "product": "ZZTOP", "price": 5}',
+        "unknown_product",
+    ),
 ]
 
 
@@ -148,8 +162,9 @@ async def test_a_dead_letter_is_stored_once_even_if_the_message_is_rejected_agai
 async def _refetch(js: nats.js.JetStreamContext, seq: int) -> list[nats.aio.msg.Msg]:
     info = await js.add_consumer(
         subjects.FEED_STREAM,
-        ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy="by_start_sequence",
-                       opt_start_seq=seq),
+        ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT, deliver_policy="by_start_sequence", opt_start_seq=seq
+        ),
     )
     sub = await js.pull_subscribe_bind(consumer=info.name, stream=subjects.FEED_STREAM)
     return await sub.fetch(1, timeout=5)

@@ -71,7 +71,10 @@ async def test_analytics_on_nats_equal_the_pure_functions_on_the_same_feed(
             strikes,
             call_mid=np.array([mids.get((k, "C"), math.nan) for k in ref.strikes()]),
             put_mid=np.array([mids.get((k, "P"), math.nan) for k in ref.strikes()]),
-            spot=_nan(spot), t_years=t, rate=spec.rate, dividend_yield=spec.dividend_yield,
+            spot=_nan(spot),
+            t_years=t,
+            rate=spec.rate,
+            dividend_yield=spec.dividend_yield,
         )
         assert got["t_years"] == t
         assert got["forward"] == fwd.forward and got["forward_source"] == fwd.source == "parity"
@@ -79,10 +82,17 @@ async def test_analytics_on_nats_equal_the_pure_functions_on_the_same_feed(
         now = ref.mids()
         for side, right in (("calls", "C"), ("puts", "P")):
             mid = np.array([now.get((k, right), math.nan) for k in ref.strikes()])
-            iv = black76.implied_vol(mid, forward=fwd.forward, strike=strikes, t_years=t,
-                                     rate=spec.rate, is_call=right == "C")
-            g = black76.greeks(fwd.forward, strike=strikes, t_years=t, rate=spec.rate, vol=iv,
-                               is_call=right == "C")
+            iv = black76.implied_vol(
+                mid,
+                forward=fwd.forward,
+                strike=strikes,
+                t_years=t,
+                rate=spec.rate,
+                is_call=right == "C",
+            )
+            g = black76.greeks(
+                fwd.forward, strike=strikes, t_years=t, rate=spec.rate, vol=iv, is_call=right == "C"
+            )
             np.testing.assert_array_equal(np.array(got[side]["iv"], dtype=float), iv)
             np.testing.assert_array_equal(np.array(got[side]["delta"], dtype=float), g.delta)
             np.testing.assert_array_equal(np.array(got[side]["vega"], dtype=float), g.vega)
@@ -99,7 +109,8 @@ async def test_analytics_on_nats_equal_the_pure_functions_on_the_same_feed(
         assert summary["max_pain"] == mp.strike
         assert summary["atm_strike"] == strikes[chain.atm_index(strikes, fwd.forward)]
         assert summary["stream_seq"] == max(
-            i + 1 for i, msg in enumerate(messages)
+            i + 1
+            for i, msg in enumerate(messages)
             if msg.payload["product"] == "NIFTY" and msg.payload.get("expiry") in (None, exp)
         )
 

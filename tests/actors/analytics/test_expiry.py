@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 import numpy as np
 import pytest
@@ -10,16 +11,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.analytics import expiry
-from actors.analytics.expiry import NS_PER_DAY, NS_PER_YEAR, expiry_instant_ns, t_years
+from actors.analytics.expiry import (
+    NS_PER_DAY,
+    NS_PER_YEAR,
+    expiry_instant_ns,
+    session_date,
+    t_years,
+)
 
-NSE = {"expiry_time": dt.time(15, 30), "tz": "Asia/Kolkata"}
-CME = {"expiry_time": dt.time(15, 0), "tz": "America/Chicago"}
+
+class Venue(TypedDict):
+    expiry_time: dt.time
+    tz: str
+
+
+NSE: Venue = {"expiry_time": dt.time(15, 30), "tz": "Asia/Kolkata"}
+CME: Venue = {"expiry_time": dt.time(15, 0), "tz": "America/Chicago"}
 NS_PER_HOUR = NS_PER_DAY // 24
 
 
-def utc_ns(*args: int) -> int:
+def utc_ns(year: int, month: int, day: int, hour: int, minute: int) -> int:
     """Epoch ns of a UTC wall time, computed independently of the module under test."""
-    seconds = int(dt.datetime(*args, tzinfo=dt.UTC).timestamp())
+    seconds = int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
     return seconds * 1_000_000_000
 
 
@@ -121,3 +134,26 @@ def test_an_ambiguous_wall_time_means_its_first_occurrence() -> None:
     # 01:30 happens twice in Chicago on 2026-11-01; the first is CDT (06:30 UTC).
     at = expiry_instant_ns(dt.date(2026, 11, 1), expiry_time=dt.time(1, 30), tz="America/Chicago")
     assert at == utc_ns(2026, 11, 1, 6, 30)
+
+
+def test_the_session_date_is_the_local_date_in_the_exchange_zone() -> None:
+    # 18:29:59.999999999 UTC is 23:59:59.999999999 IST; one ns later it is the next day.
+    before_midnight = utc_ns(2026, 11, 25, 18, 30) - 1
+    assert session_date(before_midnight, tz="Asia/Kolkata") == dt.date(2026, 11, 25)
+    assert session_date(before_midnight + 1, tz="Asia/Kolkata") == dt.date(2026, 11, 26)
+    assert session_date(before_midnight, tz="America/Chicago") == dt.date(2026, 11, 25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(day=st.dates(dt.date(1971, 1, 1), dt.date(2200, 12, 31)))
+def test_an_expiry_instant_falls_on_its_own_session_date(day: dt.date) -> None:
+    for venue in (NSE, CME):
+        at = expiry_instant_ns(day, **venue)
+        assert session_date(at, tz=venue["tz"]) == day
+
+
+def test_session_date_rejects_an_unknown_zone_and_a_float_timestamp() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        session_date(0, tz="Mars/Olympus")
+    with pytest.raises(TypeError):
+        session_date(1.5e18, tz="UTC")  # type: ignore[arg-type]

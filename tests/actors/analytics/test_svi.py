@@ -176,7 +176,7 @@ def test_density_is_the_second_strike_derivative_of_call_prices(params: SviParam
     def call(strike: np.ndarray) -> np.ndarray:
         root_w = np.sqrt(svi.total_variance(params, np.log(strike)))
         d1 = -np.log(strike) / root_w + 0.5 * root_w
-        return ndtr(d1) - strike * ndtr(d1 - root_w)
+        return np.asarray(ndtr(d1) - strike * ndtr(d1 - root_w), dtype=np.float64)
 
     strikes = np.exp(np.linspace(-0.4, 0.4, 9))
     step = 1e-4
