@@ -18,6 +18,7 @@ import structlog
 from nats.micro.service import Service
 
 from actors import subjects
+from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
 from actors.products import ProductSpec
 from actors.publisher import Publisher
@@ -36,9 +37,15 @@ FLUSH_PERIOD_S = 0.1
 
 class ActorHost:
     def __init__(
-        self, settings: Settings, products: Mapping[str, ProductSpec], *, name: str = "actors"
+        self,
+        settings: Settings,
+        products: Mapping[str, ProductSpec],
+        *,
+        name: str = "actors",
+        chain_actor: type[ChainActor] = ChainActor,
     ) -> None:
         self.settings = settings
+        self.chain_actor = chain_actor
         self.products = products
         self.name = name
         self.nc: Any = None
@@ -72,6 +79,7 @@ class ActorHost:
             publisher=self.publisher,
             settings=self.settings,
             products=self.products,
+            chain_actor=self.chain_actor,
         )
         await self.supervisor.restore_all()
         checkpoint = await self.store.load_checkpoint()

@@ -38,6 +38,7 @@ __all__ = ["Ingress"]
 log = structlog.get_logger(__name__)
 
 _NAK_DELAY_S = 1.0
+_IDLE_FETCH_S = 0.5  # also how soon an idle host restarts an actor that crashed
 
 
 class _Advisory(msgspec.Struct):
@@ -107,8 +108,10 @@ class Ingress:
         )
         try:
             while not self._stopping.is_set():
+                if self.supervisor.crash_pending.is_set():
+                    await self.supervisor.restart_crashed()
                 try:
-                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=1.0)
+                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=_IDLE_FETCH_S)
                 except nats.errors.TimeoutError:
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
@@ -134,6 +137,8 @@ class Ingress:
     # ------------------------------------------------------------ one batch
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
+        if self.supervisor.crash_pending.is_set():
+            await self.supervisor.restart_crashed()
         dispatched: list[tuple[Msg, int, list[_Reply]]] = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
@@ -193,6 +198,8 @@ class Ingress:
             )
             if not ok:
                 log.error("chain_down", product=key[0], expiry=key[1])
+        if self.supervisor.crash_pending.is_set():
+            await self.supervisor.restart_crashed()
         self.handled_seq = max(self.handled_seq, last_seq)
         async with self.batch_done:
             self.batch_done.notify_all()

@@ -72,8 +72,11 @@ class Supervisor:
         publisher: Publisher,
         settings: Settings,
         products: Mapping[str, ProductSpec],
+        chain_actor: type[ChainActor] = ChainActor,
     ) -> None:
         self.js = js
+        # The class to start per chain; tests inject a subclass that fails on cue.
+        self.chain_actor = chain_actor
         self.store = store
         self.publisher = publisher
         self.settings = settings
@@ -91,7 +94,8 @@ class Supervisor:
         self.dispatched_seq = 0
         self._restarts: deque[float] = deque()
         self._locks: dict[object, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._crashed: dict[str | ChainKey, pykka.ActorRef[Any]] = {}
+        self.crash_pending = asyncio.Event()
 
     # ------------------------------------------------------------ lookup / creation
 
@@ -140,16 +144,23 @@ class Supervisor:
     def _on_crash(
         self, key: str | ChainKey, ref: pykka.ActorRef[Any], exc: BaseException | None
     ) -> None:
+        # Restarts run on the ingress task between batches (``restart_crashed``), so that a
+        # replay never interleaves with live dispatch to the same actor.
         log.error("actor_crashed", key=str(key), error=type(exc).__name__ if exc else None)
-        if isinstance(key, tuple):
-            coro: Any = self.restart_chain(
-                key, through_seq=self.dispatched_seq, poison=set(), failed_ref=ref
-            )
-        else:
-            coro = self.restart_product(key, failed_ref=ref)
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._crashed[key] = ref
+        self.crash_pending.set()
+
+    async def restart_crashed(self) -> None:
+        """Restart every actor reported dead since the last call (ingress task only)."""
+        self.crash_pending.clear()
+        crashed, self._crashed = self._crashed, {}
+        for key, ref in crashed.items():
+            if isinstance(key, tuple):
+                await self.restart_chain(
+                    key, through_seq=self.dispatched_seq, poison=set(), failed_ref=ref
+                )
+            else:
+                await self.restart_product(key, failed_ref=ref)
 
     async def chain(self, spec: ProductSpec, expiry: dt.date) -> pykka.ActorRef[Any]:
         key = (spec.name, expiry.isoformat())
@@ -185,7 +196,7 @@ class Supervisor:
         product_ref = await self.product(spec)
         book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
         floor = await self._floor(subjects.analytics_summary(*key))
-        ref = ChainActor.start(
+        ref = self.chain_actor.start(
             book,
             publisher=self.publisher,
             product_ref=product_ref,

@@ -23,6 +23,10 @@ under- or overflows. The solver picks its objective by region, so that it is smo
 linear in s (Jäckel's idea): ln b(s) − ln β below s_c, ln(b_max − β) − ln(b_max − b(s)) above.
 From an asymptotic initial guess it takes third-order Householder steps, safeguarded by a
 bracket that every evaluation narrows, until a step is below ``_STEP_TOL_REL``·s.
+
+Prices (``normalised_otm``) need b itself to full relative precision, which the erfcx
+difference loses when t is small; there a Taylor series in t is used instead, and above s_c
+the interval probability Φ(h + t) − Φ(h − t) replaces b_max − (b_max − b).
 """
 
 from __future__ import annotations
@@ -32,9 +36,16 @@ import math
 import numpy as np
 from numba import njit, types
 
-from actors.analytics._normal import erfcx, exp_neg_half_sq, norm_cdf, norm_quantile_lower
+from actors.analytics._normal import (
+    erfcx,
+    erfcx_precise,
+    exp_neg_half_sq,
+    norm_cdf,
+    norm_quantile_lower,
+)
 
 _SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2 = 1.0 / _SQRT_2
 _VELTKAMP_SPLITTER = 134217729.0  # 2**27 + 1
 _SQRT_3 = math.sqrt(3.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -53,7 +64,7 @@ _BRACKET_SLACK_REL = 1e-10
 # A bracket this narrow (relative) is the answer, whatever the steps do.
 _BRACKET_TOL_REL = 1e-15
 
-NAN = math.nan
+_NAN = math.nan
 
 # Eager signatures: the array kernels compile (or load from cache) at import, not on first
 # call. Inputs are typed read-only 1-D of any stride, which every 1-D float64 array converts to.
@@ -77,7 +88,7 @@ def _small_t_series(h: float, t: float) -> float:
     Rounding in the higher g_j grows like h^(j−1), but their terms carry (h·t)^(j−1)/j!, so
     with |h|·t < ¼ every term is accurate relative to the first.
     """
-    a1 = 1.0 + h * _SQRT_HALF_PI * erfcx(-h / _SQRT_2)
+    a1 = 1.0 + h * _SQRT_HALF_PI * erfcx_precise(-h * _INV_SQRT_2)
     hh = h * h
     tt = t * t
     a3 = hh * a1 - 1.0
@@ -112,10 +123,10 @@ def normalised_otm(x: float, s: float) -> float:
     if h + t <= 0.0:
         if t < _SERIES_T_MAX and -x < _SERIES_ABS_X_MAX:
             return _small_t_series(h, t)
-        u = -(h + t) / _SQRT_2
-        v = (t - h) / _SQRT_2
-        return 0.5 * math.exp(-0.5 * (h * h + t * t)) * (erfcx(u) - erfcx(v))
-    interval = 0.5 * (math.erf((h + t) / _SQRT_2) + math.erf((t - h) / _SQRT_2))
+        u = -(h + t) * _INV_SQRT_2
+        v = (t - h) * _INV_SQRT_2
+        return 0.5 * math.exp(-0.5 * (h * h + t * t)) * (erfcx_precise(u) - erfcx_precise(v))
+    interval = 0.5 * (math.erf((h + t) * _INV_SQRT_2) + math.erf((t - h) * _INV_SQRT_2))
     return math.exp(0.5 * x) * interval - 2.0 * math.sinh(-0.5 * x) * norm_cdf(h - t)
 
 
@@ -147,7 +158,7 @@ def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
     """Solve b(x, s) = beta for s, given x ≤ 0, 0 < beta and eta = b_max − beta > 0.
 
     ``eta`` is passed separately because near the upper bound it is known more precisely than
-    e^(x/2) − beta. Returns (s, Householder steps taken); s is NaN if the solver failed.
+    e^(x/2) − beta. Returns (s, evaluations of b taken); s is NaN if the solver failed.
     """
     a = -x
     s_c = math.sqrt(2.0 * a)
@@ -170,12 +181,13 @@ def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
         lo = s_tangent * (1.0 - _BRACKET_SLACK_REL)
         ln_target = math.log(eta)
     for n in range(1, _ITER_MAX + 1):
-        h = x / s
+        inv_s = 1.0 / s
+        h = x * inv_s
         t = 0.5 * s
         hh = h * h
         tt = t * t
-        u = -(h + t) / _SQRT_2
-        v = (t - h) / _SQRT_2
+        u = -(h + t) * _INV_SQRT_2
+        v = (t - h) * _INV_SQRT_2
         if lower:
             d = erfcx(u) - erfcx(v)
             g = -0.5 * (hh + tt) + math.log(0.5 * d) - ln_target
@@ -194,15 +206,15 @@ def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
             lo = s
         # r = g' = (∂b/∂s)/b below s_c, (∂b/∂s)/(b_max − b) above; B2, B3 = b''/b', b'''/b'.
         r = 1.0 / (_SQRT_HALF_PI * d)
-        b2 = (hh - tt) / s
-        b3 = b2 * b2 - 3.0 * hh / (s * s) - 0.25
+        b2 = (hh - tt) * inv_s
+        b3 = b2 * b2 - 3.0 * hh * inv_s * inv_s - 0.25
         if lower:
             h2 = b2 - r
             h3 = b3 - 3.0 * b2 * r + 2.0 * r * r
         else:
             h2 = b2 + r
             h3 = b3 + 3.0 * b2 * r + 2.0 * r * r
-        nu = -g / r
+        nu = -g * _SQRT_HALF_PI * d
         step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
         if abs(step) <= _STEP_TOL_REL * s:
             return s + step, n
@@ -212,7 +224,7 @@ def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
         s = s_new
         if hi - lo <= _BRACKET_TOL_REL * lo:
             return 0.5 * (lo + hi), n
-    return NAN, _ITER_MAX
+    return _NAN, _ITER_MAX
 
 
 @njit(cache=True)
@@ -252,8 +264,12 @@ def _steps(
 ) -> tuple[int, int, int, int, int, int]:
     """Index step per input: 0 for a length-1 input (broadcast), 1 for a full-length one."""
     return (
-        int(a.size > 1), int(b.size > 1), int(c.size > 1),
-        int(d.size > 1), int(e.size > 1), int(f.size > 1),
+        int(a.size > 1),
+        int(b.size > 1),
+        int(c.size > 1),
+        int(d.size > 1),
+        int(e.size > 1),
+        int(f.size > 1),
     )
 
 
@@ -283,7 +299,7 @@ def price_kernel(
             s = sigma * math.sqrt(t)
             out[i] = math.exp(-r * t) * _undiscounted_price(f, k, s, is_call[i * jc])
         else:
-            out[i] = NAN
+            out[i] = _NAN
 
 
 @njit(_IV_SIG, cache=True, nogil=True)
@@ -300,7 +316,7 @@ def implied_vol_kernel(
 ) -> None:
     jp, jf, jk, jt, jr, jc = _steps(price, forward, strike, t_years, rate, is_call)
     for i in range(out.size):
-        out[i] = NAN
+        out[i] = _NAN
         v, f, k = price[i * jp], forward[i * jf], strike[i * jk]
         t, r = t_years[i * jt], rate[i * jr]
         if not (_valid_inputs(f, k, t, r) and 0.0 <= v < math.inf):
@@ -347,7 +363,7 @@ def greeks_kernel(
         r, sigma = rate[i * jr], vol[i * jv]
         if not (_valid_inputs(f, k, t, r) and 0.0 < sigma < math.inf):
             for j in range(5):
-                out[j, i] = NAN
+                out[j, i] = _NAN
             continue
         call = is_call[i * jc]
         sqrt_t = math.sqrt(t)

@@ -9,7 +9,6 @@ import math
 import msgspec
 import nats
 import numpy as np
-import pytest
 
 from actors import subjects
 from actors.analytics import black76, chain, expiry, forward

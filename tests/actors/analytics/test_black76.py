@@ -13,8 +13,10 @@ price can do better there, so σ-tolerances are max(1e-9, two ulps' worth of σ)
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import itertools
 import math
+import types
 
 import mpmath
 import numpy as np
@@ -133,8 +135,9 @@ def test_prices_match_mpmath_and_quantlib_on_the_grid(grid_prices: list[float]) 
 def test_implied_vol_matches_quantlib_and_mpmath_on_the_grid(grid_prices: list[float]) -> None:
     strike, t, _, call = (np.array(col) for col in zip(*GRID, strict=True))
     prices = np.array(grid_prices)
-    ours = black76.implied_vol(prices, forward=FORWARD, strike=strike, t_years=t, rate=RATE,
-                               is_call=call)
+    ours = black76.implied_vol(
+        prices, forward=FORWARD, strike=strike, t_years=t, rate=RATE, is_call=call
+    )
     solved = 0
     for i, (k, tt, s, c) in enumerate(GRID):
         v = grid_prices[i]
@@ -145,8 +148,15 @@ def test_implied_vol_matches_quantlib_and_mpmath_on_the_grid(grid_prices: list[f
         tol = max(IV_TOL_VOL, 2.0 * vol_resolution(v, FORWARD, k, tt, RATE, s))
         assert abs(ours[i] - s) <= tol, (k, tt, s, c, ours[i] - s, tol)
         sd = ql.blackFormulaImpliedStdDev(
-            ql.Option.Call if c else ql.Option.Put, k, FORWARD, v, math.exp(-RATE * tt),
-            0.0, s * math.sqrt(tt), 1e-14, 1000,
+            ql.Option.Call if c else ql.Option.Put,
+            k,
+            FORWARD,
+            v,
+            math.exp(-RATE * tt),
+            0.0,
+            s * math.sqrt(tt),
+            1e-14,
+            1000,
         )
         quantlib = sd / math.sqrt(tt)
         if abs(ours[i] - quantlib) > tol:
@@ -194,6 +204,11 @@ def test_deep_otm_price_keeps_relative_precision() -> None:
         assert abs(vi - exact) <= 1e-12 * exact
 
 
+def test_docstring_examples_hold() -> None:
+    failures, attempted = doctest.testmod(black76)
+    assert failures == 0 and attempted >= 8
+
+
 def test_worked_example_in_the_module_docstring() -> None:
     v = black76.price(100.0, strike=110.0, t_years=0.5, rate=0.05, vol=0.2, is_call=True)
     assert float(v) == pytest.approx(2.156650564601122, rel=1e-14)
@@ -215,8 +230,9 @@ def test_partial_broadcasting_matches_elementwise_evaluation() -> None:
     grid = black76.price(100.0, strike=strikes, t_years=0.25, rate=0.03, vol=vols, is_call=False)
     assert grid.shape == (3, 4)
     for i, j in itertools.product(range(3), range(4)):
-        one = black76.price(100.0, strike=strikes[i, 0], t_years=0.25, rate=0.03,
-                            vol=vols[0, j], is_call=False)
+        one = black76.price(
+            100.0, strike=strikes[i, 0], t_years=0.25, rate=0.03, vol=vols[0, j], is_call=False
+        )
         assert grid[i, j] == one
     g = black76.greeks(100.0, strike=strikes, t_years=0.25, rate=0.03, vol=vols, is_call=True)
     assert all(getattr(g, f.name).shape == (3, 4) for f in dataclasses.fields(g))
@@ -226,32 +242,35 @@ def test_non_contiguous_and_integer_inputs_are_accepted() -> None:
     strikes = np.arange(80, 121, dtype=np.int64)[::2]
     flags = np.ones(strikes.shape, dtype=np.int8)
     v = black76.price(100, strike=strikes, t_years=0.5, rate=0.0, vol=0.2, is_call=flags)
-    expected = black76.price(100.0, strike=strikes.astype(float), t_years=0.5, rate=0.0,
-                             vol=0.2, is_call=True)
+    expected = black76.price(
+        100.0, strike=strikes.astype(float), t_years=0.5, rate=0.0, vol=0.2, is_call=True
+    )
     np.testing.assert_array_equal(v, expected)
 
 
 def test_empty_arrays_give_empty_results() -> None:
     empty = np.empty((0,))
-    assert black76.price(empty, strike=100.0, t_years=1.0, rate=0.0, vol=0.2,
-                         is_call=True).shape == (0,)
-    assert black76.implied_vol(empty, forward=100.0, strike=empty, t_years=1.0, rate=0.0,
-                               is_call=np.empty(0, bool)).shape == (0,)
-    g = black76.greeks(100.0, strike=np.empty((2, 0)), t_years=1.0, rate=0.0, vol=0.2,
-                       is_call=True)
+    assert black76.price(
+        empty, strike=100.0, t_years=1.0, rate=0.0, vol=0.2, is_call=True
+    ).shape == (0,)
+    assert black76.implied_vol(
+        empty, forward=100.0, strike=empty, t_years=1.0, rate=0.0, is_call=np.empty(0, bool)
+    ).shape == (0,)
+    g = black76.greeks(100.0, strike=np.empty((2, 0)), t_years=1.0, rate=0.0, vol=0.2, is_call=True)
     assert g.delta.shape == (2, 0) and g.rho.shape == (2, 0)
 
 
 def test_mismatched_shapes_raise_value_error_naming_the_arguments() -> None:
     with pytest.raises(ValueError, match=r"strike\(3,\).*vol\(4,\)"):
-        black76.price(100.0, strike=np.ones(3), t_years=1.0, rate=0.0, vol=np.ones(4),
-                      is_call=True)
+        black76.price(100.0, strike=np.ones(3), t_years=1.0, rate=0.0, vol=np.ones(4), is_call=True)
     with pytest.raises(ValueError, match="broadcast"):
-        black76.implied_vol(np.ones(2), forward=100.0, strike=np.ones(3), t_years=1.0,
-                            rate=0.0, is_call=True)
+        black76.implied_vol(
+            np.ones(2), forward=100.0, strike=np.ones(3), t_years=1.0, rate=0.0, is_call=True
+        )
     with pytest.raises(ValueError, match="broadcast"):
-        black76.greeks(np.ones((2, 3)), strike=np.ones(2), t_years=1.0, rate=0.0, vol=0.2,
-                       is_call=True)
+        black76.greeks(
+            np.ones((2, 3)), strike=np.ones(2), t_years=1.0, rate=0.0, vol=0.2, is_call=True
+        )
 
 
 def test_is_call_must_be_boolean_or_integer() -> None:
@@ -287,8 +306,9 @@ def test_bad_implied_vol_inputs_give_nan_without_warnings(name: str) -> None:
 def test_zero_and_negative_rates_are_valid() -> None:
     for rate in (0.0, -0.01):
         v = black76.price(100.0, strike=100.0, t_years=1.0, rate=rate, vol=0.2, is_call=True)
-        iv = black76.implied_vol(v, forward=100.0, strike=100.0, t_years=1.0, rate=rate,
-                                 is_call=True)
+        iv = black76.implied_vol(
+            v, forward=100.0, strike=100.0, t_years=1.0, rate=rate, is_call=True
+        )
         assert float(iv) == pytest.approx(0.2, abs=1e-14)
 
 
@@ -302,11 +322,13 @@ def test_implied_vol_is_nan_where_the_price_says_nothing_about_vol() -> None:
 
 
 def test_implied_vol_above_the_cap_is_nan() -> None:
-    v = black76.price(100.0, strike=100.0, t_years=1 / 365, rate=0.0,
-                      vol=1.5 * black76.IV_MAX_VOL, is_call=True)
+    v = black76.price(
+        100.0, strike=100.0, t_years=1 / 365, rate=0.0, vol=1.5 * black76.IV_MAX_VOL, is_call=True
+    )
     assert np.isfinite(v)
-    iv = black76.implied_vol(v, forward=100.0, strike=100.0, t_years=1 / 365, rate=0.0,
-                             is_call=True)
+    iv = black76.implied_vol(
+        v, forward=100.0, strike=100.0, t_years=1 / 365, rate=0.0, is_call=True
+    )
     assert np.isnan(iv)
 
 
@@ -324,7 +346,11 @@ def test_all_is_sorted_and_names_exactly_the_public_api() -> None:
         return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
     assert black76.__all__ == sorted(black76.__all__, key=kind_then_name)
-    public = {n for n in vars(black76) if not n.startswith("_")} - {
-        "annotations", "ArrayLike", "dataclass", "np",
+    public = {
+        name
+        for name, obj in vars(black76).items()
+        if not name.startswith("_")
+        and not isinstance(obj, types.ModuleType)
+        and getattr(obj, "__module__", black76.__name__) == black76.__name__  # not imported
     }
     assert set(black76.__all__) == public

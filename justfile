@@ -1,0 +1,33 @@
+# deltastream tasks. `just --list` shows them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Start NATS (embedded), the actor host, the edge and the synthetic feed
+up *ARGS:
+    deltastream up {{ARGS}}
+
+# Install what the tests need beyond pip (Debian and npm packages), once
+test-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v chromium >/dev/null || missing+=(chromium)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+    if [ -f package.json ]; then npm install --no-audit --no-fund --loglevel=error; fi
+
+# Lint: ruff and the import contracts (actors never imports edge; the maths does no I/O)
+lint:
+    ruff check .
+    lint-imports
+
+# The whole suite: lint, then every test
+test: test-deps lint
+    python -m pytest -q -p no:cacheprovider
+
+# Benchmarks (print numbers; results are kept in bench/RESULTS.md)
+bench:
+    python bench/iv.py
+    python bench/pipeline.py
