@@ -108,6 +108,9 @@ class ChainBook:
         n = strikes.size
         self.strikes = strikes.astype(float)
         self._row = {float(k): i for i, k in enumerate(self.strikes)}
+        # Incremental payout updates are exact (and so independent of coalescing) only
+        # while every OI·distance product is an integer: whole-number strikes.
+        self._payout_exact = bool(np.all(self.strikes == np.round(self.strikes)))
         nan = np.full((_SIDES, n), np.nan)
         self.bid, self.ask, self.ltp, self.ltp_open = nan.copy(), nan.copy(), nan.copy(), nan
         self.oi = np.zeros((_SIDES, n), dtype=np.int64)
@@ -240,11 +243,13 @@ class ChainBook:
 
     def recompute(self) -> int:
         """Bring IV, greeks, payout curve up to date; returns the number of options priced."""
-        if self._full:
+        if self._full or (not self._payout_exact and self._oi_delta.any()):
             self._payout = chain.payout_curve(
                 self.strikes, call_oi=self.oi[CALL].astype(float), put_oi=self.oi[PUT].astype(float)
             )
-            sides, rows = np.nonzero(np.ones_like(self._dirty))
+            sides, rows = (
+                np.nonzero(np.ones_like(self._dirty)) if self._full else np.nonzero(self._dirty)
+            )
         else:
             touched = np.nonzero(self._oi_delta.any(axis=0))[0]
             if touched.size:
@@ -294,6 +299,12 @@ class ChainBook:
             price_change = self.ltp - self.ltp_open
         return chain.buildup(price_change, self._oi_change().astype(float))
 
+    def _max_pain_strike(self) -> float:
+        """NaN without open interest: no settlement strike is then better than another."""
+        if not self.oi.any():
+            return math.nan
+        return float(chain.max_pain_from_payout(self.strikes, payout=self._payout).strike)
+
     def _atm(self) -> int:
         ref = self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
         return chain.atm_index(self.strikes, ref)
@@ -305,7 +316,7 @@ class ChainBook:
         call_oi, put_oi = int(self.oi[CALL].sum()), int(self.oi[PUT].sum())
         call_vol, put_vol = int(self.volume[CALL].sum()), int(self.volume[PUT].sum())
         atm = self._atm()
-        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
+        max_pain = self._max_pain_strike()
         atm_strike = float(self.strikes[atm]) if atm >= 0 else math.nan
         straddle = atm_iv = math.nan
         if atm >= 0:
@@ -333,8 +344,8 @@ class ChainBook:
             rate=self.spec.rate,
             pcr_oi=chain.pcr(put_oi, call_oi),
             pcr_volume=chain.pcr(put_vol, call_vol),
-            max_pain=mp.strike,
-            max_pain_distance=(mp.strike - self.spot) if self.spot is not None else None,
+            max_pain=_opt(max_pain),
+            max_pain_distance=_opt(max_pain - self.spot) if self.spot is not None else None,
             atm_strike=atm_strike,
             atm_iv=atm_iv,
             straddle=straddle,
@@ -377,7 +388,6 @@ class ChainBook:
     def enriched(self, *, published_ns: int = 0) -> EnrichedChain:
         codes, oi_change = self._buildup_codes(), self._oi_change()
         atm = self._atm()
-        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
         return EnrichedChain(
             product=self.product,
             expiry=self.expiry_str,
@@ -390,7 +400,7 @@ class ChainBook:
             t_years=self.t_years,
             rate=self.spec.rate,
             atm_strike=float(self.strikes[atm]) if atm >= 0 else None,
-            max_pain=mp.strike,
+            max_pain=_opt(self._max_pain_strike()),
             strikes=self.strikes.tolist(),
             calls=self._side(CALL, codes, oi_change),
             puts=self._side(PUT, codes, oi_change),
@@ -398,8 +408,7 @@ class ChainBook:
         )
 
     def max_pain(self) -> MaxPainCurve:
-        mp = chain.max_pain_from_payout(self.strikes, payout=self._payout)
-        strike = _opt(mp.strike)
+        strike = _opt(self._max_pain_strike())
         return MaxPainCurve(
             product=self.product,
             expiry=self.expiry_str,

@@ -43,7 +43,9 @@ MAX_ROWS_PER_MESSAGE = 10_000
 Price = Annotated[float, Meta(ge=0, le=MAX_PRICE)]
 PositivePrice = Annotated[float, Meta(gt=0, le=MAX_PRICE)]
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
-EpochNs = Annotated[int, Meta(ge=0)]
+# Up to 2200-01-01: later instants overflow the exchange calendar (datetime's year 9999).
+MAX_EPOCH_NS = 7_258_118_400 * 10**9
+EpochNs = Annotated[int, Meta(ge=0, le=MAX_EPOCH_NS)]
 ProductName = Annotated[str, Meta(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 
 

@@ -86,6 +86,7 @@ class NatsServer:
             start_new_session=True,
         )
         ready = threading.Event()
+        ready_seen = threading.Event()
         assert self.process.stderr is not None
         stream = self.process.stderr
 
@@ -95,12 +96,14 @@ class NatsServer:
                 if m := _LISTEN_RE.search(line):
                     self.port = int(m.group(1))
                 if _READY in line:
+                    ready_seen.set()
                     ready.set()
-            ready.set()  # process ended: stop waiting
+            ready.set()  # log closed: stop waiting (not ready unless the line was seen)
 
         self._pump = threading.Thread(target=pump, name="nats-server-log", daemon=True)
         self._pump.start()
-        if not ready.wait(self.ready_timeout_s) or self.process.poll() is not None:
+        ready.wait(self.ready_timeout_s)
+        if not ready_seen.is_set() or self.process.poll() is not None:
             tail = "\n".join(self.log_lines[-20:])
             self.stop()
             raise RuntimeError(f"nats-server did not become ready:\n{tail}")

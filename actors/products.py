@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -69,12 +70,24 @@ class _ProductsFile(msgspec.Struct, forbid_unknown_fields=True):
     products: list[ProductSpec]
 
 
-def load_products(path: Path | None) -> dict[str, ProductSpec]:
+def load_products(path: Path | str | None) -> dict[str, ProductSpec]:
     if path is None:
         return dict(DEFAULT_PRODUCTS)
+    path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
         parsed = msgspec.convert(raw, _ProductsFile, strict=False)
-    except (OSError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"products file {path}: {exc}") from exc
+    for spec in parsed.products:
+        try:
+            ZoneInfo(spec.tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"products file {path}: {spec.name}: unknown time zone {spec.tz!r}"
+            ) from exc
+        if spec.strike_step < 0 or spec.lot_size <= 0:
+            raise ConfigError(
+                f"products file {path}: {spec.name}: strike_step and lot_size must be positive"
+            )
     return {p.name: p for p in parsed.products}

@@ -33,7 +33,15 @@ from actors.messages import OhlcBar
 from actors.product_actor import INTERVALS_NS
 from actors.supervisor import Supervisor
 
-__all__ = ["SERVICE_VERSION", "start_service"]
+__all__ = [
+    "ENDPOINTS",
+    "SERVICE_VERSION",
+    "ChainRequest",
+    "OhlcRequest",
+    "ProductRequest",
+    "SnapshotEndpoints",
+    "start_service",
+]
 
 log = structlog.get_logger(__name__)
 

@@ -7,15 +7,15 @@ Each key is cast to its declared type; an unknown ``DELTASTREAM_`` key or a bad 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import msgspec
 
 from actors.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "OHLC_INTERVALS", "Settings"]
 
 ENV_PREFIX = "DELTASTREAM_"
+OHLC_INTERVALS = ("1m", "5m", "15m")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -24,7 +24,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     replicas: int = 1
 
     # products
-    products_file: Path | None = None
+    products_file: str | None = None
     restrict_products: bool = False
     max_chains: int = 200
 
@@ -76,11 +76,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             name = key.removeprefix(ENV_PREFIX).lower()
             if name not in fields:
                 raise ConfigError(f"unknown setting {key}")
-            raw[name] = value.split(",") if name == "ohlc_intervals" else value
+            if name == "ohlc_intervals":
+                raw[name] = [v.strip() for v in value.split(",") if v.strip()]
+            else:
+                raw[name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in raw.items():
             try:
                 msgspec.convert({name: value}, cls, strict=False)
             except msgspec.ValidationError as exc:
                 raise ConfigError(f"setting {ENV_PREFIX}{name.upper()}: {exc}") from exc
-        return msgspec.convert(raw, cls, strict=False)
+        settings = msgspec.convert(raw, cls, strict=False)
+        unknown = set(settings.ohlc_intervals) - set(OHLC_INTERVALS)
+        if unknown or not settings.ohlc_intervals:
+            allowed = ", ".join(OHLC_INTERVALS)
+            raise ConfigError(f"setting {ENV_PREFIX}OHLC_INTERVALS: a comma list of {allowed}")
+        return settings

@@ -6,6 +6,7 @@ example ``nats`` command; keep the two in step.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -48,8 +49,18 @@ SERVICE_NAME = "deltastream-snapshots"
 FeedKind = Literal["underlying", "chain", "quotes"]
 
 # A NATS token: no dots, wildcards or whitespace. Products are upper case by contract.
-_PRODUCT_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-_EXPIRY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PRODUCT_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}", re.ASCII)
+_EXPIRY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def _is_date(token: str) -> bool:
+    if not _EXPIRY_RE.fullmatch(token):
+        return False
+    try:
+        dt.date.fromisoformat(token)
+    except ValueError:
+        return False
+    return True
 
 
 def feed_underlying(product: str) -> str:
@@ -116,10 +127,10 @@ def parse_feed_subject(subject: str) -> FeedSubject | None:
     if len(parts) < 4 or parts[0] != PREFIX or parts[1] != "feed":
         return None
     kind, product = parts[2], parts[3]
-    if not _PRODUCT_RE.match(product):
+    if not _PRODUCT_RE.fullmatch(product):
         return None
     if kind == "underlying" and len(parts) == 4:
         return FeedSubject("underlying", product, None)
-    if kind in ("chain", "quotes") and len(parts) == 5 and _EXPIRY_RE.match(parts[4]):
+    if kind in ("chain", "quotes") and len(parts) == 5 and _is_date(parts[4]):
         return FeedSubject(kind, product, parts[4])  # type: ignore[arg-type]
     return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import nats
+import nats.js.errors
 import pytest
 
 from actors import subjects
@@ -72,3 +74,38 @@ async def wait_handled(host: ActorHost, seq: int, timeout_s: float = WAIT_S) -> 
         await asyncio.wait_for(
             ingress.batch_done.wait_for(lambda: ingress.handled_seq >= seq), timeout_s
         )
+
+
+async def wait_published(
+    nc: Any, subject: str, accept: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first analytics message on ``subject`` that ``accept`` takes, looking at what
+    ANALYTICS already holds for it, then at what arrives (subscribed first: none is missed)."""
+    done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def cb(msg: Any) -> None:
+        body = msgspec.json.decode(msg.data)
+        if accept(body) and not done.done():
+            done.set_result(body)
+
+    sub = await nc.subscribe(subject, cb=cb)
+    try:
+        try:
+            raw = await nc.jetstream().get_msg(
+                subjects.ANALYTICS_STREAM, subject=subject, direct=True
+            )
+            last = msgspec.json.decode(raw.data)
+            if accept(last):
+                return dict(last)
+        except nats.js.errors.NotFoundError:
+            pass
+        return await asyncio.wait_for(done, WAIT_S)
+    finally:
+        await sub.unsubscribe()
+
+
+async def wait_summary(nc: Any, product: str, expiry: str, stream_seq: int) -> dict[str, Any]:
+    """The first published summary of a chain that reflects FEED up to ``stream_seq``."""
+    return await wait_published(
+        nc, subjects.analytics_summary(product, expiry), lambda b: b["stream_seq"] >= stream_seq
+    )

@@ -39,7 +39,6 @@ WITH_ALL = [n for n in MODULES if _defines_all(n)]
 # when these tests were written). Each is a strict xfail: listing the names or renaming them
 # with a leading underscore turns it into a pass and the entry must go.
 UNLISTED = {
-    "actors.service": "ProductRequest, ChainRequest, OhlcRequest, SnapshotEndpoints",
     "edge.openapi": "docs, docs_ui",
     "edge.routes.analytics": "summary, summaries, pcr, max_pain, volatility_surface, "
     "oi_buildup, ohlc (route handlers)",

@@ -71,9 +71,15 @@ class SyntheticMarket:
         self.now_ns = start_ns
         self.spot: dict[str, float] = {}
         self.chains: dict[str, list[_Chain]] = {}
-        today = dt.datetime.fromtimestamp(start_ns / 1e9, dt.UTC).date()
         for spec in self.specs:
             self.spot[spec.name] = spec.reference_spot
+            # The exchange's date; once today's expiry time has passed, count from tomorrow.
+            today = expiry.session_date(start_ns, tz=spec.tz)
+            if (
+                expiry.expiry_instant_ns(today, expiry_time=spec.expiry_time, tz=spec.tz)
+                <= start_ns
+            ):
+                today += dt.timedelta(days=1)
             dates = upcoming_expiries(
                 today,
                 weekly=0 if spec.monthly_only else weekly,

@@ -36,8 +36,10 @@ class RecordedMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
 
     def data(self) -> bytes:
         if self.payload_b64 is not None:
-            return base64.b64decode(self.payload_b64)
-        return (self.payload or "").encode()
+            return base64.b64decode(self.payload_b64, validate=True)
+        if self.payload is None:
+            raise ValueError("neither payload nor payload_b64")
+        return self.payload.encode()
 
 
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
@@ -47,9 +49,11 @@ def read_recording(path: Path) -> Iterator[RecordedMessage]:
             if not line.strip():
                 continue
             try:
-                yield decoder.decode(line)
-            except msgspec.DecodeError as exc:
+                rec = decoder.decode(line)
+                rec.data()
+            except (msgspec.DecodeError, ValueError) as exc:
                 raise ValueError(f"{path}:{n}: not a recorded message: {exc}") from exc
+            yield rec
 
 
 async def record(
@@ -109,7 +113,7 @@ async def replay(
     nats_url: str, path: Path, *, speed: float = 0.0, stop: asyncio.Event | None = None
 ) -> int:
     """Publish a recording into FEED. ``speed`` 1 = recorded pace, 10 = ten times faster,
-    0 = as fast as JetStream acks. Returns the number of messages published."""
+    0 = as fast as JetStream acks. Returns the number of messages FEED acknowledged."""
     if speed < 0:
         raise ValueError("speed must be ≥ 0")
     nc = await nats.connect(nats_url, name="deltastream-replay", max_reconnect_attempts=-1)
@@ -137,5 +141,5 @@ async def replay(
         await sink.flush()
     finally:
         await nc.drain()
-    log.info("replay_finished", path=str(path), messages=sent, failed=sink.failed)
-    return sent
+    log.info("replay_finished", path=str(path), sent=sent, acked=sink.published, failed=sink.failed)
+    return sink.published

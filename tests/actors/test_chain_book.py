@@ -488,16 +488,6 @@ def test_iv_is_nan_at_and_after_expiry_and_no_view_raises(after_ns: int) -> None
 # ------------------------------------------------------------------ known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "chain_book.py summary()/enriched()/max_pain(): max pain comes from "
-        "chain.max_pain_from_payout, which cannot tell 'no OI' from a flat curve (its "
-        "docstring asks callers that keep OI totals to check them); the book does not, so a "
-        "chain with no open interest at all reports max_pain = its lowest strike (and a "
-        "max_pain_distance) instead of null as chain.max_pain gives"
-    ),
-)
 def test_max_pain_is_null_when_the_chain_has_no_open_interest() -> None:
     book = ChainBook(SPEC, EXPIRY)
     rows = [
@@ -514,17 +504,6 @@ def test_max_pain_is_null_when_the_chain_has_no_open_interest() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "chain_book.py recompute(): the payout curve is updated incrementally "
-        "(_payout + payout_curve_delta), exact only when strikes are dyadic (integers, .5, "
-        ".25); on a decimal grid such as an unconfigured product's 1.0/1.1/1.4 (accepted by "
-        "validate with the fallback spec) the curve drifts from the full recompute (e.g. a "
-        "payout of -2.8e-14 after all OI is removed) and max pain moves from 1.0 to 1.4 "
-        "depending on how recomputes were coalesced, breaking the module's determinism claim"
-    ),
-)
 def test_max_pain_does_not_depend_on_recompute_coalescing_on_a_decimal_strike_grid() -> None:
     spec = fallback_spec("ACME")
     batches = [

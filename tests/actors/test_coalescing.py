@@ -20,7 +20,7 @@ from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.publisher import Publisher
 from actors.streams import ensure_streams
-from tests.conftest import WAIT_S, test_settings, wait_handled
+from tests.conftest import WAIT_S, test_settings, wait_handled, wait_summary
 from tests.feeding import market, publish, session
 
 
@@ -119,12 +119,7 @@ async def test_a_burst_through_the_pipeline_publishes_at_most_one_summary_per_up
     await host.start()
     try:
         await wait_handled(host, len(messages))
-        raw = await nc.jetstream().get_msg(
-            subjects.ANALYTICS_STREAM,
-            subject=subjects.analytics_summary("NIFTY", expiry),
-            direct=True,
-        )
-        last = msgspec.json.decode(raw.data)
+        last = await wait_summary(nc, "NIFTY", expiry, len(messages))
         info = await nc.jetstream().stream_info(
             subjects.ANALYTICS_STREAM, subjects_filter=subjects.analytics_summary("NIFTY", expiry)
         )

@@ -127,16 +127,6 @@ def test_a_server_that_never_gets_ready_makes_start_raise_with_the_last_log_line
     ) == (True, True, False, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "natsserver.py NatsServer.start(): the log pump sets `ready` on EOF too, and start() "
-        "then only checks process.poll(); a server that exits on a bad argument closes "
-        "stderr a moment before it can be reaped, so poll() may still say running and "
-        "start() returns a dead server with port -1 (url nats://127.0.0.1:-1) instead of "
-        "raising RuntimeError (10-30 % of attempts here)"
-    ),
-)
 def test_a_bad_extra_arg_makes_start_raise_runtime_error_with_the_log_tail(
     tmp_path: Path,
 ) -> None:
@@ -155,14 +145,6 @@ def test_a_bad_extra_arg_makes_start_raise_runtime_error_with_the_log_tail(
     assert returned == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "natsserver.py NatsServer.start(): EOF on the server's log counts as ready; a server "
-        "that closes its log without printing 'Server is ready' is returned as started "
-        "(deterministic form of the exit race above)"
-    ),
-)
 def test_a_server_that_closes_its_log_without_getting_ready_makes_start_raise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from tests.actors.reference import replay
-from tests.conftest import feed_last_seq, wait_handled
+from tests.conftest import feed_last_seq, wait_handled, wait_published, wait_summary
 from tests.feeding import market, publish, session
 
 
@@ -127,16 +127,22 @@ async def test_every_chain_publishes_its_summary_and_the_surface_covers_all_expi
     await wait_handled(actor_host, await feed_last_seq(nats_server.url))
     nc = await nats.connect(nats_server.url)
     try:
-        js = nc.jetstream()
         for product, chains in m.chains.items():
             for c in chains:
-                raw = await js.get_msg(
-                    subjects.ANALYTICS_STREAM,
-                    subject=subjects.analytics_summary(product, c.expiry.isoformat()),
-                    direct=True,
-                )
-                body = msgspec.json.decode(raw.data)
+                body = await wait_summary(nc, product, c.expiry.isoformat(), 1)
                 assert body["n_strikes"] == c.strikes.size
+            n_expiries = len(chains)
+            surface = await wait_published(
+                nc,
+                subjects.analytics_surface(product),
+                lambda b: len(b["expiries"]) >= n_expiries,  # noqa: B023  (awaited here)
+            )
+            assert [s["expiry"] for s in surface["expiries"]] == [
+                c.expiry.isoformat() for c in chains
+            ]
+            assert all(s["atm_iv"] and 0.05 < s["atm_iv"] < 0.5 for s in surface["expiries"])
+            assert all(s["svi"] is not None for s in surface["expiries"])
+            assert len(surface["term_structure"]) == len(chains)
     finally:
         await nc.close()
     products = await _request(nats_server.url, "products", {})

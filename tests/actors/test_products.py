@@ -104,14 +104,6 @@ def test_a_missing_products_file_is_a_config_error(tmp_path: Path) -> None:
         load_products(tmp_path / "absent.toml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "products.py load_products: path.read_text() raises UnicodeDecodeError (a ValueError, "
-        "not an OSError) on a file that is not UTF-8; it is not caught, so the caller gets a "
-        "raw UnicodeDecodeError instead of a ConfigError naming the file"
-    ),
-)
 def test_a_products_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "products.toml"
     path.write_bytes(b"[[products]]\nname = '\xff'\nstrike_step = 1\nlot_size = 1\n")
@@ -119,15 +111,6 @@ def test_a_products_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> N
         load_products(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "products.py: ProductSpec.tz is not checked at load, so a products file with an "
-        "unknown IANA zone loads fine and the error surfaces later as a ValueError from "
-        "expiry.expiry_instant_ns inside validate() (not a FeedRejected) for every chain "
-        "message of that product"
-    ),
-)
 def test_a_products_file_with_an_unknown_time_zone_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "products.toml"
     path.write_text("[[products]]\nname = 'X'\nstrike_step = 1\nlot_size = 1\ntz = 'Mars/Base'\n")

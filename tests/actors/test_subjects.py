@@ -106,7 +106,6 @@ BUG_REGEX = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REGEX)
 @pytest.mark.parametrize(
     "subject",
     [

@@ -19,7 +19,7 @@ from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from tests.actors.reference import replay
-from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
+from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled, wait_summary
 from tests.feeding import market, publish, session
 
 POISON_VOLUME = 999_999_999
@@ -121,7 +121,7 @@ async def test_an_actor_that_dies_in_a_tell_handler_is_restarted_from_its_snapsh
         await wait_handled(host, len(messages))
         nc = await nats.connect(nats_server.url)
         try:
-            final = await _wait_summary(nc, expiry, len(messages))
+            final = await wait_summary(nc, "NIFTY", expiry, len(messages))
         finally:
             await nc.close()
         ref = replay(messages, "NIFTY", expiry)
@@ -133,27 +133,6 @@ async def test_an_actor_that_dies_in_a_tell_handler_is_restarted_from_its_snapsh
     finally:
         FragileChainActor.crash_next_recompute.clear()
         await host.stop()
-
-
-async def _wait_summary(nc: Any, expiry: str, seq: int) -> dict[str, Any]:
-    subject = subjects.analytics_summary("NIFTY", expiry)
-    done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-
-    async def cb(msg: Any) -> None:
-        body = msgspec.json.decode(msg.data)
-        if body["stream_seq"] >= seq and not done.done():
-            done.set_result(body)
-
-    sub = await nc.subscribe(subject, cb=cb)
-    raw = await nc.jetstream().get_msg(subjects.ANALYTICS_STREAM, subject=subject, direct=True)
-    last = msgspec.json.decode(raw.data)
-    if last["stream_seq"] >= seq:
-        await sub.unsubscribe()
-        return last
-    try:
-        return await asyncio.wait_for(done, WAIT_S)
-    finally:
-        await sub.unsubscribe()
 
 
 @pytest.mark.timeout(120)

@@ -282,15 +282,6 @@ def test_the_first_bad_row_is_the_one_named() -> None:
     assert ("quotes[1]" in str(exc), "quotes[2]" in str(exc)) == (True, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "validation.py: an underlying tick's ts has no upper bound (messages.EpochNs is ge=0 "
-        "only), so a ts after 9999-12-31 passes validate() and then raises OverflowError in "
-        "expiry.session_date when ChainBook.apply_spot / ProductActor._apply apply it: a "
-        "poison input becomes an actor failure instead of a schema_invalid rejection"
-    ),
-)
 def test_an_underlying_tick_the_exchange_calendar_cannot_represent_is_rejected() -> None:
     far = 300 * 10**18  # epoch + 300e9 s ≈ year 11 500
     data = _tick(ts=far)

@@ -83,16 +83,6 @@ def test_nifty_lists_weeklies_and_month_ends_while_the_others_list_month_ends_on
     assert kinds == {"NIFTY": {True, False}, "BANKNIFTY": {True}, "FINNIFTY": {True}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "feeds/market.py SyntheticMarket.__init__: upcoming_expiries() counts today's expiry "
-        "(the calendar is inclusive of today, and 'today' is the UTC date of start_ns) and the "
-        "market then drops it when it has already expired, without topping up; so from 15:30 "
-        "IST on a last-Tuesday (until 05:30 IST next day) BANKNIFTY/FINNIFTY get 3 expiries "
-        "instead of 4 and NIFTY loses one weekly and one month-end"
-    ),
-)
 @pytest.mark.parametrize("start", [(2026, 11, 24, 16, 0), (2026, 11, 25, 1, 0)])
 def test_every_default_product_keeps_four_expiries_after_a_month_end_expired_that_day(
     start: tuple[int, ...],

@@ -143,16 +143,6 @@ async def test_a_corrupt_line_makes_replay_raise_value_error_naming_the_line(
         await replay(nats_server.url, path, speed=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "feeds/recording.py: read_recording() only checks the JSON shape; payload_b64 is "
-        "decoded later by RecordedMessage.data() with base64.b64decode() (no validate=True), "
-        "which silently drops non-alphabet characters ('QUJD!!!!' replays as b'ABC') or "
-        "raises a bare binascii.Error that names no line, and a line with neither payload "
-        "nor payload_b64 replays as an empty payload"
-    ),
-)
 @pytest.mark.parametrize(
     "corrupt",
     [_line(2, payload_b64="QUJD!!!!"), _line(2, payload_b64="@@not base64!!"), _line(2)],
@@ -167,14 +157,6 @@ def test_a_line_without_a_decodable_payload_raises_value_error_naming_the_line(
         [r.data() for r in read_recording(path)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "feeds/recording.py replay(): `sent` counts publishes handed to FeedSink, not acked "
-        "ones, and sink.failed is only logged; replaying into a server whose FEED refuses "
-        "(no stream) returns the full line count as 'published' and raises nothing"
-    ),
-)
 async def test_replay_does_not_count_messages_that_feed_refused(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
