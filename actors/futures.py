@@ -8,6 +8,9 @@ asyncio future resolved through ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +64,45 @@ class BridgedActor(pykka.ThreadingActor):
         return BridgedFuture()
 
 
+class _LoopInbox:
+    """Hands callbacks from actor threads to one loop, waking it once per burst: a reply
+    per feed message would otherwise cost a self-pipe write each."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[tuple[Callable[[Any], None], Any]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def put(self, fn: Callable[[Any], None], arg: Any) -> None:
+        with self._lock:
+            self._items.append((fn, arg))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            self._scheduled = False
+        for fn, arg in items:
+            fn(arg)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopInbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _LoopInbox:
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        inbox = _inboxes[loop] = _LoopInbox(loop)
+    return inbox
+
+
 def ask(ref: pykka.ActorRef[Any], message: Any) -> asyncio.Future[Any]:
     """Send ``message`` to an actor; the returned asyncio future resolves with its reply
     (or its exception, or ``pykka.ActorDeadError``). Call from the event loop only."""
@@ -82,5 +124,6 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> asyncio.Future[Any]:
 
     if not isinstance(fut, BridgedFuture):
         raise TypeError(f"{ref} is not a BridgedActor")
-    fut.add_done_callback(lambda done: loop.call_soon_threadsafe(transfer, done))
+    inbox = _inbox(loop)
+    fut.add_done_callback(lambda done: inbox.put(transfer, done))
     return result

@@ -150,7 +150,7 @@ class ActorHost:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
                 await task
         self._tasks = []
         if self.nc is not None and self.nc.is_connected and self.supervisor:

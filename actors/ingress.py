@@ -29,6 +29,7 @@ from actors.errors import FeedRejected
 from actors.futures import ask
 from actors.messages import ChainFeed, UnderlyingFeed
 from actors.metrics import FEED_ACCEPTED, FEED_REDELIVERED, FEED_REJECTED
+from actors.pull import ContinuousPull
 from actors.settings import Settings
 from actors.supervisor import ChainKey, Supervisor
 from actors.validation import ValidFeed, validate
@@ -38,7 +39,7 @@ __all__ = ["Ingress"]
 log = structlog.get_logger(__name__)
 
 _NAK_DELAY_S = 1.0
-_IDLE_FETCH_S = 0.5  # also how soon an idle host restarts an actor that crashed
+_IDLE_S = 0.5  # also how soon an idle host restarts an actor that crashed
 
 
 class _Advisory(msgspec.Struct):
@@ -101,7 +102,13 @@ class Ingress:
     # ------------------------------------------------------------ loop
 
     async def run(self) -> None:
-        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=subjects.FEED_STREAM)
+        sub = ContinuousPull(
+            self.nc,
+            stream=subjects.FEED_STREAM,
+            consumer=self.durable,
+            batch=self.settings.fetch_batch,
+        )
+        await sub.start()
         advisory = await self.nc.subscribe(
             subjects.max_deliveries_advisory(subjects.FEED_STREAM, self.durable),
             cb=self._on_max_deliveries,
@@ -111,9 +118,7 @@ class Ingress:
                 if self.supervisor.crash_pending.is_set():
                     await self.supervisor.restart_crashed()
                 try:
-                    msgs = await sub.fetch(self.settings.fetch_batch, timeout=_IDLE_FETCH_S)
-                except nats.errors.TimeoutError:
-                    continue
+                    msgs = await sub.next_batch(self.settings.fetch_batch, timeout_s=_IDLE_S)
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                     return
                 except nats.errors.Error as exc:
@@ -123,13 +128,20 @@ class Ingress:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), _NAK_DELAY_S)
                     continue
-                if msgs:
+                if not msgs:
+                    continue
+                try:
                     await self.handle_batch(msgs)
+                except nats.errors.Error as exc:
+                    # Unacked messages are redelivered after ack_wait; carry on.
+                    log.warning("batch_interrupted", error=type(exc).__name__)
+                except Exception:  # the transport's outermost loop: never let ingress die
+                    log.exception("batch_failed")
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await advisory.unsubscribe()
             with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+                await sub.stop()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -81,7 +81,7 @@ async def record(
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(500, timeout=1.0)
-                except nats.errors.TimeoutError:
+                except TimeoutError:
                     if follow:
                         continue
                     break

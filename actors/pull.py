@@ -1,0 +1,85 @@
+"""A continuous pull from a durable JetStream consumer: messages as they arrive, in order,
+handed over in batches of whatever is waiting.
+
+nats-py's ``fetch(n)`` waits for all ``n`` messages or its time-out once it has to wait, so
+a trickle of feed messages would sit in it for the whole time-out. Here pull requests are
+kept outstanding (a new one whenever half the credit is used, or one expired) and every
+delivered message goes straight to a local queue; ``next_batch`` returns what is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from typing import Any
+
+from nats.aio.msg import Msg
+
+__all__ = ["ContinuousPull"]
+
+_STATUS = "Status"
+_REQUEST_EXPIRES_S = 5.0
+
+
+class ContinuousPull:
+    def __init__(self, nc: Any, *, stream: str, consumer: str, batch: int) -> None:
+        self._nc = nc
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self._batch = batch
+        self._credit = 0
+        self._queue: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._sub: Any = None
+        self._inbox = ""
+        self._requested_at = 0.0
+
+    async def start(self) -> None:
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg, pending_msgs_limit=-1)
+        await self._request()
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _request(self) -> None:
+        # The server keeps each request for up to `expires`; asking again before the
+        # credit runs out keeps messages flowing without a round trip per batch.
+        body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
+        self._credit += self._batch
+        self._requested_at = time.monotonic()
+        await self._nc.publish(self._next_subject, json.dumps(body).encode(), reply=self._inbox)
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get(_STATUS)
+        if status:
+            # 404 no messages / 408 request expired / 409 e.g. too many requests: that
+            # request's credit is gone. Ask again (the server caps waiting requests).
+            if status in ("408", "409", "404"):
+                self._credit = 0
+                await self._request()
+            return
+        self._credit -= 1
+        self._queue.append(msg)
+        self._arrived.set()
+        if self._credit <= self._batch // 2:
+            await self._request()
+
+    async def next_batch(self, max_n: int, *, timeout_s: float) -> list[Msg]:
+        """Up to ``max_n`` queued messages, waiting up to ``timeout_s`` for the first one;
+        an empty list on time-out (and a fresh request if the last one may have been lost,
+        e.g. across a reconnect)."""
+        if not self._queue:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout_s)
+            except TimeoutError:
+                if time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S:
+                    self._credit = 0
+                    await self._request()
+                return []
+        n = min(max_n, len(self._queue))
+        return [self._queue.popleft() for _ in range(n)]
