@@ -2,8 +2,9 @@
 
 ::
 
-    deltastream up [--data DIR] [--nats-port N] [--rate STEPS_PER_S] [--no-feed]
+    deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
     deltastream actors  [--nats URL]
+    deltastream edge    [--nats URL] [--host H] [--port N]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
     deltastream feed replay FILE [--nats URL] [--speed X]
     deltastream record FILE [--nats URL] [--follow]
@@ -31,6 +32,7 @@ from actors.log_setup import configure_logging
 from actors.natsserver import NatsServer
 from actors.products import load_products
 from actors.settings import Settings
+from edge.server import serve
 
 __all__ = ["main"]
 
@@ -49,11 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded nats-server + actor host + synthetic feed")
     up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
     up.add_argument("--nats-port", type=int, default=4222)
+    up.add_argument("--port", type=int, default=None, help="HTTP port of the edge (8000)")
     up.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
     up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
 
     actors = sub.add_parser("actors", help="run an actor host")
     actors.add_argument("--nats", default=None, help="NATS URL")
+
+    edge = sub.add_parser("edge", help="run an edge: REST, Socket.IO and the dashboard")
+    edge.add_argument("--nats", default=None, help="NATS URL")
+    edge.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    edge.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
 
     feed = sub.add_parser("feed", help="publish a feed")
     feed_sub = feed.add_subparsers(dest="feed_command", required=True)
@@ -100,25 +108,53 @@ async def _actors(settings: Settings, stop: asyncio.Event) -> None:
         await host.stop()
 
 
+async def _edge(settings: Settings, stop: asyncio.Event) -> None:
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, ready=ready))
+    await asyncio.wait(
+        {task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
+    if ready.is_set():
+        print(f"edge on http://{settings.http_host}:{settings.http_port}", flush=True)
+    await task
+
+
 async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
     data = args.data or _default_data_dir()
     server = NatsServer(data / "jetstream", port=args.nats_port)
     await asyncio.to_thread(server.start)
     settings = msgspec.structs.replace(settings, nats_url=server.url)
+    if args.port is not None:
+        settings = msgspec.structs.replace(settings, http_port=args.port)
     products = load_products(settings.products_file)
     host = ActorHost(settings, products)
     feed_task: asyncio.Task[int] | None = None
+    edge_stop = asyncio.Event()
+    edge_ready = asyncio.Event()
+    edge_task: asyncio.Task[None] | None = None
     try:
         await host.start()
+        edge_task = asyncio.create_task(serve(settings, stop=edge_stop, ready=edge_ready))
+        await asyncio.wait(
+            {edge_task, asyncio.create_task(edge_ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if edge_task.done():
+            edge_task.result()  # start-up failed (e.g. the port is taken): say why
         if not args.no_feed:
             feed_task = asyncio.create_task(
                 run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
             )
+        feed = f"synthetic, {args.rate:g} steps/s" if feed_task else "none"
+        http = f"http://{settings.http_host}:{settings.http_port}"
         print(
-            f"deltastream is up\n  NATS       {server.url}  (JetStream store {data / 'jetstream'})"
-            f"\n  actors     snapshot service 'deltastream-snapshots' on NATS"
-            f"\n  feed       {'synthetic, ' + str(args.rate) + ' steps/s' if feed_task else 'none'}"
-            f"\nCtrl-C stops everything.",
+            "deltastream is up\n"
+            f"  dashboard  {http}/\n"
+            f"  REST       {http}/api/docs (OpenAPI), {http}/health, {http}/metrics\n"
+            f"  Socket.IO  {http}/socket.io\n"
+            f"  NATS       {server.url}  (JetStream store {data / 'jetstream'})\n"
+            "  actors     micro service 'deltastream-snapshots'\n"
+            f"  feed       {feed}\n"
+            "Ctrl-C stops everything.",
             flush=True,
         )
         await stop.wait()
@@ -127,6 +163,10 @@ async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
         if feed_task is not None:
             with contextlib.suppress(Exception):
                 await feed_task
+        edge_stop.set()
+        if edge_task is not None:
+            with contextlib.suppress(Exception):
+                await edge_task
         await host.stop()
         await asyncio.to_thread(server.stop)
 
@@ -144,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(lambda stop: _up(settings, args, stop))
         elif args.command == "actors":
             _run(lambda stop: _actors(settings, stop))
+        elif args.command == "edge":
+            overrides = {"http_host": args.host, "http_port": args.port}
+            edge_settings = msgspec.structs.replace(
+                settings, **{k: v for k, v in overrides.items() if v is not None}
+            )
+            _run(lambda stop: _edge(edge_settings, stop))
         elif args.command == "record":
             _run(
                 lambda stop: _discard(

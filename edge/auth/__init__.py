@@ -1,0 +1,20 @@
+"""Accounts and tokens: argon2 password hashes, HS256 JWTs, users in a NATS KV bucket,
+login rate limits."""
+
+from __future__ import annotations
+
+from edge.auth.passwords import PasswordHasher, check_strength
+from edge.auth.ratelimit import SlidingWindowLimiter
+from edge.auth.tokens import TokenClaims, TokenIssuer, bearer_token
+from edge.auth.users import UserRecord, UserStore
+
+__all__ = [
+    "PasswordHasher",
+    "SlidingWindowLimiter",
+    "TokenClaims",
+    "TokenIssuer",
+    "UserRecord",
+    "UserStore",
+    "bearer_token",
+    "check_strength",
+]

@@ -1,0 +1,274 @@
+"""Schemas (``components.schemas``) of the edge's OpenAPI document; see ``edge.openapi``.
+
+They describe what the routes answer: the actors' payloads passed through (summary, surface,
+max pain, bars) and the edge's own reshapes (chain rows, build-up, PCR, auth replies).
+Upstream objects stay open (no ``additionalProperties: false``): new fields get added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["INT", "SCHEMAS", "STR", "Schema", "arr", "obj", "ref"]
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str], **props: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": props}
+
+
+NUM: Schema = {"type": "number"}
+NUM_N: Schema = {"type": "number", "nullable": True}
+INT: Schema = {"type": "integer"}
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+
+
+def arr(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+_SIDE = obj(
+    [
+        "bid",
+        "ask",
+        "ltp",
+        "mid",
+        "iv",
+        "delta",
+        "gamma",
+        "vega",
+        "theta",
+        "rho",
+        "oi",
+        "oi_change",
+        "volume",
+        "buildup",
+    ],
+    bid=NUM_N,
+    ask=NUM_N,
+    ltp=NUM_N,
+    mid=NUM_N,
+    iv=NUM_N,
+    delta=NUM_N,
+    gamma=NUM_N,
+    vega=NUM_N,
+    theta=NUM_N,
+    rho=NUM_N,
+    oi=INT,
+    oi_change=INT,
+    volume=INT,
+    buildup=STR,
+)
+_CHAIN_HEAD: dict[str, Schema] = {
+    "product": STR,
+    "expiry": STR,
+    "ts": INT,
+    "seq": INT,
+    "spot": NUM_N,
+    "forward": NUM_N,
+    "forward_source": STR,
+    "t_years": NUM_N,
+    "atm_strike": NUM_N,
+    "max_pain": NUM_N,
+}
+_SUMMARY_FIELDS: dict[str, Schema] = {
+    **{k: v for k, v in _CHAIN_HEAD.items() if k not in ("atm_strike", "max_pain")},
+    "stream_seq": INT,
+    "rate": NUM,
+    "pcr_oi": NUM_N,
+    "pcr_volume": NUM_N,
+    "max_pain": NUM_N,
+    "max_pain_distance": NUM_N,
+    "atm_strike": NUM_N,
+    "atm_iv": NUM_N,
+    "straddle": NUM_N,
+    "expected_move": NUM_N,
+    "expected_move_straddle": NUM_N,
+    "call_oi": INT,
+    "put_oi": INT,
+    "call_oi_change": INT,
+    "put_oi_change": INT,
+    "call_volume": INT,
+    "put_volume": INT,
+    "buildup": {"type": "object", "additionalProperties": INT},
+    "call_buildup": STR,
+    "put_buildup": STR,
+    "n_strikes": INT,
+    "published_ns": INT,
+}
+_TICK = obj(
+    ["ts", "product", "price"],
+    ts=INT,
+    product=STR,
+    price=NUM,
+    change=NUM_N,
+    change_pct=NUM_N,
+    day_open=NUM_N,
+    day_high=NUM_N,
+    day_low=NUM_N,
+    seq=INT,
+    published_ns=INT,
+)
+_BAR = obj(
+    ["product", "interval", "start_ns", "end_ns", "open", "high", "low", "close", "ticks"],
+    product=STR,
+    interval=STR,
+    start_ns=INT,
+    end_ns=INT,
+    open=NUM,
+    high=NUM,
+    low=NUM,
+    close=NUM,
+    ticks=INT,
+)
+_SMILE = obj(
+    ["expiry", "strikes", "iv"],
+    expiry=STR,
+    t_years=NUM_N,
+    forward=NUM_N,
+    strikes=arr(NUM),
+    log_moneyness=arr(NUM_N),
+    iv=arr(NUM_N),
+    atm_iv=NUM_N,
+    rr25=NUM_N,
+    bf25=NUM_N,
+    svi={"type": "object", "nullable": True, "additionalProperties": NUM_N},
+    svi_rmse_vol=NUM_N,
+    svi_butterfly_arbitrage={"type": "boolean", "nullable": True},
+)
+_BUILDUP_SIDE = obj(["buildup", "oi", "oi_change"], buildup=STR, oi=INT, oi_change=INT, ltp=NUM_N)
+_COUNTS = {"type": "object", "additionalProperties": INT}
+_USER = obj(["username", "created_ns"], username=STR, created_ns=INT)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(["error", "detail"], error=STR, detail=STR),
+    "Product": obj(
+        ["product", "expiries"],
+        product=STR,
+        expiries=arr(STR),
+        strike_step=NUM,
+        lot_size=INT,
+        tz=STR,
+        expiry_time=STR,
+    ),
+    "Products": obj(["products"], products=arr(ref("Product"))),
+    "Expiries": obj(["product", "expiries"], product=STR, expiries=arr(STR)),
+    "UnderlyingTick": _TICK,
+    "UnderlyingHistory": obj(["product", "ticks"], product=STR, ticks=arr(ref("UnderlyingTick"))),
+    "Quote": _SIDE,
+    "Chain": obj(
+        [*_CHAIN_HEAD, "n_strikes", "rows"],
+        **_CHAIN_HEAD,
+        n_strikes=INT,
+        rows=arr(obj(["strike", "call", "put"], strike=NUM, call=ref("Quote"), put=ref("Quote"))),
+    ),
+    "OptionQuote": obj(
+        [*_CHAIN_HEAD, "symbol", "strike", "right", "quote"],
+        **_CHAIN_HEAD,
+        symbol=STR,
+        strike=NUM,
+        right={"type": "string", "enum": ["C", "P"]},
+        quote=ref("Quote"),
+    ),
+    "Summary": obj(["product", "expiry", "ts", "seq", "pcr_oi", "atm_iv"], **_SUMMARY_FIELDS),
+    "Summaries": obj(["product", "summaries"], product=STR, summaries=arr(ref("Summary"))),
+    "Pcr": obj(
+        ["product", "expiry", "ts", "pcr_oi", "pcr_volume"],
+        product=STR,
+        expiry=STR,
+        ts=INT,
+        pcr_oi=NUM_N,
+        pcr_volume=NUM_N,
+        call_oi=INT,
+        put_oi=INT,
+        call_volume=INT,
+        put_volume=INT,
+        history=arr(
+            obj(
+                ["ts", "seq", "pcr_oi", "pcr_volume"],
+                ts=INT,
+                seq=INT,
+                pcr_oi=NUM_N,
+                pcr_volume=NUM_N,
+            )
+        ),
+    ),
+    "MaxPain": obj(
+        ["product", "expiry", "strike", "strikes", "payout"],
+        product=STR,
+        expiry=STR,
+        strike=NUM_N,
+        spot=NUM_N,
+        distance=NUM_N,
+        strikes=arr(NUM),
+        payout=arr(NUM_N),
+    ),
+    "Surface": obj(
+        ["product", "ts", "expiries", "term_structure"],
+        product=STR,
+        ts=INT,
+        expiries=arr(_SMILE),
+        term_structure=arr({"type": "object"}),
+        calendar_arbitrage=BOOL,
+        pcr_oi=NUM_N,
+        pcr_volume=NUM_N,
+        published_ns=INT,
+    ),
+    "OiBuildup": obj(
+        ["product", "expiry", "counts", "strikes"],
+        product=STR,
+        expiry=STR,
+        ts=INT,
+        spot=NUM_N,
+        counts=obj(["calls", "puts", "total"], calls=_COUNTS, puts=_COUNTS, total=_COUNTS),
+        strikes=arr(
+            obj(["strike", "call", "put"], strike=NUM, call=_BUILDUP_SIDE, put=_BUILDUP_SIDE)
+        ),
+    ),
+    "Ohlc": obj(["product", "interval", "bars"], product=STR, interval=STR, bars=arr(_BAR)),
+    "Health": obj(
+        ["status", "checks"],
+        status={"type": "string", "enum": ["ok", "unavailable"]},
+        checks={
+            "type": "object",
+            "additionalProperties": obj(["ok", "detail"], ok=BOOL, detail=STR),
+        },
+        degraded=arr(STR),
+        error=STR,
+        detail=STR,
+    ),
+    "Credentials": {
+        **obj(
+            ["username", "password"],
+            username={
+                "type": "string",
+                "minLength": 3,
+                "maxLength": 32,
+                "pattern": "^[A-Za-z0-9_-]+$",
+            },
+            password={"type": "string", "minLength": 10, "maxLength": 128},
+        ),
+        "additionalProperties": False,
+    },
+    "TokenBody": {
+        **obj(["token"], token={"type": "string", "minLength": 1, "maxLength": 4096}),
+        "additionalProperties": False,
+    },
+    "TokenReply": obj(
+        ["token", "token_type", "expires_at", "user"],
+        token=STR,
+        token_type={"type": "string", "enum": ["Bearer"]},
+        expires_at=INT,
+        user=_USER,
+    ),
+    "Verified": obj(["valid", "username", "expires_at"], valid=BOOL, username=STR, expires_at=INT),
+    "Me": obj(
+        ["username", "created_ns", "expires_at"], username=STR, created_ns=INT, expires_at=INT
+    ),
+}

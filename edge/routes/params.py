@@ -1,0 +1,95 @@
+"""Typed decoding of path and query parameters (msgspec), and JSON responses.
+
+A bad parameter is a msgspec ``ValidationError`` whose message names the parameter
+(``... - at `query.limit```); the app's handler answers it with 422.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from msgspec import Meta
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = [
+    "ChainQuery",
+    "ExpiryQuery",
+    "LimitQuery",
+    "OhlcQuery",
+    "PcrQuery",
+    "json_response",
+    "product_param",
+    "query",
+    "raw_json",
+]
+
+T = TypeVar("T")
+
+MAX_HISTORY = 1000
+MAX_OHLC_BARS = 500
+_PRODUCT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")  # fullmatch; upper-cased after
+
+HistoryLimit = Annotated[int, Meta(ge=1, le=MAX_HISTORY)]
+
+
+class LimitQuery(msgspec.Struct, frozen=True):
+    limit: HistoryLimit = 100
+
+
+class ExpiryQuery(msgspec.Struct, frozen=True):
+    expiry: dt.date | None = None
+
+
+class ChainQuery(msgspec.Struct, frozen=True):
+    expiry: dt.date | None = None
+    limit: HistoryLimit | None = None
+
+
+class PcrQuery(msgspec.Struct, frozen=True):
+    expiry: dt.date | None = None
+    # Only the words true/false: a lax bool would also take 1/0/yes, unlike the OpenAPI type.
+    history: Literal["true", "false"] = "false"
+    limit: HistoryLimit = 100
+
+
+class OhlcQuery(msgspec.Struct, frozen=True):
+    interval: Literal["1m", "5m", "15m"] = "1m"
+    limit: Annotated[int, Meta(ge=1, le=MAX_OHLC_BARS)] = 100
+
+
+def query(request: Request, kind: type[T]) -> T:
+    params: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        if name in kind.__struct_fields__:  # type: ignore[attr-defined]
+            if name in params:
+                raise msgspec.ValidationError(f"repeated parameter - at `query.{name}`")
+            params[name] = value
+    try:
+        return msgspec.convert(params, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise msgspec.ValidationError(str(exc).replace("`$.", "`query.")) from exc
+
+
+def product_param(request: Request) -> str:
+    product = str(request.path_params["product"])
+    if not _PRODUCT_RE.fullmatch(product):
+        raise msgspec.ValidationError(
+            "Expected a product name matching ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$ - at `path.product`"
+        )
+    return product.upper()
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    return Response(_encoder.encode(body), status_code=status_code, media_type="application/json")
+
+
+def raw_json(body: bytes) -> Response:
+    """Pass JSON bytes from the actors through as they are."""
+    return Response(body, media_type="application/json")

@@ -1,0 +1,362 @@
+"""The Socket.IO server: rooms, subscribe/unsubscribe, snapshots on subscribe, fan-out.
+
+Rooms::
+
+    general                 underlying_update of every product
+    product:<P>             underlying_update, surface_update of P
+    chain:<P>               chain_summary, chain_update of every expiry of P
+    chain:<P>:<EXPIRY>      chain_summary, chain_update of one expiry
+
+Events in: ``subscribe`` / ``unsubscribe`` with ``{"room": "<room>"}`` or the shorthand
+``{"product": P, "expiry"?: E}`` (= ``product:P`` plus ``chain:P`` or ``chain:P:E``);
+``get_products``. Events out: the four above, ``products``, ``subscribed``,
+``unsubscribed`` and ``error`` ``{"error": code, "detail": reason}``. Handlers also answer
+through the Socket.IO acknowledgement when the client asks for one.
+
+Fan-out does not go through ``AsyncServer.emit``: the bridge's NATS payload is already JSON,
+so the Socket.IO frame is built once around the raw bytes and handed to each client's
+``Outbox`` (see ``edge.conflation``). Room membership is kept here, not in the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import socketio
+import structlog
+
+from edge.auth.tokens import TokenIssuer
+from edge.conflation import Outbox, OutboxKey, pump
+from edge.errors import (
+    BadRequest,
+    EdgeError,
+    InvalidPayload,
+    Unavailable,
+    UnknownExpiry,
+    UnknownProduct,
+)
+from edge.metrics import EdgeMetrics
+from edge.snapshots import SnapshotClient
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "MAX_ROOMS_PER_CLIENT",
+    "SocketHub",
+    "expand_request",
+    "frame",
+    "parse_room",
+]
+
+log = structlog.get_logger(__name__)
+
+MAX_ROOMS_PER_CLIENT = 64
+MAX_EVENT_BYTES = 2048
+# Engine.IO closes a connection whose single packet exceeds this (a transport-level guard;
+# event payloads above MAX_EVENT_BYTES get an ``error`` event and the connection stays up).
+MAX_PACKET_BYTES = 64 * 1024
+NAMESPACE = "/"
+
+_PRODUCT = r"[A-Z0-9][A-Z0-9_-]{0,31}"
+_EXPIRY = r"\d{4}-\d{2}-\d{2}"
+# Used with fullmatch: "$" would also accept a trailing newline.
+_ROOM_RE = re.compile(
+    rf"general|product:(?P<p1>{_PRODUCT})|chain:(?P<p2>{_PRODUCT})(?::(?P<e>{_EXPIRY}))?"
+)
+_PRODUCT_RE = re.compile(_PRODUCT)
+_EXPIRY_RE = re.compile(_EXPIRY)
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    name: str
+    product: str | None = None
+    expiry: str | None = None
+
+
+def parse_room(name: object) -> Room:
+    if not isinstance(name, str) or len(name) > 80:
+        raise InvalidPayload("room must be a string of at most 80 characters")
+    m = _ROOM_RE.fullmatch(name)
+    if m is None:
+        raise InvalidPayload(
+            f"unknown room {name[:80]!r}: use general, product:<P>, chain:<P> "
+            "or chain:<P>:<YYYY-MM-DD>"
+        )
+    return Room(name, m["p1"] or m["p2"], m["e"])
+
+
+class _Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    room: str | None = None
+    product: str | None = None
+    expiry: str | None = None
+
+
+def expand_request(data: object) -> list[Room]:
+    """The rooms a subscribe/unsubscribe payload names."""
+    if isinstance(data, str):
+        return [parse_room(data)]
+    try:
+        req = msgspec.convert(data, _Request)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(f"expected {{'room': ...}} or {{'product': ...}}: {exc}") from exc
+    if req.room is not None:
+        if req.product is not None or req.expiry is not None:
+            raise InvalidPayload("give either 'room' or 'product' (and 'expiry'), not both")
+        return [parse_room(req.room)]
+    if req.product is None:
+        raise InvalidPayload("payload needs 'room' or 'product'")
+    product = req.product.upper()
+    if not _PRODUCT_RE.fullmatch(product):
+        raise InvalidPayload(f"malformed product {req.product[:40]!r}")
+    if req.expiry is not None and not _EXPIRY_RE.fullmatch(req.expiry):
+        raise InvalidPayload("expiry must be YYYY-MM-DD")
+    chain = f"chain:{product}" + (f":{req.expiry}" if req.expiry else "")
+    return [parse_room(f"product:{product}"), parse_room(chain)]
+
+
+def frame(event: str, payload_json: str) -> str:
+    """A Socket.IO EVENT packet for the default namespace around an already-encoded JSON."""
+    return f'2["{event}",{payload_json}]'
+
+
+@dataclass(eq=False)
+class _Client:
+    sid: str
+    eio_sid: str
+    username: str | None
+    rooms: set[str] = field(default_factory=set)
+    outbox: Outbox = field(default_factory=Outbox)
+    task: asyncio.Task[None] | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class _Keyed(msgspec.Struct):
+    expiry: str = ""
+
+
+class SocketHub:
+    def __init__(self, *, metrics: EdgeMetrics, auth_required: bool) -> None:
+        self.metrics = metrics
+        self.auth_required = auth_required
+        self._snapshots: SnapshotClient | None = None
+        self.tokens: TokenIssuer | None = None
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins="*",
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.clients: dict[str, _Client] = {}
+        self.rooms: dict[str, set[str]] = {}
+        metrics.socket_pending.set_function(self.pending_total)
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("subscribe", self._on_subscribe)
+        self.sio.on("unsubscribe", self._on_unsubscribe)
+        self.sio.on("get_products", self._on_get_products)
+        self.sio.on("*", self._on_unknown)
+
+    def attach(self, snapshots: SnapshotClient, tokens: TokenIssuer) -> None:
+        """Called by the app's lifespan once NATS is connected and the JWT key is known."""
+        self._snapshots = snapshots
+        self.tokens = tokens
+
+    @property
+    def snapshots(self) -> SnapshotClient:
+        if self._snapshots is None:
+            raise Unavailable("the edge is starting")
+        return self._snapshots
+
+    def pending_total(self) -> int:
+        return sum(len(c.outbox) for c in self.clients.values())
+
+    # ------------------------------------------------------------ fan-out
+
+    def publish(self, event: str, rooms: tuple[str, ...], own_room: str, payload: str) -> int:
+        """Queue one message for every client in any of ``rooms``; returns how many."""
+        packet = frame(event, payload)
+        key: OutboxKey = (event, own_room)
+        seen: set[str] = set()
+        for room in rooms:
+            for sid in self.rooms.get(room, ()):
+                if sid in seen:
+                    continue
+                seen.add(sid)
+                if self.clients[sid].outbox.put(key, packet):
+                    self.metrics.messages_conflated.inc()
+        return len(seen)
+
+    async def _send(self, client: _Client, packet: str) -> bool:
+        sock = self.sio.eio.sockets.get(client.eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            return False
+        await self.sio.eio.send(client.eio_sid, packet)
+        # Returns once engine.io's writer took the packet, i.e. finished the previous frame.
+        await sock.queue.join()
+        return True
+
+    def _sent(self, event: str) -> None:
+        self.metrics.messages_out.labels(event).inc()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        username: str | None = None
+        if self.auth_required:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            if not isinstance(token, str) or self.tokens is None:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "unauthorized",
+                    {"error": "unauthorized", "detail": "auth payload needs {'token': <JWT>}"},
+                )
+            try:
+                username = self.tokens.verify(token).username
+            except EdgeError as exc:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    exc.code, {"error": exc.code, "detail": exc.detail}
+                ) from exc
+        client = _Client(sid, self.sio.manager.eio_sid_from_sid(sid, NAMESPACE), username)
+        client.task = asyncio.create_task(
+            pump(client.outbox, lambda p: self._send(client, p), self._sent), name=f"pump-{sid}"
+        )
+        self.clients[sid] = client
+        self.metrics.socket_clients.set(len(self.clients))
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        client = self.clients.pop(sid, None)
+        if client is None:
+            return
+        if client.task is not None:
+            client.task.cancel()
+        for room in client.rooms:
+            self._leave(sid, room)
+        self.metrics.socket_clients.set(len(self.clients))
+        self.metrics.socket_rooms.set(len(self.rooms))
+
+    async def close(self) -> None:
+        tasks = [c.task for c in self.clients.values() if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------ events
+
+    async def _on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._guard(sid, "subscribe", data, self._subscribe)
+
+    async def _on_unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._guard(sid, "unsubscribe", data, self._unsubscribe)
+
+    async def _on_get_products(self, sid: str, data: Any = None) -> dict[str, Any]:
+        return await self._guard(sid, "get_products", data, self._get_products)
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        body = {"error": "unknown_event", "detail": f"unknown event {str(event)[:40]!r}"}
+        await self.sio.emit("error", body, to=sid)
+        return body
+
+    async def _guard(self, sid: str, event: str, data: Any, handler: Any) -> dict[str, Any]:
+        client = self.clients.get(sid)
+        if client is None:
+            return {"error": "not_connected", "detail": "connect first"}
+        try:
+            if len(_encoder.encode(data)) > MAX_EVENT_BYTES:
+                raise InvalidPayload(f"{event} payload is larger than {MAX_EVENT_BYTES} bytes")
+            result: dict[str, Any] = await handler(client, data)
+            return result
+        except EdgeError as exc:
+            body = {"error": exc.code, "detail": exc.detail}
+        except (TypeError, msgspec.EncodeError):
+            body = {"error": InvalidPayload.code, "detail": f"{event} payload is not JSON data"}
+        await self.sio.emit("error", {**body, "event": event}, to=sid)
+        return body
+
+    async def _subscribe(self, client: _Client, data: Any) -> dict[str, Any]:
+        rooms = [r for r in expand_request(data) if r.name not in client.rooms]
+        if len(client.rooms) + len(rooms) > MAX_ROOMS_PER_CLIENT:
+            raise BadRequest(f"at most {MAX_ROOMS_PER_CLIENT} rooms per connection")
+        products = await self.snapshots.product_map() if any(r.product for r in rooms) else {}
+        for room in rooms:
+            if room.product is None:
+                continue
+            if room.product not in products:
+                raise UnknownProduct(f"unknown product {room.product!r}")
+            if room.expiry is not None and room.expiry not in products[room.product]:
+                raise UnknownExpiry(f"no live chain {room.product} {room.expiry}")
+        for room in rooms:
+            client.rooms.add(room.name)
+            self.rooms.setdefault(room.name, set()).add(client.sid)
+        self.metrics.socket_rooms.set(len(self.rooms))
+        names = sorted(r.name for r in expand_request(data))
+        await self.sio.emit("subscribed", {"rooms": names}, to=client.sid)
+        for room in rooms:
+            await self._snapshot(client, room, products)
+        return {"ok": True, "rooms": names}
+
+    async def _unsubscribe(self, client: _Client, data: Any) -> dict[str, Any]:
+        names = sorted(r.name for r in expand_request(data))
+        for name in names:
+            if name in client.rooms:
+                client.rooms.discard(name)
+                self._leave(client.sid, name)
+                client.outbox.forget_room(name)
+        self.metrics.socket_rooms.set(len(self.rooms))
+        await self.sio.emit("unsubscribed", {"rooms": names}, to=client.sid)
+        return {"ok": True, "rooms": names}
+
+    async def _get_products(self, client: _Client, data: Any) -> dict[str, Any]:
+        raw = (await self.snapshots.products()).decode()
+        await self.sio.eio.send(client.eio_sid, frame("products", '{"products":' + raw + "}"))
+        return {"products": msgspec.json.decode(raw)}
+
+    def _leave(self, sid: str, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    # ------------------------------------------------------------ snapshots
+
+    async def _snapshot(self, client: _Client, room: Room, products: dict[str, list[str]]) -> None:
+        """Queue the current state of ``room`` for one client, unless live data beat it."""
+        if room.name == "general":
+            products = products or await self.snapshots.product_map()
+            for product in products:
+                await self._offer(
+                    client,
+                    "underlying_update",
+                    f"product:{product}",
+                    self.snapshots.underlying(product),
+                )
+            return
+        assert room.product is not None
+        p = room.product
+        if room.name.startswith("product:"):
+            await self._offer(client, "underlying_update", room.name, self.snapshots.underlying(p))
+            await self._offer(client, "surface_update", room.name, self.snapshots.surface(p))
+            return
+        expiries = [room.expiry] if room.expiry else products.get(p, [])
+        for expiry in expiries:
+            own = f"chain:{p}:{expiry}"
+            await self._offer(client, "chain_summary", own, self.snapshots.summary(p, expiry))
+            await self._offer(client, "chain_update", own, self.snapshots.chain(p, expiry))
+
+    async def _offer(self, client: _Client, event: str, own_room: str, fetch: Any) -> None:
+        key: OutboxKey = (event, own_room)
+        version = client.outbox.version(key)
+        try:
+            raw: bytes = await fetch
+        except EdgeError as exc:
+            # No data yet (404) or a chain restarting: live updates will follow.
+            log.debug("snapshot_skipped", room=own_room, event=event, error=exc.code)
+            return
+        if client.sid in self.clients:
+            client.outbox.put_if_unchanged(key, frame(event, raw.decode()), version)

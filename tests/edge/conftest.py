@@ -1,0 +1,90 @@
+"""Edge fixtures: a real nats-server, an in-process actor host and the edge's uvicorn server
+on a free port, each waited for until ready and stopped in teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import msgspec
+import pytest
+
+from actors.host import ActorHost
+from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from edge.server import serve
+from tests.conftest import feed_last_seq, test_settings, wait_handled
+from tests.feeding import market, publish, session
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Edge:
+    url: str
+    port: int
+    nats_url: str
+    host: ActorHost
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
+
+    async def feed(self, steps: int = 4, products: tuple[str, ...] = ("NIFTY",)) -> None:
+        """Publish a seeded market session and wait until the actors applied all of it."""
+        await self.feed_messages(session(market(products), steps))
+
+    async def feed_messages(self, messages: list) -> None:  # type: ignore[type-arg]
+        await publish(self.nats_url, messages)
+        await wait_handled(self.host, await feed_last_seq(self.nats_url))
+
+
+EdgeFactory = Callable[..., Awaitable[Edge]]
+
+
+@pytest.fixture
+async def edge_factory(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> AsyncIterator[EdgeFactory]:
+    """Start edges (settings overrides as keywords) against the test's NATS and actor host."""
+    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+    async def start(**overrides: object) -> Edge:
+        settings = msgspec.structs.replace(test_settings(nats_server.url), http_port=0, **overrides)
+        stop, ready, bound = asyncio.Event(), asyncio.Event(), []
+        task = asyncio.create_task(serve(settings, stop=stop, ready=ready, bound=bound))
+        running.append((stop, task))
+        waiter = asyncio.create_task(ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, task}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            waiter.cancel()
+            if task in done:
+                task.result()  # raises the start-up error
+            raise TimeoutError("the edge did not become ready")
+        port = bound[0]
+        return Edge(f"http://127.0.0.1:{port}", port, nats_server.url, actor_host)
+
+    try:
+        yield start
+    finally:
+        for stop, _task in running:
+            stop.set()
+        for _, task in running:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, READY_TIMEOUT_S)
+
+
+@pytest.fixture
+async def edge(edge_factory: EdgeFactory) -> Edge:
+    return await edge_factory()
+
+
+@pytest.fixture
+async def fed_edge(edge: Edge) -> Edge:
+    """An edge whose actors hold NIFTY (three expiries) after a few market steps."""
+    await edge.feed(steps=4)
+    return edge

@@ -1,0 +1,68 @@
+"""/health readiness with named checks, /metrics content, the OpenAPI viewer."""
+
+from __future__ import annotations
+
+import re
+
+from actors import subjects
+from actors.feeds.market import FeedMessage
+from tests.edge.conftest import Edge
+from tests.edge.sio import recorder
+from tests.feeding import START_NS
+
+
+async def test_health_is_200_with_every_check_named(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        r = await c.get("/health")
+        live = await c.get("/health/live")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok"
+    assert set(body["checks"]) == {
+        "nats", "stream:FEED", "stream:ANALYTICS", "stream:DLQ", "actors"
+    }  # fmt: skip
+    assert all(c["ok"] for c in body["checks"].values())
+    assert live.json() == {"status": "ok"}
+
+
+async def test_health_is_503_naming_the_actor_host_when_it_is_gone(fed_edge: Edge) -> None:
+    host = fed_edge.host
+    assert host.service is not None
+    await host.service.stop()
+    host.service = None
+    async with fed_edge.client() as c:
+        r = await c.get("/health")
+    body = r.json()
+    assert r.status_code == 503
+    assert body["error"] == "not_ready" and "actors" in body["detail"]
+    assert body["checks"]["actors"]["ok"] is False and body["checks"]["nats"]["ok"] is True
+
+
+async def test_metrics_use_route_templates_and_count_clients_messages_and_dlq(
+    fed_edge: Edge,
+) -> None:
+    bad = FeedMessage(subjects.feed_underlying("NIFTY"), {"ts": START_NS, "product": "NIFTY",
+                                                          "price": -1})  # fmt: skip
+    await fed_edge.feed_messages([bad])
+    async with recorder(fed_edge.url) as rec, fed_edge.client() as c:
+        await rec.client.call("subscribe", {"product": "NIFTY"}, timeout=10)
+        await rec.next("chain_update")
+        for product in ("NIFTY", "XYZ", "ABC"):
+            await c.get(f"/api/data/expiries/{product}")
+        text = (await c.get("/metrics")).text
+    assert 'route="/api/data/expiries/{product}",status="404"' in text
+    assert "/api/data/expiries/XYZ" not in text
+    assert re.search(r"^deltastream_edge_socket_clients 1\.0$", text, re.M)
+    assert re.search(r"^deltastream_edge_socket_rooms 2\.0$", text, re.M)
+    assert re.search(r'^deltastream_edge_socket_messages_out_total\{event="chain_update"\} [1-9]',
+                     text, re.M)  # fmt: skip
+    assert re.search(r"^deltastream_dlq_messages 1\.0$", text, re.M)
+    assert re.search(r'^deltastream_edge_nats_messages_in_total\{kind="summary"\} [1-9]', text,
+                     re.M)  # fmt: skip
+
+
+async def test_docs_ui_lists_every_operation(edge: Edge) -> None:
+    async with edge.client() as c:
+        doc = (await c.get("/api/docs")).json()
+        page = (await c.get("/api/docs/ui")).text
+    for path in doc["paths"]:
+        assert path in page

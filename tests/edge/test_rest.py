@@ -1,0 +1,204 @@
+"""REST routes against the real uvicorn server, NATS and actor host."""
+
+from __future__ import annotations
+
+import json
+
+import nats
+import pytest
+
+from tests.edge.conftest import Edge
+from tests.feeding import START_NS, STEP_NS, market, session
+
+NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"  # the synthetic NIFTY expiries
+
+
+async def test_products_and_expiries_list_the_live_chains(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        products = (await c.get("/api/data/products")).json()["products"]
+        expiries = (await c.get("/api/data/expiries/nifty")).json()
+    assert [p["product"] for p in products] == ["NIFTY"]
+    assert products[0]["expiries"] == [NEAR, MID, MONTHLY]
+    assert expiries == {"product": "NIFTY", "expiries": [NEAR, MID, MONTHLY]}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code", "names"),
+    [
+        ("/api/data/expiries/NOPE", 404, "unknown_product", "NOPE"),
+        ("/api/data/expiries/bad$name", 422, "invalid_parameter", "path.product"),
+        ("/api/data/underlying/NIFTY?limit=0", 422, "invalid_parameter", "query.limit"),
+        ("/api/data/underlying/NIFTY?limit=1001", 422, "invalid_parameter", "query.limit"),
+        ("/api/data/underlying/NIFTY?limit=x", 422, "invalid_parameter", "query.limit"),
+        ("/api/data/underlying/NIFTY?limit=1&limit=2", 422, "invalid_parameter", "query.limit"),
+        ("/api/data/underlying/NOPE", 404, "unknown_product", "NOPE"),
+        ("/api/data/chain/NIFTY?expiry=2026-13-01", 422, "invalid_parameter", "query.expiry"),
+        ("/api/data/chain/NIFTY?expiry=2027-01-05", 404, "not_found", "2027-01-05"),
+        ("/api/data/chain/NIFTY?limit=-1", 422, "invalid_parameter", "query.limit"),
+        ("/api/analytics/summary/NOPE", 404, "not_found", "NOPE"),
+        ("/api/analytics/summary/NIFTY?expiry=tomorrow", 422, "invalid_parameter", "expiry"),
+        ("/api/analytics/summaries/NOPE", 404, "not_found", "NOPE"),
+        ("/api/analytics/pcr/NIFTY?history=yes", 422, "invalid_parameter", "query.history"),
+        ("/api/analytics/pcr/NIFTY?history=true&limit=0", 422, "invalid_parameter", "limit"),
+        ("/api/analytics/max-pain/NOPE", 404, "not_found", "NOPE"),
+        ("/api/analytics/max-pain/NIFTY?expiry=2020-01-01", 404, "not_found", "2020-01-01"),
+        ("/api/analytics/volatility-surface/NOPE", 404, "not_found", "NOPE"),
+        ("/api/analytics/oi-buildup/NIFTY?expiry=01-12-2026", 422, "invalid_parameter", "expiry"),
+        ("/api/analytics/ohlc/NIFTY?interval=2m", 422, "invalid_parameter", "query.interval"),
+        ("/api/analytics/ohlc/NIFTY?limit=501", 422, "invalid_parameter", "query.limit"),
+        ("/api/analytics/ohlc/NOPE", 404, "not_found", "NOPE"),
+        ("/api/nothing/here", 404, "not_found", "Not Found"),
+    ],
+)
+async def test_bad_inputs_get_a_json_error_naming_the_problem(
+    fed_edge: Edge, path: str, status: int, code: str, names: str
+) -> None:
+    async with fed_edge.client() as c:
+        r = await c.get(path)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["error"] == code
+    assert names in body["detail"]
+
+
+async def test_wrong_method_is_405_json(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        r = await c.post("/api/data/products")
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
+
+
+async def test_underlying_history_is_newest_first_and_limited(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        ticks = (await c.get("/api/data/underlying/NIFTY?limit=3")).json()["ticks"]
+        everything = (await c.get("/api/data/underlying/NIFTY")).json()["ticks"]
+    assert len(ticks) == 3
+    assert [t["seq"] for t in ticks] == sorted((t["seq"] for t in ticks), reverse=True)
+    assert len(everything) == 5  # opening tick + 4 steps
+    assert ticks == everything[:3]
+
+
+async def test_chain_rows_are_the_strikes_nearest_atm(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        full = (await c.get(f"/api/data/chain/NIFTY?expiry={MONTHLY}")).json()
+        near = (await c.get(f"/api/data/chain/NIFTY?expiry={MONTHLY}&limit=5")).json()
+    assert full["expiry"] == MONTHLY and len(full["rows"]) == full["n_strikes"] == 41
+    strikes = [r["strike"] for r in near["rows"]]
+    assert strikes == sorted(strikes) and len(strikes) == 5
+    assert near["atm_strike"] == strikes[2]
+    row = next(r for r in full["rows"] if r["strike"] == near["atm_strike"])
+    assert row == near["rows"][2]
+    assert set(row["call"]) >= {"bid", "ask", "ltp", "iv", "delta", "gamma", "vega", "theta",
+                                "rho", "oi", "oi_change", "volume", "buildup"}  # fmt: skip
+
+
+async def test_option_quote_resolves_monthly_and_weekly_symbols(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        monthly = (await c.get("/api/data/option/quote/NIFTY26DEC26000CE")).json()
+        weekly = (await c.get("/api/data/option/quote/nifty26d0126000pe")).json()
+        chain = (await c.get(f"/api/data/chain/NIFTY?expiry={NEAR}")).json()
+    assert (monthly["expiry"], monthly["strike"], monthly["right"]) == (MONTHLY, 26000.0, "C")
+    assert (weekly["expiry"], weekly["right"], weekly["symbol"]) == (NEAR, "P", "NIFTY26D0126000PE")
+    row = next(r for r in chain["rows"] if r["strike"] == 26000.0)
+    assert weekly["quote"] == row["put"]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "status", "detail"),
+    [
+        ("NIFTY26DEC26000XX", 400, "CE (call) or PE (put)"),
+        ("NIFTY26D3226000CE", 400, "no such date"),
+        ("NIFTYCE", 400, "expected <PRODUCT>"),
+        ("NIFTY26DEC0CE", 400, "strike must be positive"),
+        ("X" * 70 + "CE", 400, "1 to 64 characters"),
+        ("NOPE26DEC26000CE", 404, "unknown product"),
+        ("NIFTY27JAN26000CE", 404, "no live NIFTY expiry in 2027-01"),
+        ("NIFTY26D0226000CE", 404, "no live NIFTY expiry on 2026-12-02"),
+        ("NIFTY26DEC26010CE", 404, "strike 26010"),
+    ],
+)
+async def test_bad_or_unknown_symbols(
+    fed_edge: Edge, symbol: str, status: int, detail: str
+) -> None:
+    async with fed_edge.client() as c:
+        r = await c.get(f"/api/data/option/quote/{symbol}")
+    assert r.status_code == status, r.text
+    assert detail in r.json()["detail"]
+
+
+async def test_summary_and_summaries_are_the_actors_latest(fed_edge: Edge) -> None:
+    nc = await nats.connect(fed_edge.nats_url)
+    try:
+        direct = json.loads(
+            (await nc.request("deltastream.svc.summary", b'{"product":"NIFTY"}', timeout=5)).data
+        )
+    finally:
+        await nc.close()
+    async with fed_edge.client() as c:
+        summary = (await c.get("/api/analytics/summary/NIFTY")).json()
+        monthly = (await c.get(f"/api/analytics/summary/NIFTY?expiry={MONTHLY}")).json()
+        every = (await c.get("/api/analytics/summaries/NIFTY")).json()
+    assert summary == direct and summary["expiry"] == NEAR
+    assert monthly["expiry"] == MONTHLY
+    assert [s["expiry"] for s in every["summaries"]] == [NEAR, MID, MONTHLY]
+    assert every["summaries"][0] == summary
+
+
+async def test_pcr_history_is_newest_first_and_starts_with_the_current_value(
+    fed_edge: Edge,
+) -> None:
+    async with fed_edge.client() as c:
+        now = (await c.get(f"/api/analytics/pcr/NIFTY?expiry={MID}")).json()
+        hist = (await c.get(f"/api/analytics/pcr/NIFTY?expiry={MID}&history=true&limit=3")).json()
+    assert "history" not in now and now["expiry"] == MID
+    points = hist["history"]
+    assert 2 <= len(points) <= 3  # the actors coalesce queued updates into one publish
+    assert [p["seq"] for p in points] == sorted((p["seq"] for p in points), reverse=True)
+    assert points[0]["pcr_oi"] == now["pcr_oi"]
+
+
+async def test_max_pain_comes_from_the_actor_service(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        mp = (await c.get(f"/api/analytics/max-pain/NIFTY?expiry={MONTHLY}")).json()
+        summary = (await c.get(f"/api/analytics/summary/NIFTY?expiry={MONTHLY}")).json()
+    assert mp["expiry"] == MONTHLY and mp["strike"] == summary["max_pain"]
+    assert len(mp["strikes"]) == len(mp["payout"]) == 41
+    assert mp["strike"] in mp["strikes"]
+
+
+async def test_surface_and_oi_buildup(fed_edge: Edge) -> None:
+    async with fed_edge.client() as c:
+        surface = (await c.get("/api/analytics/volatility-surface/NIFTY")).json()
+        buildup = (await c.get(f"/api/analytics/oi-buildup/NIFTY?expiry={NEAR}")).json()
+        chain = (await c.get(f"/api/data/chain/NIFTY?expiry={NEAR}")).json()
+    assert surface["product"] == "NIFTY" and "expiries" in surface
+    assert len(buildup["strikes"]) == 41
+    calls = [s["call"]["buildup"] for s in buildup["strikes"]]
+    assert calls == [r["call"]["buildup"] for r in chain["rows"]]
+    assert sum(buildup["counts"]["calls"].values()) == 41
+    assert buildup["counts"]["calls"].get("long_buildup", 0) == calls.count("long_buildup")
+
+
+async def test_ohlc_bars_after_a_minute_of_feed_time(edge: Edge) -> None:
+    minute_steps = 60_000_000_000 // STEP_NS + 4
+    m = market(rows_per_batch=2, weekly=1, monthly=0, strikes_each_side=5)
+    await edge.feed_messages(session(m, minute_steps))
+    async with edge.client() as c:
+        bars = (await c.get("/api/analytics/ohlc/NIFTY?interval=1m&limit=5")).json()
+        five = (await c.get("/api/analytics/ohlc/NIFTY?interval=5m")).json()
+    assert bars["interval"] == "1m" and len(bars["bars"]) >= 1
+    bar = bars["bars"][0]
+    assert bar["low"] <= bar["open"] <= bar["high"] and bar["start_ns"] >= START_NS - 60 * 10**9
+    assert five == {"product": "NIFTY", "interval": "5m", "bars": []}
+
+
+async def test_actor_service_down_is_503_not_500(fed_edge: Edge) -> None:
+    host = fed_edge.host
+    assert host.service is not None
+    await host.service.stop()
+    host.service = None  # already stopped: the fixture's teardown must not stop it again
+    async with fed_edge.client() as c:
+        r = await c.get("/api/analytics/summary/NIFTY")
+    assert r.status_code == 503
+    assert r.json() == {"error": "unavailable", "detail": "the actor service is not running"}
