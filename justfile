@@ -10,7 +10,6 @@ test-deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    command -v redis-server >/dev/null || missing+=(redis-server)
     command -v chromium >/dev/null || missing+=(chromium)
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
