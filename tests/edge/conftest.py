@@ -14,7 +14,6 @@ import pytest
 
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
-from actors.products import DEFAULT_PRODUCTS
 from edge.server import serve
 from tests.conftest import feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
