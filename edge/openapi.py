@@ -19,7 +19,12 @@ from edge.openapi_components import SCHEMAS, STR, Schema, obj, ref
 from edge.routes.params import json_response
 from edge.state import edge_state
 
-__all__ = ["build_document", "routes"]
+__all__ = [
+    "build_document",
+    "docs",
+    "docs_ui",
+    "routes",
+]
 
 _ERROR_TEXT = {
     400: "Bad request (the detail names the problem)",

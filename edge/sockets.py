@@ -45,6 +45,7 @@ from edge.snapshots import SnapshotClient
 __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_ROOMS_PER_CLIENT",
+    "Room",
     "SocketHub",
     "expand_request",
     "frame",

@@ -24,7 +24,16 @@ from edge.routes.params import (
 )
 from edge.state import edge_state, require_auth
 
-__all__ = ["routes"]
+__all__ = [
+    "max_pain",
+    "ohlc",
+    "oi_buildup",
+    "pcr",
+    "routes",
+    "summaries",
+    "summary",
+    "volatility_surface",
+]
 
 
 class _PcrPoint(msgspec.Struct, frozen=True):

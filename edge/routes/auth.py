@@ -21,7 +21,16 @@ from edge.errors import BadCredentials, InvalidToken, PayloadTooLarge, RateLimit
 from edge.routes.params import json_response
 from edge.state import EdgeState, edge_state
 
-__all__ = ["routes"]
+__all__ = [
+    "Credentials",
+    "TokenBody",
+    "login",
+    "me",
+    "refresh",
+    "register",
+    "routes",
+    "verify",
+]
 
 log = structlog.get_logger(__name__)
 

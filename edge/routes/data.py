@@ -16,7 +16,16 @@ from edge.routes.params import ChainQuery, LimitQuery, json_response, product_pa
 from edge.state import edge_state, require_auth
 from edge.symbols import parse_symbol
 
-__all__ = ["decode_chain", "routes", "side_row"]
+__all__ = [
+    "chain",
+    "decode_chain",
+    "expiries",
+    "option_quote",
+    "products",
+    "routes",
+    "side_row",
+    "underlying",
+]
 
 _SIDE_FIELDS = (
     "bid", "ask", "ltp", "mid", "iv", "delta", "gamma", "vega", "theta", "rho",

@@ -19,7 +19,12 @@ from edge.errors import EdgeError
 from edge.routes.params import json_response
 from edge.state import EdgeState, edge_state
 
-__all__ = ["routes"]
+__all__ = [
+    "health",
+    "live",
+    "metrics",
+    "routes",
+]
 
 CHECK_TIMEOUT_S = 2.0
 STREAMS = (subjects.FEED_STREAM, subjects.ANALYTICS_STREAM, subjects.DLQ_STREAM)
