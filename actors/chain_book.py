@@ -187,29 +187,55 @@ class ChainBook:
         self._reprice_inputs()
 
     def _apply_rows(self, feed: ChainFeed, *, replace: bool) -> None:
+        """Write the message's rows. One pass in Python gathers, per field, the (side, row,
+        value) triples that change; numpy then writes each field at once (rows are unique
+        per message: validation rejects duplicates)."""
         row = self._row
-        bid, ask, ltp, oi, vol = self.bid, self.ask, self.ltp, self.oi, self.volume
-        oi_delta, dirty = self._oi_delta, self._dirty
+        flat: dict[str, tuple[list[int], list[float]]] = {
+            f: ([], []) for f in ("bid", "ask", "ltp", "oi", "volume")
+        }
+        n = self.strikes.size
+        touched: list[int] = []
         for q in feed.quotes:
-            s = CALL if q.right == "C" else PUT
-            i = row[float(q.strike)]
-            if q.bid is not UNSET or replace:
-                bid[s, i] = np.nan if q.bid is None or q.bid is UNSET else q.bid
-            if q.ask is not UNSET or replace:
-                ask[s, i] = np.nan if q.ask is None or q.ask is UNSET else q.ask
-            if q.ltp is not UNSET or replace:
-                ltp[s, i] = np.nan if q.ltp is None or q.ltp is UNSET else q.ltp
-            if q.oi is not UNSET or replace:
-                new_oi = 0 if q.oi is None or q.oi is UNSET else int(q.oi)
-                oi_delta[s, i] += new_oi - oi[s, i]
-                oi[s, i] = new_oi
-            if q.volume is not UNSET or replace:
-                vol[s, i] = 0 if q.volume is None or q.volume is UNSET else int(q.volume)
-            if self.oi_open[s, i] == _NO_OI and (q.oi is not UNSET or replace):
-                self.oi_open[s, i] = oi[s, i]
-            if math.isnan(self.ltp_open[s, i]):
-                self.ltp_open[s, i] = ltp[s, i]
-            dirty[s, i] = True
+            cell = (0 if q.right == "C" else n) + row[float(q.strike)]
+            touched.append(cell)
+            for name, value, empty in (
+                ("bid", q.bid, math.nan),
+                ("ask", q.ask, math.nan),
+                ("ltp", q.ltp, math.nan),
+                ("oi", q.oi, 0),
+                ("volume", q.volume, 0),
+            ):
+                if value is UNSET:
+                    if not replace:
+                        continue
+                    value = None
+                cells, values = flat[name]
+                cells.append(cell)
+                values.append(empty if value is None else value)
+        for name, target in (
+            ("bid", self.bid),
+            ("ask", self.ask),
+            ("ltp", self.ltp),
+            ("volume", self.volume),
+        ):
+            cells, values = flat[name]
+            if cells:
+                target.reshape(-1)[cells] = values
+        cells, values = flat["oi"]
+        if cells:
+            oi = self.oi.reshape(-1)
+            new_oi = np.array(values, dtype=np.int64)
+            self._oi_delta.reshape(-1)[cells] += new_oi - oi[cells]
+            oi[cells] = new_oi
+            oi_open = self.oi_open.reshape(-1)
+            unset = oi_open[cells] == _NO_OI
+            oi_open[np.array(cells)[unset]] = new_oi[unset]
+        idx = np.array(touched, dtype=np.intp)
+        ltp_open = self.ltp_open.reshape(-1)
+        fresh = idx[np.isnan(ltp_open[idx])]
+        ltp_open[fresh] = self.ltp.reshape(-1)[fresh]
+        self._dirty.reshape(-1)[idx] = True
 
     def _current_mid(self) -> np.ndarray:
         """IV input: the two-sided mid, else the last trade."""
@@ -321,7 +347,9 @@ class ChainBook:
         straddle = atm_iv = math.nan
         if atm >= 0:
             straddle = float(self.mid[CALL, atm] + self.mid[PUT, atm])
-            atm_iv = self._smile(fit_svi=False).atm_iv
+            atm_iv = surface.atm_vol(
+                self.strikes, call_iv=self.iv[CALL], put_iv=self.iv[PUT], forward=self.forward
+            )
         moves = chain.expected_move(
             straddle_price=straddle,
             forward=self.forward,

@@ -47,6 +47,7 @@ __all__ = [
     "WING_DELTA",
     "Smile",
     "TermStructure",
+    "atm_vol",
     "smile",
     "term_structure",
 ]
@@ -192,6 +193,30 @@ def smile(
         bf25=0.5 * (call25 + put25) - atm_iv,
         svi=fitted,
     )
+
+
+def atm_vol(
+    strikes: npt.ArrayLike, *, call_iv: npt.ArrayLike, put_iv: npt.ArrayLike, forward: float
+) -> float:
+    """ATM IV alone, exactly as :func:`smile` computes it (the OTM smile linear in k at
+    k = 0), without the deltas, wings or fit: for a summary on every update.
+
+    >>> atm_vol(np.array([90.0, 110.0]), call_iv=np.array([0.3, 0.2]),
+    ...         put_iv=np.array([0.25, 0.4]), forward=100.0) == 0.25 + (0.2 - 0.25) * (
+    ...     -math.log(0.9) / (math.log(1.1) - math.log(0.9)))
+    True
+    """
+    fwd = float(forward)
+    if not (math.isfinite(fwd) and fwd > 0.0):
+        return math.nan
+    k_strike = np.asarray(strikes, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.log(k_strike / fwd)
+        raw = np.where(
+            k >= 0.0, np.asarray(call_iv, dtype=np.float64), np.asarray(put_iv, dtype=np.float64)
+        )
+        iv = np.where(np.isfinite(raw) & (raw > 0.0), raw, np.nan)
+    return _atm_iv(k, iv)
 
 
 def _atm_iv(k: FloatArray, iv: FloatArray) -> float:

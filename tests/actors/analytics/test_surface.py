@@ -282,3 +282,22 @@ def test_a_black76_priced_chain_round_trips_through_forward_iv_and_smile() -> No
     np.testing.assert_allclose(
         s.delta[usable], greeks.delta[usable] * math.exp(rate * t_years), rtol=1e-9, atol=1e-14
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ivs=arrays(np.float64, 12, elements=st.floats(0.01, 2.0)),
+    holes=arrays(np.bool_, 12),
+    forward=st.floats(85.0, 125.0),
+)
+def test_atm_vol_alone_equals_the_smiles_atm_iv(
+    ivs: np.ndarray, holes: np.ndarray, forward: float
+) -> None:
+    strikes = np.linspace(80.0, 130.0, 12)
+    call_iv = np.where(holes, np.nan, ivs)
+    put_iv = ivs[::-1].copy()
+    full = surface.smile(
+        strikes, call_iv=call_iv, put_iv=put_iv, forward=forward, t_years=0.2, fit_svi=False
+    )
+    alone = surface.atm_vol(strikes, call_iv=call_iv, put_iv=put_iv, forward=forward)
+    assert (math.isnan(alone) and math.isnan(full.atm_iv)) or alone == full.atm_iv
