@@ -19,7 +19,7 @@ import msgspec
 import numpy as np
 from msgspec import UNSET
 
-from actors.analytics import black76, chain, expiry, forward, surface, svi
+from actors.analytics import black76, buildup, chain, expiry, forward, surface, svi
 from actors.messages import (
     BuildUpCounts,
     ChainFeed,
@@ -323,7 +323,7 @@ class ChainBook:
     def _buildup_codes(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             price_change = self.ltp - self.ltp_open
-        return chain.buildup(price_change, self._oi_change().astype(float))
+        return buildup.buildup(price_change, self._oi_change().astype(float))
 
     def _max_pain_strike(self) -> float:
         """NaN without open interest: no settlement strike is then better than another."""
@@ -338,7 +338,7 @@ class ChainBook:
     def summary(self, *, published_ns: int = 0) -> Summary:
         oi_change = self._oi_change()
         codes = self._buildup_codes()
-        counts = chain.buildup_counts(codes)
+        counts = buildup.buildup_counts(codes)
         call_oi, put_oi = int(self.oi[CALL].sum()), int(self.oi[PUT].sum())
         call_vol, put_vol = int(self.volume[CALL].sum()), int(self.volume[PUT].sum())
         atm = self._atm()
@@ -386,8 +386,8 @@ class ChainBook:
             call_volume=call_vol,
             put_volume=put_vol,
             buildup=BuildUpCounts(**counts),
-            call_buildup=chain.chain_buildup(price_change[CALL], oi_change[CALL]).label,
-            put_buildup=chain.chain_buildup(price_change[PUT], oi_change[PUT]).label,
+            call_buildup=buildup.chain_buildup(price_change[CALL], oi_change[CALL]).label,
+            put_buildup=buildup.chain_buildup(price_change[PUT], oi_change[PUT]).label,
             n_strikes=int(self.strikes.size),
             published_ns=published_ns,
         )
@@ -410,7 +410,7 @@ class ChainBook:
             oi=self.oi[s].tolist(),
             oi_change=oi_change[s].tolist(),
             volume=self.volume[s].tolist(),
-            buildup=[chain.BuildUp(c).label for c in codes[s].tolist()],
+            buildup=[buildup.BuildUp(c).label for c in codes[s].tolist()],
         )
 
     def enriched(self, *, published_ns: int = 0) -> EnrichedChain:
