@@ -22,6 +22,8 @@ import mpmath
 import numpy as np
 import pytest
 import QuantLib as ql
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from actors.analytics import black76
 
@@ -354,3 +356,38 @@ def test_all_is_sorted_and_names_exactly_the_public_api() -> None:
         and getattr(obj, "__module__", black76.__name__) == black76.__name__  # not imported
     }
     assert set(black76.__all__) == public
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    moneyness=st.floats(0.5, 2.0),
+    t_days=st.floats(1.0, 3 * 365.0),
+    vol=st.floats(0.01, 3.0),
+    is_call=st.booleans(),
+)
+def test_implied_vol_agrees_with_quantlib_on_generated_options(
+    moneyness: float, t_days: float, vol: float, is_call: bool
+) -> None:
+    k, t = FORWARD * moneyness, t_days / 365.0
+    v = float(black76.price(FORWARD, strike=k, t_years=t, rate=RATE, vol=vol, is_call=is_call))
+    assume(time_value_rel(v, FORWARD, k, t, RATE, is_call) >= black76.MIN_TIME_VALUE_REL)
+    ours = float(
+        black76.implied_vol(v, forward=FORWARD, strike=k, t_years=t, rate=RATE, is_call=is_call)
+    )
+    tol = max(IV_TOL_VOL, 2.0 * vol_resolution(v, FORWARD, k, t, RATE, vol))
+    assert abs(ours - vol) <= tol
+    sd = ql.blackFormulaImpliedStdDev(
+        ql.Option.Call if is_call else ql.Option.Put,
+        k,
+        FORWARD,
+        v,
+        math.exp(-RATE * t),
+        0.0,
+        vol * math.sqrt(t),
+        1e-14,
+        1000,
+    )
+    quantlib = sd / math.sqrt(t)
+    if abs(ours - quantlib) > tol:  # QuantLib's CDF is the less precise one; mpmath decides
+        exact = mp_implied_vol(v, FORWARD, k, t, RATE, is_call, near=vol)
+        assert abs(ours - exact) < abs(quantlib - exact)
