@@ -36,6 +36,7 @@ from edge.errors import EdgeError, handle_error
 from edge.history import AnalyticsHistory
 from edge.metrics import EdgeMetrics, LatencyMiddleware
 from edge.routes import analytics_routes, auth_routes, data_routes, health_routes
+from edge.routes.web import routes as web_routes
 from edge.snapshots import SnapshotClient
 from edge.sockets import SocketHub
 from edge.state import EdgeState
@@ -113,7 +114,14 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
         msgspec.ValidationError: handle_error,
     }
     starlette_app = Starlette(
-        routes=[*data_routes, *analytics_routes, *auth_routes, *health_routes, *openapi.routes],
+        routes=[
+            *data_routes,
+            *analytics_routes,
+            *auth_routes,
+            *health_routes,
+            *openapi.routes,
+            *web_routes,
+        ],
         lifespan=lifespan,
         exception_handlers=handlers,
         middleware=[

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from edge.errors import BadRequest, NotFound
 
-__all__ = ["VENDOR_FILES", "WEB_DIR", "routes"]
+__all__ = ["VENDOR_FILES", "VENDOR_MAX_AGE_S", "WEB_DIR", "routes"]
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
