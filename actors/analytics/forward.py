@@ -22,6 +22,7 @@ Example (prices on a forward of 101 with r = 0):
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 from dataclasses import dataclass
@@ -125,12 +126,15 @@ def implied_forward(
 def _window_nearest(sorted_k: FloatArray, anchor: float, n: int) -> npt.NDArray[np.intp]:
     """Indices of the ``n`` strikes nearest ``anchor`` in an ascending array (ties to the
     lower strike): a window grown outwards from the insertion point, O(n) not O(N log N)."""
-    hi = int(np.searchsorted(sorted_k, anchor))
+    # bisect on a list, not np.searchsorted: numpy releases the GIL inside searchsorted,
+    # and on a busy multi-threaded host getting it back costs far more than the search.
+    keys = sorted_k.tolist()
+    hi = bisect.bisect_left(keys, anchor)
     lo = hi - 1
     picked: list[int] = []
-    size = sorted_k.size
+    size = len(keys)
     while len(picked) < n and (lo >= 0 or hi < size):
-        if hi >= size or (lo >= 0 and anchor - sorted_k[lo] <= sorted_k[hi] - anchor):
+        if hi >= size or (lo >= 0 and anchor - keys[lo] <= keys[hi] - anchor):
             picked.append(lo)
             lo -= 1
         else:
