@@ -7,6 +7,8 @@ here need the subject and the product's spec. Every failure is a ``FeedRejected`
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -70,12 +72,23 @@ def validate(
     return ValidFeed(parsed, spec, message)
 
 
+# Every message names the same few expiries and strikes: remember the answers (bounded).
+@functools.lru_cache(maxsize=4096)
+def _expiry_ns(expiry_date: dt.date, expiry_time: dt.time, tz: str) -> int:
+    return expiry.expiry_instant_ns(expiry_date, expiry_time=expiry_time, tz=tz)
+
+
+@functools.lru_cache(maxsize=65536)
+def _on_grid(spec: ProductSpec, strike: float) -> bool:
+    return spec.on_grid(strike)
+
+
 def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> None:
     if feed.expiry.isoformat() != parsed.expiry:
         raise SubjectMismatch(
             f"payload expiry {feed.expiry.isoformat()} differs from subject's {parsed.expiry}"
         )
-    expires_ns = expiry.expiry_instant_ns(feed.expiry, expiry_time=spec.expiry_time, tz=spec.tz)
+    expires_ns = _expiry_ns(feed.expiry, spec.expiry_time, spec.tz)
     if feed.ts >= expires_ns:
         raise ExpiredChain(f"expiry {feed.expiry.isoformat()} is past at ts {feed.ts}")
     seen: set[tuple[float, str]] = set()
@@ -84,7 +97,7 @@ def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> Non
         if key in seen:
             raise DuplicateRow(f"quotes[{i}]: strike {q.strike} {q.right} appears twice")
         seen.add(key)
-        if not spec.on_grid(q.strike):
+        if not _on_grid(spec, q.strike):
             raise OffGridStrike(
                 f"quotes[{i}]: strike {q.strike} is not a multiple of {spec.strike_step}"
             )
