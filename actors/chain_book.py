@@ -1,4 +1,4 @@
-"""The live state of one option chain and the analytics derived from it.
+"""The live state of one option chain and the analytics derived from it incrementally.
 
 A ``ChainBook`` is owned by exactly one ``ChainActor`` and is not thread-safe. It keeps
 numpy arrays indexed ``[side, row]`` (side 0 = calls, 1 = puts; rows = strikes ascending).
@@ -19,19 +19,12 @@ import msgspec
 import numpy as np
 from msgspec import UNSET
 
-from actors.analytics import black76, buildup, chain, expiry, forward, surface, svi
-from actors.messages import (
-    BuildUpCounts,
-    ChainFeed,
-    ChainSide,
-    EnrichedChain,
-    MaxPainCurve,
-    SmileSlice,
-    Summary,
-)
+from actors import chain_views
+from actors.analytics import black76, buildup, chain, expiry, forward
+from actors.messages import ChainFeed, EnrichedChain, MaxPainCurve, SmileSlice, Summary
 from actors.products import ProductSpec
 
-__all__ = ["BookSnapshot", "ChainBook"]
+__all__ = ["CALL", "PUT", "BookSnapshot", "ChainBook"]
 
 CALL, PUT = 0, 1
 _SIDES = 2
@@ -61,14 +54,6 @@ class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     oi: list[list[int]]
     oi_open: list[list[int]]
     volume: list[list[int]]
-
-
-def _opt(x: float) -> float | None:
-    return None if not math.isfinite(x) else float(x)
-
-
-def _opt_list(a: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(x) else x for x in a.tolist()]
 
 
 def _nan_list(a: np.ndarray) -> list[list[float | None]]:
@@ -317,173 +302,48 @@ class ChainBook:
 
     # ------------------------------------------------------------ views
 
-    def _oi_change(self) -> np.ndarray:
+    def oi_change(self) -> np.ndarray:
+        """OI change per cell since the session open (0 where no open mark yet)."""
         return np.where(self.oi_open == _NO_OI, 0, self.oi - self.oi_open)
 
-    def _buildup_codes(self) -> np.ndarray:
+    def price_change(self) -> np.ndarray:
+        """LTP change per cell since the session open (NaN where either is missing)."""
         with np.errstate(invalid="ignore"):
-            price_change = self.ltp - self.ltp_open
-        return buildup.buildup(price_change, self._oi_change().astype(float))
+            return self.ltp - self.ltp_open
 
-    def _max_pain_strike(self) -> float:
+    def buildup_codes(self) -> np.ndarray:
+        return buildup.buildup(self.price_change(), self.oi_change().astype(float))
+
+    def max_pain_strike(self) -> float:
         """NaN without open interest: no settlement strike is then better than another."""
         if not self.oi.any():
             return math.nan
         return float(chain.max_pain_from_payout(self.strikes, payout=self._payout).strike)
 
-    def _atm(self) -> int:
+    def atm_index(self) -> int:
         ref = self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
         return chain.atm_index(self.strikes, ref)
 
+    @property
+    def payout(self) -> np.ndarray:
+        """Payout to holders if settled at each strike (read-only view)."""
+        view = self._payout.view()
+        view.flags.writeable = False
+        return view
+
+    # The published messages are built in actors.chain_views; these keep the book's API.
+
     def summary(self, *, published_ns: int = 0) -> Summary:
-        oi_change = self._oi_change()
-        codes = self._buildup_codes()
-        counts = buildup.buildup_counts(codes)
-        call_oi, put_oi = int(self.oi[CALL].sum()), int(self.oi[PUT].sum())
-        call_vol, put_vol = int(self.volume[CALL].sum()), int(self.volume[PUT].sum())
-        atm = self._atm()
-        max_pain = self._max_pain_strike()
-        atm_strike = float(self.strikes[atm]) if atm >= 0 else math.nan
-        straddle = atm_iv = math.nan
-        if atm >= 0:
-            straddle = float(self.mid[CALL, atm] + self.mid[PUT, atm])
-            atm_iv = surface.atm_vol(
-                self.strikes, call_iv=self.iv[CALL], put_iv=self.iv[PUT], forward=self.forward
-            )
-        moves = chain.expected_move(
-            straddle_price=straddle,
-            forward=self.forward,
-            atm_vol=atm_iv,
-            t_years=self.t_years,
-            rate=self.spec.rate,
-        )
-        with np.errstate(invalid="ignore"):
-            price_change = self.ltp - self.ltp_open
-        return Summary(
-            product=self.product,
-            expiry=self.expiry_str,
-            ts=self.as_of_ns,
-            seq=self.applied,
-            stream_seq=self.stream_seq,
-            spot=self.spot,
-            forward=self.forward,
-            forward_source=self.forward_source,
-            t_years=self.t_years,
-            rate=self.spec.rate,
-            pcr_oi=chain.pcr(put_oi, call_oi),
-            pcr_volume=chain.pcr(put_vol, call_vol),
-            max_pain=_opt(max_pain),
-            max_pain_distance=_opt(max_pain - self.spot) if self.spot is not None else None,
-            atm_strike=atm_strike,
-            atm_iv=atm_iv,
-            straddle=straddle,
-            expected_move=moves.sigma_move,
-            expected_move_straddle=moves.straddle_move,
-            call_oi=call_oi,
-            put_oi=put_oi,
-            call_oi_change=int(oi_change[CALL].sum()),
-            put_oi_change=int(oi_change[PUT].sum()),
-            call_volume=call_vol,
-            put_volume=put_vol,
-            buildup=BuildUpCounts(**counts),
-            call_buildup=buildup.chain_buildup(price_change[CALL], oi_change[CALL]).label,
-            put_buildup=buildup.chain_buildup(price_change[PUT], oi_change[PUT]).label,
-            n_strikes=int(self.strikes.size),
-            published_ns=published_ns,
-        )
-
-    def _side(self, s: int, codes: np.ndarray, oi_change: np.ndarray) -> ChainSide:
-        def f(a: np.ndarray) -> list[float | None]:
-            return [None if math.isnan(x) else x for x in a[s].tolist()]
-
-        return ChainSide(
-            bid=f(self.bid),
-            ask=f(self.ask),
-            ltp=f(self.ltp),
-            mid=f(self.mid),
-            iv=f(self.iv),
-            delta=f(self.delta),
-            gamma=f(self.gamma),
-            vega=f(self.vega),
-            theta=f(self.theta),
-            rho=f(self.rho),
-            oi=self.oi[s].tolist(),
-            oi_change=oi_change[s].tolist(),
-            volume=self.volume[s].tolist(),
-            buildup=[buildup.BuildUp(c).label for c in codes[s].tolist()],
-        )
+        return chain_views.summary(self, published_ns=published_ns)
 
     def enriched(self, *, published_ns: int = 0) -> EnrichedChain:
-        codes, oi_change = self._buildup_codes(), self._oi_change()
-        atm = self._atm()
-        return EnrichedChain(
-            product=self.product,
-            expiry=self.expiry_str,
-            ts=self.as_of_ns,
-            seq=self.applied,
-            stream_seq=self.stream_seq,
-            spot=self.spot,
-            forward=self.forward,
-            forward_source=self.forward_source,
-            t_years=self.t_years,
-            rate=self.spec.rate,
-            atm_strike=float(self.strikes[atm]) if atm >= 0 else None,
-            max_pain=_opt(self._max_pain_strike()),
-            strikes=self.strikes.tolist(),
-            calls=self._side(CALL, codes, oi_change),
-            puts=self._side(PUT, codes, oi_change),
-            published_ns=published_ns,
-        )
+        return chain_views.enriched(self, published_ns=published_ns)
 
     def max_pain(self) -> MaxPainCurve:
-        strike = _opt(self._max_pain_strike())
-        return MaxPainCurve(
-            product=self.product,
-            expiry=self.expiry_str,
-            strike=strike,
-            spot=self.spot,
-            distance=None if strike is None or self.spot is None else strike - self.spot,
-            strikes=self.strikes.tolist(),
-            payout=self._payout.tolist(),
-        )
-
-    def _smile(self, *, fit_svi: bool) -> surface.Smile:
-        return surface.smile(
-            self.strikes,
-            call_iv=self.iv[CALL],
-            put_iv=self.iv[PUT],
-            forward=self.forward,
-            t_years=self.t_years,
-            fit_svi=fit_svi,
-        )
+        return chain_views.max_pain(self)
 
     def smile(self) -> SmileSlice:
-        """This expiry's slice of the IV surface, with a raw-SVI fit."""
-        sm = self._smile(fit_svi=True)
-        fit = sm.svi
-        params = None
-        if fit is not None and fit.ok:
-            p = fit.params
-            params = {"a": p.a, "b": p.b, "rho": p.rho, "m": p.m, "sigma": p.sigma}
-        arbitrage = None
-        if fit is not None and fit.ok:
-            arbitrage = svi.butterfly_arbitrage(
-                fit.params, sm.log_moneyness[np.isfinite(sm.log_moneyness)]
-            )
-        return SmileSlice(
-            expiry=self.expiry_str,
-            t_years=_opt(self.t_years),
-            forward=_opt(self.forward),
-            strikes=self.strikes.tolist(),
-            log_moneyness=_opt_list(sm.log_moneyness),
-            iv=_opt_list(sm.otm_iv),
-            atm_iv=_opt(sm.atm_iv),
-            rr25=_opt(sm.rr25),
-            bf25=_opt(sm.bf25),
-            svi=params,
-            svi_rmse_vol=_opt(fit.rmse_vol) if fit is not None else None,
-            svi_butterfly_arbitrage=None if arbitrage is None else bool(arbitrage),
-        )
+        return chain_views.smile(self)
 
     # ------------------------------------------------------------ persistence
 
