@@ -108,14 +108,21 @@ async def _actors(settings: Settings, stop: asyncio.Event) -> None:
         await host.stop()
 
 
-async def _edge(settings: Settings, stop: asyncio.Event) -> None:
+async def _start_edge(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Start the edge and wait until it listens; a failed start-up raises its error here."""
     ready = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop=stop, ready=ready))
-    await asyncio.wait(
-        {task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
-    )
-    if ready.is_set():
-        print(f"edge on http://{settings.http_host}:{settings.http_port}", flush=True)
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # e.g. the port is taken: say why
+    return task
+
+
+async def _edge(settings: Settings, stop: asyncio.Event) -> None:
+    task = await _start_edge(settings, stop)
+    print(f"edge on http://{settings.http_host}:{settings.http_port}", flush=True)
     await task
 
 
@@ -130,16 +137,10 @@ async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
     host = ActorHost(settings, products)
     feed_task: asyncio.Task[int] | None = None
     edge_stop = asyncio.Event()
-    edge_ready = asyncio.Event()
     edge_task: asyncio.Task[None] | None = None
     try:
         await host.start()
-        edge_task = asyncio.create_task(serve(settings, stop=edge_stop, ready=edge_ready))
-        await asyncio.wait(
-            {edge_task, asyncio.create_task(edge_ready.wait())}, return_when=asyncio.FIRST_COMPLETED
-        )
-        if edge_task.done():
-            edge_task.result()  # start-up failed (e.g. the port is taken): say why
+        edge_task = await _start_edge(settings, edge_stop)
         if not args.no_feed:
             feed_task = asyncio.create_task(
                 run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
