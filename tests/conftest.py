@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 import nats
-import nats.js.errors
 import pytest
+from nats.js.api import DeliverPolicy
 
 from actors import subjects
 from actors.host import ActorHost
@@ -79,8 +79,10 @@ async def wait_handled(host: ActorHost, seq: int, timeout_s: float = WAIT_S) -> 
 async def wait_published(
     nc: Any, subject: str, accept: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
-    """The first analytics message on ``subject`` that ``accept`` takes, looking at what
-    ANALYTICS already holds for it, then at what arrives (subscribed first: none is missed)."""
+    """The first analytics message on ``subject`` that ``accept`` takes, read from the
+    ANALYTICS stream itself: an ordered consumer starting at the subject's last stored
+    message sees that one and everything stored after it, so nothing published around the
+    time of the call can slip between a lookup and a subscription."""
     done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 
     async def cb(msg: Any) -> None:
@@ -88,17 +90,14 @@ async def wait_published(
         if accept(body) and not done.done():
             done.set_result(body)
 
-    sub = await nc.subscribe(subject, cb=cb)
+    sub = await nc.jetstream().subscribe(
+        subject,
+        stream=subjects.ANALYTICS_STREAM,
+        cb=cb,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+    )
     try:
-        try:
-            raw = await nc.jetstream().get_msg(
-                subjects.ANALYTICS_STREAM, subject=subject, direct=True
-            )
-            last = msgspec.json.decode(raw.data)
-            if accept(last):
-                return dict(last)
-        except nats.js.errors.NotFoundError:
-            pass
         return await asyncio.wait_for(done, WAIT_S)
     finally:
         await sub.unsubscribe()
