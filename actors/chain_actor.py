@@ -3,7 +3,8 @@
 Thread model: every method here runs on this actor's own pykka thread. The ingress
 ``ask``s ``ApplyChain``/``ApplySpot`` and acks the feed message once the reply arrives;
 the actor then ``tell``s itself ``Recompute``, which lands behind whatever else is already
-queued, so a burst of updates costs one recompute and one publish.
+queued, and goes to the back again while more is queued, so a burst of updates costs one
+recompute and one publish.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ __all__ = ["ChainActor"]
 
 log = structlog.get_logger(__name__)
 
+# A queued Recompute that finds more messages behind it goes to the back of the inbox, at
+# most this many times in a row: under a backlog one recompute then covers many updates,
+# and a steady stream of other messages cannot hold the summary back for long.
+_MAX_RECOMPUTE_DEFERRALS = 16
+
 
 class ChainActor(BridgedActor):
     def __init__(
@@ -63,6 +69,7 @@ class ChainActor(BridgedActor):
         self.chain_interval_ns = chain_interval_ns
         self.surface_interval_ns = surface_interval_ns
         self._recompute_queued = False
+        self._deferrals = 0
         self._summary_bytes = b""
         self._chain_dirty = False
         self._smile_dirty = False
@@ -99,6 +106,11 @@ class ChainActor(BridgedActor):
                 self._queue_recompute()
                 return True
             case Recompute():
+                if not self.actor_inbox.empty() and self._deferrals < _MAX_RECOMPUTE_DEFERRALS:
+                    # More is queued (a backlog): go behind it, so it joins this recompute.
+                    self._deferrals += 1
+                    self.actor_ref.tell(message)
+                    return None
                 self._recompute()
                 return None
             case Flush(now_ns=now):
@@ -126,6 +138,7 @@ class ChainActor(BridgedActor):
 
     def _recompute(self) -> None:
         self._recompute_queued = False
+        self._deferrals = 0
         if not self.book.pending:
             return
         started = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -62,6 +63,34 @@ def _nan_list(a: np.ndarray) -> list[list[float | None]]:
 
 def _from_nan_list(rows: list[list[float | None]]) -> np.ndarray:
     return np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float)
+
+
+def _column(
+    values: list[Any], cells: np.ndarray, dtype: type[np.generic], *, replace: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One field of a message's rows as (cells, values) to write. ``None`` clears the field
+    (NaN for prices, 0 for counts); an absent field (UNSET) keeps its value in a quotes batch
+    and clears it in a chain snapshot."""
+    try:
+        # The common case, every row carrying the field: numpy reads None as NaN for floats
+        # and refuses UNSET (and None for integers), which takes the general path below.
+        return cells, np.array(values, dtype=dtype)
+    except TypeError:
+        pass
+    empty = math.nan if dtype is np.float64 else 0
+    if replace:
+        return cells, np.array(
+            [empty if v is None or v is UNSET else v for v in values], dtype=dtype
+        )
+    keep = [i for i, v in enumerate(values) if v is not UNSET]
+    return cells[keep], np.array(
+        [empty if values[i] is None else values[i] for i in keep], dtype=dtype
+    )
+
+
+def _write(target: np.ndarray, cells: np.ndarray, values: list[Any], *, replace: bool) -> None:
+    at, new = _column(values, cells, target.dtype.type, replace=replace)
+    target.reshape(-1)[at] = new
 
 
 class ChainBook:
@@ -151,17 +180,19 @@ class ChainBook:
                 self.oi_open[:, i] = keep_oi_open[:, j]
                 self.ltp_open[:, i] = keep_ltp_open[:, j]
         self._advance_clock(feed.ts, stream_seq)
-        self._apply_rows(feed, replace=True)
+        self._apply_rows(feed, self._cells(feed), replace=True)
         if feed.spot is not None:
             self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
         self._reprice_inputs()
 
     def apply_quotes(self, feed: ChainFeed, stream_seq: int) -> None:
-        new = {q.strike for q in feed.quotes if float(q.strike) not in self._row}
-        if new:
-            self._insert_strikes(sorted(new))
+        try:
+            cells = self._cells(feed)
+        except KeyError:
+            self._insert_strikes(sorted({float(q.strike) for q in feed.quotes} - self._row.keys()))
+            cells = self._cells(feed)
         self._advance_clock(feed.ts, stream_seq)
-        self._apply_rows(feed, replace=False)
+        self._apply_rows(feed, cells, replace=False)
         if feed.spot is not None:
             self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
             self._reprice_inputs()
@@ -171,56 +202,35 @@ class ChainBook:
         self.spot, self.spot_ts_ns = price, max(self.spot_ts_ns, ts_ns)
         self._reprice_inputs()
 
-    def _apply_rows(self, feed: ChainFeed, *, replace: bool) -> None:
-        """Write the message's rows. One pass in Python gathers, per field, the (side, row,
-        value) triples that change; numpy then writes each field at once (rows are unique
-        per message: validation rejects duplicates)."""
-        row = self._row
-        flat: dict[str, tuple[list[int], list[float]]] = {
-            f: ([], []) for f in ("bid", "ask", "ltp", "oi", "volume")
-        }
-        n = self.strikes.size
-        touched: list[int] = []
-        for q in feed.quotes:
-            cell = (0 if q.right == "C" else n) + row[float(q.strike)]
-            touched.append(cell)
-            for name, value, empty in (
-                ("bid", q.bid, math.nan),
-                ("ask", q.ask, math.nan),
-                ("ltp", q.ltp, math.nan),
-                ("oi", q.oi, 0),
-                ("volume", q.volume, 0),
-            ):
-                if value is UNSET:
-                    if not replace:
-                        continue
-                    value = None
-                cells, values = flat[name]
-                cells.append(cell)
-                values.append(empty if value is None else value)
-        for name, target in (
-            ("bid", self.bid),
-            ("ask", self.ask),
-            ("ltp", self.ltp),
-            ("volume", self.volume),
-        ):
-            cells, values = flat[name]
-            if cells:
-                target.reshape(-1)[cells] = values
-        cells, values = flat["oi"]
-        if cells:
+    def _cells(self, feed: ChainFeed) -> np.ndarray:
+        """Flat ``[side, row]`` index of each quote (KeyError for a strike not listed)."""
+        row, put = self._row, self.strikes.size
+        return np.array(
+            [row[q.strike] + (put if q.right == "P" else 0) for q in feed.quotes], dtype=np.intp
+        )
+
+    def _apply_rows(self, feed: ChainFeed, cells: np.ndarray, *, replace: bool) -> None:
+        """Write the message's rows column by column: one list per field, one numpy write
+        (rows are unique per message: validation rejects duplicates)."""
+        quotes = feed.quotes
+        if not quotes:
+            return
+        _write(self.bid, cells, [q.bid for q in quotes], replace=replace)
+        _write(self.ask, cells, [q.ask for q in quotes], replace=replace)
+        _write(self.ltp, cells, [q.ltp for q in quotes], replace=replace)
+        _write(self.volume, cells, [q.volume for q in quotes], replace=replace)
+        oi_cells, new_oi = _column([q.oi for q in quotes], cells, np.int64, replace=replace)
+        if oi_cells.size:
             oi = self.oi.reshape(-1)
-            new_oi = np.array(values, dtype=np.int64)
-            self._oi_delta.reshape(-1)[cells] += new_oi - oi[cells]
-            oi[cells] = new_oi
+            self._oi_delta.reshape(-1)[oi_cells] += new_oi - oi[oi_cells]
+            oi[oi_cells] = new_oi
             oi_open = self.oi_open.reshape(-1)
-            unset = oi_open[cells] == _NO_OI
-            oi_open[np.array(cells)[unset]] = new_oi[unset]
-        idx = np.array(touched, dtype=np.intp)
+            unset = oi_open[oi_cells] == _NO_OI
+            oi_open[oi_cells[unset]] = new_oi[unset]
         ltp_open = self.ltp_open.reshape(-1)
-        fresh = idx[np.isnan(ltp_open[idx])]
+        fresh = cells[np.isnan(ltp_open[cells])]
         ltp_open[fresh] = self.ltp.reshape(-1)[fresh]
-        self._dirty.reshape(-1)[idx] = True
+        self._dirty.reshape(-1)[cells] = True
 
     def _current_mid(self) -> np.ndarray:
         """IV input: the two-sided mid, else the last trade."""
@@ -229,9 +239,8 @@ class ChainBook:
 
     def _reprice_inputs(self) -> None:
         """Fix forward and time to expiry from the state as it is now; reprice every row."""
-        self.t_years = expiry.t_years(
-            self.as_of_ns, expiry=self.expiry, expiry_time=self.spec.expiry_time, tz=self.spec.tz
-        )
+        # expiry.t_years, with the expiry instant computed once (the same exact division).
+        self.t_years = (self._expiry_ns - self.as_of_ns) / expiry.NS_PER_YEAR
         # Parity needs simultaneous two-sided quotes: a stale last trade would bias it.
         mid = chain.mid_price(self.bid, self.ask)
         est = forward.implied_forward(
@@ -320,9 +329,12 @@ class ChainBook:
             return math.nan
         return float(chain.max_pain_from_payout(self.strikes, payout=self._payout).strike)
 
+    def atm_reference(self) -> float:
+        """The forward, else the spot: what ATM is measured against."""
+        return self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
+
     def atm_index(self) -> int:
-        ref = self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
-        return chain.atm_index(self.strikes, ref)
+        return chain.atm_index(self.strikes, self.atm_reference())
 
     @property
     def payout(self) -> np.ndarray:
