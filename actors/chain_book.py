@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -30,6 +31,20 @@ __all__ = ["CALL", "PUT", "BookSnapshot", "ChainBook"]
 CALL, PUT = 0, 1
 _SIDES = 2
 _NO_OI = -1  # oi_open not yet seen this session
+# From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
+# updated by the changed rows (O(n) per row).
+_PAYOUT_REBUILD_MIN_ROWS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _PricingInputs:
+    """What a reprice fixes the forward and time to expiry from (copies, not views)."""
+
+    as_of_ns: int
+    spot: float
+    strikes: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
 
 
 class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,13 +123,11 @@ class ChainBook:
         self.session_date: dt.date | None = None
         self.spot: float | None = None
         self.spot_ts_ns = 0
-        self.forward = math.nan
-        self.forward_source = "none"
-        self.t_years = math.nan
+        self._forward = math.nan
+        self._forward_source = "none"
+        self._t_years = math.nan
+        self._pricing: _PricingInputs | None = None
         self._alloc(np.empty(0))
-        self._full = True
-        self._dirty = np.zeros((_SIDES, 0), dtype=bool)
-        self._oi_delta = np.zeros((_SIDES, 0), dtype=np.int64)
 
     # ------------------------------------------------------------ storage
 
@@ -141,7 +154,12 @@ class ChainBook:
         self._payout = np.zeros(self.strikes.size)
         self._dirty = np.zeros(shape, dtype=bool)
         self._oi_delta = np.zeros(shape, dtype=np.int64)
+        self._oi_touched = False
+        self._payout_stale = True  # the payout curve is rebuilt from OI at the next recompute
         self._full = True
+        # Strike and call flag of each flat [side, row] cell.
+        self._cell_strike = np.concatenate([self.strikes, self.strikes])
+        self._cell_is_call = np.arange(2 * self.strikes.size) < self.strikes.size
 
     def _insert_strikes(self, new: list[float]) -> None:
         merged = np.union1d(self.strikes, np.array(new, dtype=float))
@@ -221,6 +239,7 @@ class ChainBook:
         _write(self.volume, cells, [q.volume for q in quotes], replace=replace)
         oi_cells, new_oi = _column([q.oi for q in quotes], cells, np.int64, replace=replace)
         if oi_cells.size:
+            self._oi_touched = True
             oi = self.oi.reshape(-1)
             self._oi_delta.reshape(-1)[oi_cells] += new_oi - oi[oi_cells]
             oi[oi_cells] = new_oi
@@ -238,22 +257,57 @@ class ChainBook:
         return np.where(np.isfinite(two_sided), two_sided, self.ltp)
 
     def _reprice_inputs(self) -> None:
-        """Fix forward and time to expiry from the state as it is now; reprice every row."""
+        """Fix forward and time to expiry from the state as it is now; reprice every row.
+
+        Only the inputs are kept here (the clock, the spot, the two-sided quotes); the
+        forward is worked out from them when first read. A later reprice replaces them
+        before anything reads the forward, and every row is repriced with the latest one,
+        so under a backlog most ticks cost a copy instead of a parity fit.
+        """
+        self._pricing = _PricingInputs(
+            as_of_ns=self.as_of_ns,
+            spot=math.nan if self.spot is None else self.spot,
+            strikes=self.strikes,
+            bid=self.bid.copy(),
+            ask=self.ask.copy(),
+        )
+        self._full = True
+
+    def _resolve_pricing(self) -> None:
+        inputs, self._pricing = self._pricing, None
+        if inputs is None:
+            return
         # expiry.t_years, with the expiry instant computed once (the same exact division).
-        self.t_years = (self._expiry_ns - self.as_of_ns) / expiry.NS_PER_YEAR
+        self._t_years = (self._expiry_ns - inputs.as_of_ns) / expiry.NS_PER_YEAR
         # Parity needs simultaneous two-sided quotes: a stale last trade would bias it.
-        mid = chain.mid_price(self.bid, self.ask)
+        mid = chain.mid_price(inputs.bid, inputs.ask)
         est = forward.implied_forward(
-            self.strikes,
+            inputs.strikes,
             call_mid=mid[CALL],
             put_mid=mid[PUT],
-            spot=math.nan if self.spot is None else self.spot,
-            t_years=self.t_years,
+            spot=inputs.spot,
+            t_years=self._t_years,
             rate=self.spec.rate,
             dividend_yield=self.spec.dividend_yield,
         )
-        self.forward, self.forward_source = float(est.forward), str(est.source)
-        self._full = True
+        self._forward, self._forward_source = float(est.forward), str(est.source)
+
+    @property
+    def forward(self) -> float:
+        """The forward fixed by the last spot tick or chain snapshot (NaN before one)."""
+        self._resolve_pricing()
+        return self._forward
+
+    @property
+    def forward_source(self) -> str:
+        self._resolve_pricing()
+        return self._forward_source
+
+    @property
+    def t_years(self) -> float:
+        """Years to expiry at the last spot tick or chain snapshot (NaN before one)."""
+        self._resolve_pricing()
+        return self._t_years
 
     # ------------------------------------------------------------ derived
 
@@ -263,51 +317,68 @@ class ChainBook:
 
     def recompute(self) -> int:
         """Bring IV, greeks, payout curve up to date; returns the number of options priced."""
-        if self._full or (not self._payout_exact and self._oi_delta.any()):
-            self._payout = chain.payout_curve(
-                self.strikes, call_oi=self.oi[CALL].astype(float), put_oi=self.oi[PUT].astype(float)
-            )
-            sides, rows = (
-                np.nonzero(np.ones_like(self._dirty)) if self._full else np.nonzero(self._dirty)
-            )
-        else:
-            touched = np.nonzero(self._oi_delta.any(axis=0))[0]
-            if touched.size:
+        full = self._full
+        if self._oi_touched or self._payout_stale:
+            touched = np.flatnonzero(self._oi_delta.any(axis=0))
+            if (
+                self._payout_stale
+                or not self._payout_exact
+                or touched.size >= _PAYOUT_REBUILD_MIN_ROWS
+            ):
+                # On a whole-number grid the curve is exact either way, so rebuilding it
+                # equals updating it; past a few rows the rebuild is the cheaper one.
+                self._payout = chain.payout_curve(
+                    self.strikes,
+                    call_oi=self.oi[CALL].astype(float),
+                    put_oi=self.oi[PUT].astype(float),
+                )
+            else:
                 self._payout = self._payout + chain.payout_curve_delta(
                     self.strikes,
                     index=touched,
                     d_call_oi=self._oi_delta[CALL, touched].astype(float),
                     d_put_oi=self._oi_delta[PUT, touched].astype(float),
                 )
-            sides, rows = np.nonzero(self._dirty)
-        self._oi_delta[:] = 0
+            self._oi_delta[:] = 0
+            self._oi_touched = self._payout_stale = False
+        cells = None if full else np.flatnonzero(self._dirty)
         self._dirty[:] = False
         self._full = False
-        if rows.size == 0:
+        n = self.strikes.size
+        if n == 0 or (cells is not None and cells.size == 0):
             return 0
-        mid = self._current_mid()
-        self.mid[sides, rows] = mid[sides, rows]
-        k = self.strikes[rows]
-        is_call = sides == CALL
+        # Cells are flat [side, row] indices; a full reprice works on whole arrays and
+        # replaces them, which costs no scatter at all.
+        mid = self._current_mid().reshape(-1)
+        strike, is_call = self._cell_strike, self._cell_is_call
+        if cells is not None:
+            mid, strike, is_call = mid[cells], strike[cells], is_call[cells]
         t = self.t_years if self.t_years > 0 else math.nan
         iv = black76.implied_vol(
-            mid[sides, rows],
+            mid,
             forward=self.forward,
-            strike=k,
+            strike=strike,
             t_years=t,
             rate=self.spec.rate,
             is_call=is_call,
         )
         g = black76.greeks(
-            self.forward, strike=k, t_years=t, rate=self.spec.rate, vol=iv, is_call=is_call
+            self.forward, strike=strike, t_years=t, rate=self.spec.rate, vol=iv, is_call=is_call
         )
-        self.iv[sides, rows] = iv
-        self.delta[sides, rows] = g.delta
-        self.gamma[sides, rows] = g.gamma
-        self.vega[sides, rows] = g.vega
-        self.theta[sides, rows] = g.theta
-        self.rho[sides, rows] = g.rho
-        return int(rows.size)
+        columns = (mid, iv, g.delta, g.gamma, g.vega, g.theta, g.rho)
+        if cells is None:
+            shape = (_SIDES, n)
+            self.mid, self.iv, self.delta, self.gamma, self.vega, self.theta, self.rho = (
+                c.reshape(shape) for c in columns
+            )
+            return 2 * n
+        for target, values in zip(
+            (self.mid, self.iv, self.delta, self.gamma, self.vega, self.theta, self.rho),
+            columns,
+            strict=True,
+        ):
+            target.reshape(-1)[cells] = values
+        return int(cells.size)
 
     # ------------------------------------------------------------ views
 
@@ -392,9 +463,9 @@ class ChainBook:
             snap.spot,
             snap.spot_ts_ns,
         )
-        book.forward = math.nan if snap.forward is None else snap.forward
-        book.forward_source = snap.forward_source
-        book.t_years = math.nan if snap.t_years is None else snap.t_years
+        book._forward = math.nan if snap.forward is None else snap.forward
+        book._forward_source = snap.forward_source
+        book._t_years = math.nan if snap.t_years is None else snap.t_years
         n = book.strikes.size
         if n:
             book.bid, book.ask = _from_nan_list(snap.bid), _from_nan_list(snap.ask)
