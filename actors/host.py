@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -97,6 +98,13 @@ class ActorHost:
             asyncio.create_task(self._flush_loop(), name="flush"),
             asyncio.create_task(self._checkpoint_loop(), name="checkpoint"),
         ]
+        if gc.get_freeze_count() == 0:
+            # Start-up built most of what lives for good (modules, compiled kernels,
+            # restored actors): freezing it keeps the cyclic GC from rescanning it in every
+            # full collection, each of which stalled every thread for 0.1-0.2 s under a
+            # backlog (bench/pipeline.py). Once per process; garbage is collected first.
+            gc.collect()
+            gc.freeze()
         log.info(
             "actor_host_started",
             nats=self.settings.nats_url,

@@ -38,19 +38,105 @@ from actors.streams import ensure_streams
 NS = 1_000_000_000
 
 
-def _host(url: str) -> subprocess.Popen[bytes]:
+def _host(url: str, profile: Path | None) -> subprocess.Popen[bytes]:
+    """Start an actor host; with ``profile``, py-spy samples the thread holding the GIL
+    into that speedscope file until the host exits."""
     env = {**os.environ, "DELTASTREAM_NATS_URL": url, "DELTASTREAM_LOG_LEVEL": "warning"}
-    return subprocess.Popen([sys.executable, "-m", "edge.cli", "actors"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    host = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "actors"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if profile is not None:
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--threads",
+                "--gil",
+                "--nonblocking",
+                "--rate",
+                "200",
+                "--format",
+                "speedscope",
+                "--pid",
+                str(host.pid),
+                "-o",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return host
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
     # one product, 5 expiries of 101 strikes; each quotes message changes `rows` rows
-    return SyntheticMarket([DEFAULT_PRODUCTS["NIFTY"]], seed=3, start_ns=start_ns,
-                           rows_per_batch=rows // 2, weekly=4, monthly=1)
+    return SyntheticMarket(
+        [DEFAULT_PRODUCTS["NIFTY"]],
+        seed=3,
+        start_ns=start_ns,
+        rows_per_batch=rows // 2,
+        weekly=4,
+        monthly=1,
+    )
 
 
-async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float) -> float:
+def _stop(host: subprocess.Popen[bytes]) -> None:
+    host.terminate()
+    try:
+        host.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        print("the actor host did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
+        host.kill()
+        host.wait()
+
+
+def _cpu_s(stat: Path, *, system_only: bool = False) -> float:
+    """CPU time (user + system, or system alone) used so far by the process or thread of a
+    /proc stat file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[12]) if system_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_name(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds per process; for the host also its main thread (the event loop: NATS,
+    ingress, publishing) apart from its other threads (the actors)."""
+    out = {name: _cpu_s(Path(f"/proc/{pid}/stat")) for name, pid in pids.items()}
+    if "host" in pids:
+        pid = pids["host"]
+        out["host in the kernel"] = _cpu_s(Path(f"/proc/{pid}/stat"), system_only=True)
+        out["host main thread"] = _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return out
+
+
+class _Cpu:
+    """CPU seconds of the host and nats-server between ``start`` and ``stop``."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.begin: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.begin = _cpu_by_name(self.pids)
+
+    def stop(self) -> None:
+        self.used = {name: s - self.begin[name] for name, s in _cpu_by_name(self.pids).items()}
+
+    def report(self, elapsed_s: float, n_msgs: int) -> str:
+        return ", ".join(
+            f"{name} {used:.2f} CPU-s ({100 * used / elapsed_s:.0f} % of a core, "
+            f"{1e6 * used / n_msgs:.0f} µs/msg)"
+            for name, used in self.used.items()
+        )
+
+
+async def _wait_summaries(
+    nc: nats.NATS, final: dict[str, int], timeout_s: float, cpu: _Cpu
+) -> float:
     """Wait until every chain's summary reflects its last message; returns the time from
     the first summary to then (the host's start-up excluded)."""
     seen: dict[str, int] = {}
@@ -60,9 +146,12 @@ async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float
     async def cb(msg: nats.aio.msg.Msg) -> None:
         if not first:
             first.append(time.perf_counter())
-        seen[msg.subject] = max(seen.get(msg.subject, 0),
-                                msgspec.json.decode(msg.data)["stream_seq"])
-        if all(seen.get(s, 0) >= q for s, q in final.items()):
+            cpu.start()
+        seen[msg.subject] = max(
+            seen.get(msg.subject, 0), msgspec.json.decode(msg.data)["stream_seq"]
+        )
+        if not done.is_set() and all(seen.get(s, 0) >= q for s, q in final.items()):
+            cpu.stop()
             done.set()
 
     sub = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
@@ -73,7 +162,10 @@ async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float
     return time.perf_counter() - first[0]
 
 
-async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
+async def throughput(
+    server: NatsServer, *, rows: int, seconds_of_market: int, profile: Path | None
+) -> None:
+    url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
     start = 1_795_581_000 * NS
@@ -94,69 +186,97 @@ async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
                 final[s] = seq
         n_msgs += 1
     await sink.flush()
-    host = _host(url)
+    host = _host(url, profile)
+    assert server.process is not None
+    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
     try:
-        elapsed = await _wait_summaries(nc, final, timeout_s=600)
+        elapsed = await _wait_summaries(nc, final, 600, cpu)
     finally:
-        host.terminate()
-        host.wait()
+        _stop(host)
         await nc.close()
-    print(f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
-          f"(from the first summary to the last) = {n_rows / elapsed:,.0f} rows/s, "
-          f"{n_msgs / elapsed:,.0f} msgs/s")
+    print(
+        f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
+        f"(from the first summary to the last) = {n_rows / elapsed:,.0f} rows/s, "
+        f"{n_msgs / elapsed:,.0f} msgs/s; {cpu.report(elapsed, n_msgs)}"
+    )
 
 
-async def latency(url: str, *, rows: int, rate_rows_s: int, seconds: int) -> None:
+async def latency(
+    server: NatsServer,
+    *,
+    rows: int,
+    rate_rows_s: int,
+    seconds: int,
+    warmup_s: float,
+    profile: Path | None,
+) -> None:
+    url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
-    host = _host(url)
-    lat_ms: list[float] = []
-    host_ms: list[float] = []  # ts → the actor's publish (the host's share)
+    host = _host(url, profile)
+    assert server.process is not None
+    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
+    # (feed ts, received, the actor's publish) of every summary, all epoch ns
+    seen: list[tuple[int, int, int]] = []
     try:
-        ready = asyncio.Event()
+        chains_up: set[str] = set()
+        all_up = asyncio.Event()
+        m = _market(rows, time.time_ns())
+        n_chains = len(m.chains["NIFTY"])
 
         async def cb(msg: nats.aio.msg.Msg) -> None:
+            received = time.time_ns()
             body = msgspec.json.decode(msg.data)
-            lat_ms.append((time.time_ns() - body["ts"]) / 1e6)
-            host_ms.append((body["published_ns"] - body["ts"]) / 1e6)
-            ready.set()
+            seen.append((body["ts"], received, body["published_ns"]))
+            chains_up.add(msg.subject)
+            if len(chains_up) == n_chains:
+                all_up.set()
 
         await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
         sink = FeedSink(nc.jetstream())
-        m = _market(rows, time.time_ns())
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()
             await sink.publish(msg.subject, msg.payload)
-        await asyncio.wait_for(ready.wait(), 120)  # host up and chains created
-        lat_ms.clear()
-        host_ms.clear()
-        per_step_rows = rows * len(m.chains["NIFTY"])
-        period = per_step_rows / rate_rows_s
-        t_end = time.monotonic() + seconds
+        await asyncio.wait_for(all_up.wait(), 120)  # host up, every chain created
+        # Build every step up front: generating a step takes this process a few ms, which
+        # would otherwise delay the summaries it is timing.
+        period_s = rows * n_chains / rate_rows_s
+        n_steps = int((warmup_s + seconds) / period_s)
+        t0 = time.time_ns()
+        steps = [list(m.step(t0 + int(i * period_s * NS))) for i in range(n_steps)]
         next_at = time.monotonic()
-        sent_rows = 0
-        while time.monotonic() < t_end:
-            for msg in list(m.step(time.time_ns())):
-                # Stamp at publish: building the step's quotes takes the generator a few ms,
-                # which is not the pipeline's latency.
+        measure_from_ns = time.time_ns() + int(warmup_s * NS)
+        n_msgs = sent_rows = 0
+        for i, step in enumerate(steps):
+            if i == int(warmup_s / period_s):
+                cpu.start()
+            for msg in step:
+                # Stamped at publish, as a live feed would.
                 msg.payload["ts"] = time.time_ns()
                 await sink.publish(msg.subject, msg.payload)
-                sent_rows += len(msg.payload.get("quotes", ()))
-            next_at += period
+                if msg.payload["ts"] >= measure_from_ns:
+                    sent_rows += len(msg.payload.get("quotes", ()))
+                    n_msgs += 1
+            next_at += period_s
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         await sink.flush()
         await nc.flush()
+        cpu.stop()
     finally:
-        host.terminate()
-        host.wait()
+        _stop(host)
         await nc.close()
-    lat_ms.sort()
+    measured = [x for x in seen if x[0] >= measure_from_ns]
+    lat_ms = sorted((received - ts) / 1e6 for ts, received, _ in measured)
+    host_ms = sorted((published - ts) / 1e6 for ts, _, published in measured)
     q = statistics.quantiles(lat_ms, n=100)
     h = statistics.quantiles(host_ms, n=100)
-    print(f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent): "
-          f"{len(lat_ms)} summaries, feed ts → summary received: p50 {q[49]:.2f} ms, "
-          f"p99 {q[98]:.2f} ms, max {lat_ms[-1]:.2f} ms; "
-          f"of which feed ts → actor publish: p50 {h[49]:.2f} ms, p99 {h[98]:.2f} ms")
+    print(
+        f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent, "
+        f"{seconds} s after {warmup_s:g} s of warm-up): {len(lat_ms)} summaries, "
+        f"feed ts → summary received: p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, "
+        f"max {lat_ms[-1]:.2f} ms; of which feed ts → actor publish: p50 {h[49]:.2f} ms, "
+        f"p99 {h[98]:.2f} ms; {cpu.report(seconds, n_msgs)}"
+    )
 
 
 async def main() -> None:
@@ -164,15 +284,39 @@ async def main() -> None:
     ap.add_argument("--rows-per-msg", type=int, default=100)
     ap.add_argument("--market-seconds", type=int, default=180)
     ap.add_argument("--rate", type=int, default=20_000, help="offered quote rows/s")
-    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=20, help="measured seconds of offered load")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load not measured")
+    ap.add_argument("--phase", choices=("both", "throughput", "latency"), default="both")
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the host (GIL holder) into DIR/<phase>.json",
+    )
     args = ap.parse_args()
+
+    def profile(phase: str) -> Path | None:
+        return None if args.profile is None else args.profile / f"{phase}.json"
+
     with tempfile.TemporaryDirectory() as tmp:
-        with NatsServer(Path(tmp) / "a") as server:
-            await throughput(server.url, rows=args.rows_per_msg,
-                             seconds_of_market=args.market_seconds)
-        with NatsServer(Path(tmp) / "b") as server:
-            await latency(server.url, rows=args.rows_per_msg, rate_rows_s=args.rate,
-                          seconds=args.seconds)
+        if args.phase in ("both", "throughput"):
+            with NatsServer(Path(tmp) / "a") as server:
+                await throughput(
+                    server,
+                    rows=args.rows_per_msg,
+                    seconds_of_market=args.market_seconds,
+                    profile=profile("throughput"),
+                )
+        if args.phase in ("both", "latency"):
+            with NatsServer(Path(tmp) / "b") as server:
+                await latency(
+                    server,
+                    rows=args.rows_per_msg,
+                    rate_rows_s=args.rate,
+                    seconds=args.seconds,
+                    warmup_s=args.warmup,
+                    profile=profile("latency"),
+                )
 
 
 if __name__ == "__main__":
