@@ -133,8 +133,12 @@ def configure_logging(
     by_module: bool = False,
     shipper: LogShipper | None = None,
     stream: TextIO | None = None,
+    cache_loggers: bool = True,
 ) -> None:
-    """Set up structlog and the standard library for this process (call once, early)."""
+    """Set up structlog and the standard library for this process (call once, early).
+
+    ``cache_loggers=False`` (tests) keeps module-level loggers following later
+    reconfigurations; a cached logger keeps the configuration it first saw."""
     out = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared: list[Processor] = [
@@ -151,7 +155,7 @@ def configure_logging(
         processors=[*shared, render],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=lambda *args: _LineLogger(out, str(args[0]) if args else ""),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = _LineHandler(out)
     handler.setFormatter(

@@ -5,7 +5,8 @@ bounded in-memory buffer and returns; one task on the event loop publishes from 
 NATS (the LOGS stream captures the subjects). While NATS is away the buffer fills, and past
 ``capacity`` the oldest event is dropped and counted (``deltastream_log_events_dropped``).
 The shipper has its own connection, which keeps trying to (re)connect in the background, and
-creates the LOGS stream idempotently whenever it connects. It never logs about itself (that
+creates the LOGS stream idempotently whenever it connects. Delivery is at most once: core
+publishes written into a connection in the instant it breaks are lost with it. It never logs about itself (that
 would feed its own buffer while NATS is down); its state is in the metrics.
 """
 
@@ -39,12 +40,13 @@ class LogShipper:
         self.dropped = 0
         self.errors = 0
         self.connected = asyncio.Event()  # set while the connection is up (tests wait on it)
+        self.disconnected = asyncio.Event()  # set while a connection is lost (until reconnected)
+        self.stream_ready = asyncio.Event()  # LOGS was ensured on this connection
         self._buffer: collections.deque[tuple[str, bytes]] = collections.deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._notified = False
-        self._stream_ready = False
         self._nc: Any = None
         self._settings: Settings | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,6 +100,7 @@ class LogShipper:
         self._nc = None
         self._loop = None
         self.connected.clear()
+        self.stream_ready.clear()
 
     async def _run(self, settings: Settings) -> None:
         self._nc = await nats.connect(
@@ -113,7 +116,7 @@ class LogShipper:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._stream_ready and self._nc.is_connected:
+            if not self.stream_ready.is_set() and self._nc.is_connected:
                 await self._ensure_stream(settings)
             await self._drain()
 
@@ -122,10 +125,10 @@ class LogShipper:
             await asyncio.wait_for(
                 ensure_logs_stream(self._nc.jetstream(), settings), _STREAM_TIMEOUT_S
             )
-            self._stream_ready = True
+            self.stream_ready.set()
         except (TimeoutError, nats.errors.Error):
             # No JetStream (or no permission): live subscribers still get the events.
-            self._stream_ready = False
+            self.stream_ready.clear()
 
     async def _drain(self) -> None:
         nc = self._nc
@@ -171,8 +174,11 @@ class LogShipper:
 
     async def _on_disconnected(self) -> None:
         self.connected.clear()
+        self.stream_ready.clear()
+        self.disconnected.set()
 
     async def _on_reconnected(self) -> None:
-        self._stream_ready = False  # a restarted server may have lost it
+        self.stream_ready.clear()  # a restarted server may have lost it
+        self.disconnected.clear()
         self.connected.set()
         self._wake.set()

@@ -91,7 +91,9 @@ async def json_body(request: Request, kind: type[T], *, max_bytes: int) -> T:
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        raise msgspec.ValidationError(str(exc).replace("`$", "`body", 1)) from exc
+        text = str(exc)
+        text = text.replace("`$", "`body") if "`$" in text else f"{text} - at `body`"
+        raise msgspec.ValidationError(text) from exc
     except msgspec.DecodeError as exc:
         raise msgspec.ValidationError(f"body is not valid JSON - at `body`: {exc}") from exc
 
