@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import nats
 import nats.errors
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from actors import subjects
 from actors.log_events import level_rank
@@ -27,7 +27,7 @@ from edge.log_history import recent_logs
 
 __all__ = ["CONNECT_TIMEOUT_S", "TailError", "format_event", "tail_logs"]
 
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
 _SHOWN_FIRST = ("timestamp", "level", "service", "host", "event", "exception")
 _HIDDEN = frozenset({*_SHOWN_FIRST, "pid", "logger"})
 
@@ -73,14 +73,19 @@ async def tail_logs(
     """Print up to ``limit`` recent events, then (``follow``) new ones until ``stop``.
     Returns how many were printed; raises ``TailError`` when NATS or LOGS is missing."""
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                nats_url,
-                name="deltastream-logs-tail",
-                max_reconnect_attempts=-1,
-                error_cb=_quiet,  # the one-line TailError says it; no traceback per retry
-            ),
-            CONNECT_TIMEOUT_S,
+        # One attempt first, so a wrong URL is said at once; the connection that follows
+        # then keeps reconnecting for as long as the tail runs.
+        probe = await nats.connect(
+            nats_url,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,  # nats-py also retries the first connect up to this
+            reconnect_time_wait=0.2,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            error_cb=_quiet,  # the one-line TailError says it; no traceback
+        )
+        await probe.close()
+        nc = await nats.connect(
+            nats_url, name="deltastream-logs-tail", max_reconnect_attempts=-1, error_cb=_quiet
         )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         raise TailError(f"cannot reach NATS at {nats_url}") from exc
@@ -107,8 +112,9 @@ async def tail_logs(
             stream=subjects.LOGS_STREAM,
             cb=on_msg,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=page.last_seq + 1,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=page.last_seq + 1
+            ),
         )
         stopped = asyncio.create_task(stop.wait())
         try:
