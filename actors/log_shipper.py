@@ -6,8 +6,9 @@ NATS (the LOGS stream captures the subjects). While NATS is away the buffer fill
 ``capacity`` the oldest event is dropped and counted (``deltastream_log_events_dropped``).
 The shipper has its own connection, which keeps trying to (re)connect in the background, and
 creates the LOGS stream idempotently whenever it connects. Delivery is at most once: core
-publishes written into a connection in the instant it breaks are lost with it. It never logs about itself (that
-would feed its own buffer while NATS is down); its state is in the metrics.
+publishes written into a connection in the instant it breaks are lost with it. It never
+logs about itself (that would feed its own buffer while NATS is down); its state is in the
+metrics.
 """
 
 from __future__ import annotations
