@@ -16,9 +16,11 @@ __all__ = ["REDACTED", "is_secret_key", "redact_mapping", "redact_text", "redact
 
 REDACTED = "[redacted]"
 
+# A whole word of a snake/kebab/camel key: "new_password", "access_token", "Set-Cookie" are
+# secrets; "passed", "bypass", "tokenizer", "auth_required" are not.
 _SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|authori[sz]ation|cookie|api[_-]?key|jwt|credential"
-    r"|private[_-]?key|signing[_-]?key",
+    r"(?<![a-z])(?:pass(?:word|wd|phrase)?|secrets?|tokens?|authori[sz]ation|cookies?"
+    r"|api[_-]?keys?|jwt|credentials?|private[_-]?key|signing[_-]?key)(?![a-z])",
     re.IGNORECASE,
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")

@@ -15,7 +15,7 @@ import structlog
 from actors.log_events import MAX_EVENT_BYTES, encode_event, level_rank
 from actors.log_setup import configure_logging, reset_logging
 from actors.log_shipper import LogShipper
-from actors.redaction import REDACTED
+from actors.redaction import REDACTED, is_secret_key
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -106,6 +106,16 @@ def test_secrets_are_redacted_by_key_and_inside_text(captured: Captured) -> None
     assert line["password"] == REDACTED and line["token"] == REDACTED
     assert line["headers"] == {"Authorization": REDACTED, "accept": "json"}
     assert line["nats"] == f"nats://{REDACTED}@nats:4222"
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [("password", True), ("new_password", True), ("db_pass", True), ("access_token", True),
+     ("Set-Cookie", True), ("client_secret", True), ("api_key", True), ("passed", False),
+     ("bypass", False), ("tokenizer", False), ("auth_required", False), ("username", False)],
+)  # fmt: skip
+def test_keys_that_name_a_secret_are_told_apart_from_look_alikes(key: str, secret: bool) -> None:
+    assert is_secret_key(key) is secret
 
 
 def test_a_process_running_every_role_labels_events_by_module() -> None:
