@@ -264,11 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2
     shipping = settings.log_nats and args.command != "logs"
-    shipper = LogShipper(capacity=settings.log_buffer_events) if shipping else None
+    service = _service_of(args)
+    shipper = (
+        LogShipper(capacity=settings.log_buffer_events, name=f"deltastream-{service}-logs")
+        if shipping
+        else None
+    )
     configure_logging(
         level=settings.log_level,
         json=settings.log_json,
-        service=_service_of(args),
+        service=service,
         by_module=args.command == "up",
         shipper=shipper,
     )

@@ -34,7 +34,7 @@ _ERROR_TEXT = {
     409: "The user already exists",
     413: "Request body too large",
     422: "A parameter or body field failed validation (the detail names it)",
-    429: "Too many requests from this address (see Retry-After)",
+    429: "Too many attempts or requests (see Retry-After)",
     502: "The actor service failed",
     503: "The actor service, NATS or a stream is unavailable, or a chain is restarting",
     504: "The actor service or JetStream did not answer in time",
