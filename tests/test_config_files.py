@@ -8,11 +8,13 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import crossplane
+import pytest
 import structlog
 import yaml
 from prometheus_client import CollectorRegistry
@@ -171,6 +173,44 @@ def test_prometheus_scrapes_the_edges_and_actor_hosts_where_they_serve_metrics()
     (rules,) = config["rule_files"]
     mounted = compose["prometheus"]["volumes"]
     assert f"./config/{Path(rules).name}:{rules}:ro" in mounted
+
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool: run `just test-deps`")
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60)
+
+
+@needs_promtool
+def test_promtool_accepts_the_prometheus_config_and_its_rules(tmp_path: Path) -> None:
+    rules = _yaml("prometheus.yml")["rule_files"][0]
+    config = (CONFIG / "prometheus.yml").read_text().replace(rules, str(tmp_path / "rules.yml"))
+    (tmp_path / "prometheus.yml").write_text(config)
+    shutil.copy(CONFIG / "prometheus-rules.yml", tmp_path / "rules.yml")
+    result = _promtool("check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 rules found" in result.stdout
+
+
+@needs_promtool
+def test_the_alerts_fire_when_and_only_when_their_unit_tests_say() -> None:
+    result = _promtool("test", "rules", str(CONFIG / "prometheus-rules.test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_the_alert_unit_tests_catch_a_changed_threshold(tmp_path: Path) -> None:
+    rules = (CONFIG / "prometheus-rules.yml").read_text()
+    assert "deltastream_feed_rejected_total[5m])) > 1\n" in rules
+    (tmp_path / "prometheus-rules.yml").write_text(
+        rules.replace("deltastream_feed_rejected_total[5m])) > 1\n", "x[5m])) > 100\n")
+    )
+    shutil.copy(CONFIG / "prometheus-rules.test.yml", tmp_path)
+    result = _promtool("test", "rules", str(tmp_path / "prometheus-rules.test.yml"))
+    assert result.returncode != 0 and "DeltastreamDeadLetters" in result.stdout + result.stderr
 
 
 # ------------------------------------------------------------ logs: Loki, promtail, Filebeat
