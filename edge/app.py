@@ -76,7 +76,11 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
         bridge: Bridge | None = None
         try:
             js = nc.jetstream()
-            await ensure_logs_stream(js, settings)  # POST /api/logs stores into it
+            try:
+                await ensure_logs_stream(js, settings)  # POST /api/logs stores into it
+            except (nats.errors.Error, TimeoutError) as exc:
+                # The edge serves without it; /api/logs answers 503 until it exists.
+                log.warning("logs_stream_unavailable", error=type(exc).__name__)
             users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
             tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
             snapshots = SnapshotClient(nc)
