@@ -15,6 +15,7 @@ import pytest
 from actors import subjects
 from actors.log_setup import configure_logging, reset_logging
 from actors.log_shipper import LogShipper
+from actors.natsserver import NatsServer
 from actors.settings import Settings
 from tests.conftest import WAIT_S
 from tests.edge.conftest import Edge, EdgeFactory
@@ -242,3 +243,20 @@ async def _all_logs(url: str) -> list[str]:
         return out
     finally:
         await nc.close()
+
+
+async def test_the_edge_serves_even_when_jetstream_refuses_the_logs_stream(
+    edge_factory: EdgeFactory, nats_server: NatsServer
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:  # another stream already owns the subjects, so LOGS cannot be created
+        await nc.jetstream().add_stream(name="SQUATTER", subjects=["deltastream.logs.*"])
+    finally:
+        await nc.close()
+    edge = await edge_factory()
+    async with edge.client() as c:
+        health = await c.get("/health/live")
+        read = await c.get("/api/logs/billing")
+    assert health.status_code == 200
+    assert read.status_code == 503 and read.json()["error"] == "unavailable"
+    assert "LOGS stream does not exist" in read.json()["detail"]
