@@ -7,8 +7,10 @@ Each key is cast to its declared type; an unknown ``DELTASTREAM_`` key or a bad 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from actors.errors import ConfigError
 
@@ -59,12 +61,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_secret: str | None = None
     token_ttl_s: int = 3600
     login_attempts_per_minute: int = 10
+    # Comma list of proxy addresses whose X-Forwarded-For is believed ("*" = any: only when
+    # nothing but the proxy can reach the edge).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     redis_url: str | None = None
     mongo_url: str | None = None
 
-    # logs
+    # actor host monitoring: /metrics and /health over HTTP (0 = no HTTP endpoint)
+    actors_http_host: str = "127.0.0.1"
+    actors_http_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+
+    # logs: stderr (JSON lines) and the LOGS stream (deltastream.logs.<service>)
     log_level: str = "info"
     log_json: bool = True
+    log_nats: bool = True
+    log_buffer_events: Annotated[int, Meta(ge=1)] = 10_000
+    logs_max_age_s: Annotated[float, Meta(gt=0)] = 7 * 86400.0
+    logs_max_bytes: Annotated[int, Meta(ge=1024**2)] = 256 * 1024**2
+    log_posts_per_minute: Annotated[int, Meta(ge=1)] = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:

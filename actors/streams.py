@@ -30,9 +30,11 @@ __all__ = [
     "analytics_config",
     "dlq_config",
     "ensure_ingress_consumer",
+    "ensure_logs_stream",
     "ensure_streams",
     "feed_config",
     "last_on_subject",
+    "logs_config",
     "open_bucket",
     "read_range",
 ]
@@ -40,6 +42,9 @@ __all__ = [
 FEED_SUBJECTS = [f"{subjects.PREFIX}.feed.>"]
 ANALYTICS_SUBJECTS = [f"{subjects.PREFIX}.analytics.>"]
 DLQ_SUBJECTS = [f"{subjects.PREFIX}.dlq.>"]
+LOGS_SUBJECTS = [subjects.LOGS_WILDCARD]
+# One log event is a line of JSON; the shippers and POST /api/logs keep them far smaller.
+_LOG_EVENT_MAX_BYTES = 64 * 1024
 _DLQ_DEDUP_WINDOW_S = 3600.0
 _ONE_MIB = 1024 * 1024
 
@@ -90,6 +95,23 @@ def dlq_config(s: Settings) -> StreamConfig:
     )
 
 
+def logs_config(s: Settings) -> StreamConfig:
+    # Discard-old: logs are for looking back a while, and a full stream must never refuse
+    # (and so slow down) the processes that write to it.
+    return StreamConfig(
+        name=subjects.LOGS_STREAM,
+        description="Structured log events of every deltastream process and of programs outside",
+        subjects=LOGS_SUBJECTS,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=s.logs_max_age_s,
+        max_bytes=s.logs_max_bytes,
+        max_msg_size=_LOG_EVENT_MAX_BYTES,
+        discard=DiscardPolicy.OLD,
+        num_replicas=s.replicas,
+    )
+
+
 async def _upsert(js: nats.js.JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.update_stream(config)
@@ -100,6 +122,16 @@ async def _upsert(js: nats.js.JetStreamContext, config: StreamConfig) -> None:
 async def ensure_streams(js: nats.js.JetStreamContext, settings: Settings) -> None:
     for config in (feed_config(settings), analytics_config(settings), dlq_config(settings)):
         await _upsert(js, config)
+
+
+async def ensure_logs_stream(js: nats.js.JetStreamContext, settings: Settings) -> None:
+    """Create or update LOGS. Every process that writes logs calls this, so two may race:
+    the loser of a concurrent create finds the stream there and updates it instead."""
+    config = logs_config(settings)
+    try:
+        await _upsert(js, config)
+    except nats.js.errors.BadRequestError:
+        await js.update_stream(config)
 
 
 async def open_bucket(js: nats.js.JetStreamContext, bucket: str, settings: Settings) -> KeyValue:

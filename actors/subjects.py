@@ -18,6 +18,8 @@ __all__ = [
     "INGRESS_CONSUMER",
     "KV_SNAPSHOTS",
     "KV_USERS",
+    "LOGS_STREAM",
+    "LOGS_WILDCARD",
     "PREFIX",
     "SERVICE_NAME",
     "FeedSubject",
@@ -31,6 +33,7 @@ __all__ = [
     "feed_chain",
     "feed_quotes",
     "feed_underlying",
+    "logs",
     "max_deliveries_advisory",
     "parse_feed_subject",
     "service_subject",
@@ -42,9 +45,12 @@ FEED_STREAM = "FEED"
 ANALYTICS_STREAM = "ANALYTICS"
 DLQ_STREAM = "DLQ"
 INGRESS_CONSUMER = "ingress"
+LOGS_STREAM = "LOGS"
 KV_SNAPSHOTS = "deltastream_snapshots"
 KV_USERS = "deltastream_users"
 SERVICE_NAME = "deltastream-snapshots"
+
+LOGS_WILDCARD = f"{PREFIX}.logs.*"
 
 FeedKind = Literal["underlying", "chain", "quotes"]
 
@@ -99,6 +105,11 @@ def dlq(original_subject: str) -> str:
     """The dead-letter subject for a message first seen on ``original_subject``."""
     rest = original_subject.removeprefix(f"{PREFIX}.")
     return f"{PREFIX}.dlq.{rest}"
+
+
+def logs(service: str) -> str:
+    """Log events of one service (``actors``, ``edge``, ``feed``, … or a program outside)."""
+    return f"{PREFIX}.logs.{service}"
 
 
 def service_subject(endpoint: str) -> str:

@@ -25,7 +25,7 @@ from starlette.middleware import Middleware
 from actors import subjects
 from actors.errors import ConfigError
 from actors.settings import Settings
-from actors.streams import open_bucket
+from actors.streams import ensure_logs_stream, open_bucket
 from edge import openapi
 from edge.auth.passwords import PasswordHasher
 from edge.auth.ratelimit import SlidingWindowLimiter
@@ -35,7 +35,7 @@ from edge.bridge import Bridge
 from edge.errors import EdgeError, handle_error
 from edge.history import AnalyticsHistory
 from edge.metrics import EdgeMetrics, LatencyMiddleware
-from edge.routes import analytics_routes, auth_routes, data_routes, health_routes
+from edge.routes import analytics_routes, auth_routes, data_routes, health_routes, logs_routes
 from edge.routes.web import routes as web_routes
 from edge.snapshots import SnapshotClient
 from edge.sockets import SocketHub
@@ -46,6 +46,7 @@ __all__ = ["create_app"]
 log = structlog.get_logger(__name__)
 
 LOGIN_WINDOW_S = 60.0
+LOG_POST_WINDOW_S = 60.0
 
 
 async def _signing_key(settings: Settings, users: UserStore) -> bytes:
@@ -75,6 +76,11 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
         bridge: Bridge | None = None
         try:
             js = nc.jetstream()
+            try:
+                await ensure_logs_stream(js, settings)  # POST /api/logs stores into it
+            except (nats.errors.Error, TimeoutError) as exc:
+                # The edge serves without it; /api/logs answers 503 until it exists.
+                log.warning("logs_stream_unavailable", error=type(exc).__name__)
             users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
             tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
             snapshots = SnapshotClient(nc)
@@ -92,6 +98,9 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
                 tokens=tokens,
                 account_limiter=SlidingWindowLimiter(limit=limit, window_s=LOGIN_WINDOW_S),
                 address_limiter=SlidingWindowLimiter(limit=limit, window_s=LOGIN_WINDOW_S),
+                log_limiter=SlidingWindowLimiter(
+                    limit=settings.log_posts_per_minute, window_s=LOG_POST_WINDOW_S
+                ),
                 hub=hub,
             )
             bridge = Bridge(nc, hub, metrics)
@@ -119,6 +128,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
             *analytics_routes,
             *auth_routes,
             *health_routes,
+            *logs_routes,
             *openapi.routes,
             *web_routes,
         ],

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from actors.log_events import LEVELS
 from edge.openapi_components import SCHEMAS, STR, Schema, obj, ref
 from edge.routes.params import json_response
 from edge.state import edge_state
@@ -33,10 +34,10 @@ _ERROR_TEXT = {
     409: "The user already exists",
     413: "Request body too large",
     422: "A parameter or body field failed validation (the detail names it)",
-    429: "Too many attempts (see Retry-After)",
+    429: "Too many attempts or requests (see Retry-After)",
     502: "The actor service failed",
-    503: "The actor service or NATS is unavailable, or a chain is restarting",
-    504: "The actor service did not answer in time",
+    503: "The actor service, NATS or a stream is unavailable, or a chain is restarting",
+    504: "The actor service or JetStream did not answer in time",
 }
 _UPSTREAM = (502, 503, 504)
 _PRODUCT = {
@@ -269,6 +270,43 @@ def build_document(*, auth_required: bool) -> Schema:
         },
         "/api/auth/me": {
             "get": _op("The caller's account", "Me", (401, 503), tag="auth", secured=True)
+        },
+        "/api/logs": {
+            "post": _op(
+                "Store log events of a program outside (one, or a list of up to 100)",
+                "LogsAccepted",
+                (*guard, 413, 422, 429, 503, 504),
+                body="LogPost",
+                ok_status=202,
+                tag="logs",
+                **sec,
+            )
+        },
+        "/api/logs/{service}": {
+            "get": _op(
+                "Recent log events of a service, newest first, at or above a level",
+                "Logs",
+                (*guard, 422, 503, 504),
+                params=[
+                    {
+                        "name": "service",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                        "description": "actors, edge, feed, record, up or a posting program's",
+                    },
+                    {
+                        "name": "level",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(LEVELS), "default": "debug"},
+                        "description": "Minimum level",
+                    },
+                    _limit(1000, 100, "How many events"),
+                ],
+                tag="logs",
+                **sec,
+            )
         },
         "/health": {
             "get": _op(

@@ -146,6 +146,34 @@ _BUILDUP_SIDE = obj(["buildup", "oi", "oi_change"], buildup=STR, oi=INT, oi_chan
 _COUNTS = {"type": "object", "additionalProperties": INT}
 _USER = obj(["username", "created_ns"], username=STR, created_ns=INT)
 
+_LEVEL: Schema = {"type": "string", "enum": ["debug", "info", "warning", "error", "critical"]}
+_LOG_ENTRY: Schema = {
+    **obj(
+        ["service", "level", "message"],
+        service={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+        level=_LEVEL,
+        message={"type": "string", "minLength": 1, "maxLength": 4096},
+        fields={
+            "type": "object",
+            "maxProperties": 32,
+            "description": "Facts; names match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ and may not be "
+            "timestamp, level, service, event, host, pid, logger, origin, client, user or "
+            "client_ts_ns; string values at most 1024 characters",
+            "additionalProperties": {
+                "nullable": True,
+                "anyOf": [
+                    {"type": "string", "maxLength": 1024},
+                    {"type": "integer"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                ],
+            },
+        },
+        ts_ns={"type": "integer", "minimum": 0, "description": "The program's clock, epoch ns"},
+    ),
+    "additionalProperties": False,
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(["error", "detail"], error=STR, detail=STR),
     "Product": obj(
@@ -268,6 +296,24 @@ SCHEMAS: dict[str, Schema] = {
         user=_USER,
     ),
     "Verified": obj(["valid", "username", "expires_at"], valid=BOOL, username=STR, expires_at=INT),
+    "LogEntry": _LOG_ENTRY,
+    "LogPost": {
+        "description": "One event, or a list of 1 to 100; the whole body at most 64 KiB",
+        "oneOf": [
+            ref("LogEntry"),
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": ref("LogEntry")},
+        ],
+    },
+    "LogsAccepted": obj(["accepted"], accepted=INT),
+    "LogEvent": {
+        **obj(["event", "level"], event=STR, level=STR),
+        "description": "timestamp, level, service, event, host, pid, logger, then facts "
+        "(posted events: origin, client, user?, client_ts_ns?, fields)",
+        "additionalProperties": True,
+    },
+    "Logs": obj(
+        ["service", "level", "events"], service=STR, level=_LEVEL, events=arr(ref("LogEvent"))
+    ),
     "Me": obj(
         ["username", "created_ns", "expires_at"], username=STR, created_ns=INT, expires_at=INT
     ),

@@ -76,7 +76,10 @@ async def serve(
         # (edge.conflation) relies on that back-pressure to see a slow client.
         ws="wsproto",
         ws_max_size=WS_MAX_FRAME_BYTES,
+        # X-Forwarded-For names the client (rate limits are per address) only when it comes
+        # from a trusted proxy: the reverse proxy in front of the edges.
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     sock = _listen(settings.http_host, settings.http_port)
     if bound is not None:

@@ -36,6 +36,7 @@ class EdgeState:
     tokens: TokenIssuer
     account_limiter: SlidingWindowLimiter
     address_limiter: SlidingWindowLimiter
+    log_limiter: SlidingWindowLimiter
     hub: SocketHub
 
 

@@ -136,6 +136,13 @@ curl -fsS "${AUTH[@]}" "$URL/api/analytics/oi-buildup/$PRODUCT?expiry=$EXPIRY" |
 section "GET /api/analytics/ohlc/$PRODUCT?interval=1m&limit=3"
 curl -fsS "${AUTH[@]}" "$URL/api/analytics/ohlc/$PRODUCT?interval=1m&limit=3" | show 30
 
+section "POST /api/logs (a program outside logs into the LOGS stream; one event or a list)"
+curl -fsS -XPOST "${AUTH[@]}" "$URL/api/logs" -H 'Content-Type: application/json' \
+  -d '{"service":"curl-example","level":"warning","message":"disk_almost_full","fields":{"free_pct":4.5}}' | show
+
+section "GET /api/logs/curl-example?level=info&limit=3 (newest first)"
+curl -fsS "${AUTH[@]}" "$URL/api/logs/curl-example?level=info&limit=3" | show 20
+
 section "An error is JSON too: GET /api/data/chain/NOPE (404)"
 curl -sS "${AUTH[@]}" "$URL/api/data/chain/NOPE" | show
 

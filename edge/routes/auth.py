@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from edge.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_strength
 from edge.auth.tokens import TokenClaims, bearer_token
-from edge.errors import BadCredentials, InvalidToken, PayloadTooLarge, RateLimited
-from edge.routes.params import json_response
+from edge.errors import BadCredentials, InvalidToken, RateLimited
+from edge.routes.params import json_body, json_response
 from edge.state import EdgeState, edge_state
 
 __all__ = [
@@ -52,20 +52,7 @@ class TokenBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 async def _body(request: Request, kind: type[Any]) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError:
-        raise  # names the field; answered 422
-    except msgspec.DecodeError as exc:
-        raise msgspec.ValidationError(f"body is not valid JSON - at `body`: {exc}") from exc
+    return await json_body(request, kind, max_bytes=MAX_BODY_BYTES)
 
 
 def _token_reply(st: EdgeState, username: str, created_ns: int) -> dict[str, Any]:
