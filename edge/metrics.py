@@ -71,6 +71,26 @@ class EdgeMetrics:
         self.nats_connected = Gauge(
             "deltastream_edge_nats_connected", "1 when the edge's NATS connection is up", registry=r
         )
+        self.history_pages = Counter(
+            "deltastream_edge_history_pages",
+            "History pages answered, by source (archive, stream)",
+            ["source"],
+            registry=r,
+        )
+        self.history_cache = Counter(
+            "deltastream_edge_history_cache",
+            "History page cache look-ups in Redis, by result (hit, miss, error)",
+            ["result"],
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            "deltastream_edge_redis_up", "1 while this edge uses Redis (0: degraded)", registry=r
+        )
+        self.mongo_up = Gauge(
+            "deltastream_edge_mongo_up",
+            "1 while this edge reads the archive (0: degraded)",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
