@@ -65,6 +65,7 @@ class ArchiveWriter:
         self.progress = asyncio.Condition()
         self.mongo_ok = True
         self._indexes_ready = False
+        self._fetching = False
         self._stopping = asyncio.Event()
         self._owned: list[Any] = []
 
@@ -104,15 +105,20 @@ class ArchiveWriter:
         """Finish the batch in hand (unless MongoDB is down: then it stays unacked), stop."""
         self._stopping.set()
         if self.task is not None:
+            if self._fetching:
+                self.task.cancel()  # no batch in hand: nothing to finish
             try:
                 await asyncio.wait_for(self.task, _STOP_TIMEOUT_S)
+            except asyncio.CancelledError:
+                pass
             except TimeoutError:
                 self.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self.task
         if self.nc is not None:
-            with contextlib.suppress(nats.errors.Error):
-                await self.nc.drain()
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await self.nc.flush()  # the last acks and dead letters
+            await self.nc.close()
         for owned in self._owned:
             if isinstance(owned, CacheInvalidator):
                 await owned.close()
@@ -130,7 +136,17 @@ class ArchiveWriter:
         sub = await self._subscribe(js)
         if sub is None:
             return
+        try:
+            await self._consume(sub)
+        finally:
+            # What a lingering pull request still delivers stays unacked: it comes back to
+            # the next writer after ack_wait.
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
+
+    async def _consume(self, sub: Any) -> None:
         while not self._stopping.is_set():
+            self._fetching = True
             try:
                 msgs = await sub.fetch(self.settings.archive_batch, timeout=FETCH_TIMEOUT_S)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -139,6 +155,8 @@ class ArchiveWriter:
                 log.warning("archive_fetch_failed", error=type(exc).__name__)
                 await self._pause(_NATS_PAUSE_S)
                 continue
+            finally:
+                self._fetching = False
             try:
                 await self.handle_batch(msgs)
             except (nats.errors.Error, TimeoutError) as exc:

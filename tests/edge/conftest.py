@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import msgspec
@@ -47,13 +48,16 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 async def edge_factory(
     nats_server: NatsServer, actor_host: ActorHost
 ) -> AsyncIterator[EdgeFactory]:
-    """Start edges (settings overrides as keywords) against the test's NATS and actor host."""
+    """Start edges (settings overrides as keywords; ``mongo``: an archive client) against the
+    test's NATS and actor host."""
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    async def start(**overrides: object) -> Edge:
+    async def start(*, mongo: Any = None, **overrides: object) -> Edge:
         settings = msgspec.structs.replace(test_settings(nats_server.url), http_port=0, **overrides)
         stop, ready, bound = asyncio.Event(), asyncio.Event(), []
-        task = asyncio.create_task(serve(settings, stop=stop, ready=ready, bound=bound))
+        task = asyncio.create_task(
+            serve(settings, stop=stop, ready=ready, bound=bound, mongo=mongo)
+        )
         running.append((stop, task))
         waiter = asyncio.create_task(ready.wait())
         done, _ = await asyncio.wait(
