@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2
+    if args.command == "archive" and settings.mongo_url is None:
+        print("deltastream: archive needs DELTASTREAM_MONGO_URL", file=sys.stderr)
+        return 2
     configure_logging(level=settings.log_level, json=settings.log_json, service=args.command)
     try:
         if args.command == "up":
@@ -214,9 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "actors":
             _run(lambda stop: _actors(settings, stop))
         elif args.command == "archive":
-            if settings.mongo_url is None:
-                print("deltastream: archive needs DELTASTREAM_MONGO_URL", file=sys.stderr)
-                return 2
             if args.metrics_port is not None:
                 settings = msgspec.structs.replace(settings, archive_metrics_port=args.metrics_port)
             archive_settings = settings

@@ -18,6 +18,8 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from actors.errors import DeltastreamError
+
 __all__ = ["Dependency", "describe_failure"]
 
 log = structlog.get_logger(__name__)
@@ -28,6 +30,8 @@ PROBE_TIMEOUT_S = 10.0
 
 def describe_failure(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:MAX_REASON_CHARS]
+    if isinstance(exc, DeltastreamError) and text:
+        return text  # already says what failed
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

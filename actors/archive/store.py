@@ -42,7 +42,8 @@ class ArchiveUnavailable(DeltastreamError):
 
 
 def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    # pymongo appends the whole topology description to selection errors: keep the cause.
+    text = " ".join(str(exc).split()).split(", Topology Description")[0]
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
