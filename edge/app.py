@@ -79,7 +79,7 @@ class _Backends:
                 "redis",
                 probe=self.redis.ping,
                 retry_s=settings.dependency_retry_s,
-                gauge=metrics.redis_up,
+                gauge=metrics.up_gauge("redis"),
                 consequence="no history cache; rate limits local to this edge",
             )
         if settings.mongo_url is not None or mongo is not None:
@@ -91,7 +91,7 @@ class _Backends:
                 "mongo",
                 probe=self.archive.ping,
                 retry_s=settings.dependency_retry_s,
-                gauge=metrics.mongo_up,
+                gauge=metrics.up_gauge("mongo"),
                 consequence="history from the ANALYTICS stream (recent only)",
             )
 
@@ -143,7 +143,7 @@ def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
                 "prefix": settings.redis_key_prefix,
             }
             cache = None
-            if backends.redis is not None and backends.redis_dep is not None:
+            if backends.archive is not None and backends.redis_dep is not None:
                 cache = HistoryCache(
                     backends.redis,
                     dependency=backends.redis_dep,

@@ -83,13 +83,13 @@ class EdgeMetrics:
             ["result"],
             registry=r,
         )
-        self.redis_up = Gauge(
-            "deltastream_edge_redis_up", "1 while this edge uses Redis (0: degraded)", registry=r
-        )
-        self.mongo_up = Gauge(
-            "deltastream_edge_mongo_up",
-            "1 while this edge reads the archive (0: degraded)",
-            registry=r,
+
+    def up_gauge(self, dependency: str) -> Gauge:
+        """``deltastream_edge_<dependency>_up``, registered only for what is configured."""
+        return Gauge(
+            f"deltastream_edge_{dependency}_up",
+            f"1 while this edge uses {dependency} (0: degraded, working without it)",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:
