@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import nats
 import pytest
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from actors import subjects
 from actors.archive.documents import SUMMARIES, UNDERLYING
@@ -32,7 +33,7 @@ from tests.archiving import (
     tick,
 )
 from tests.conftest import MongoBackend, test_settings, wait_published, wait_summary
-from tests.edge.conftest import Edge, EdgeFactory
+from tests.edge.conftest import Edge, EdgeFactory, wait_health
 from tests.feeding import START_NS, market, session
 from tests.redis_server import free_port
 
@@ -295,3 +296,62 @@ async def test_an_unreachable_mongodb_degrades_history_to_the_stream_never_a_500
     assert any(d.startswith("mongo: degraded") for d in body["degraded"])
     assert "deltastream_edge_mongo_up 0.0" in metrics
     assert 'deltastream_edge_history_pages_total{source="stream"} 2.0' in metrics
+
+
+class _Outage:
+    """A motor-compatible client (mongomock) that fails like an unreachable server while
+    ``down`` is set: reads raise AutoReconnect, the ping ServerSelectionTimeoutError."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = False
+        self.admin = self
+
+    async def command(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+        return await self.inner.admin.command(*args, **kwargs)
+
+    def __getitem__(self, name: str) -> Any:
+        outage, db = self, self.inner[name]
+
+        class _Db:
+            def get_collection(self, collection: str, **kwargs: Any) -> Any:
+                coll = db.get_collection(collection, **kwargs)
+
+                class _Coll:
+                    def find(self, *a: Any, **k: Any) -> Any:
+                        if outage.down:
+                            raise AutoReconnect("127.0.0.1:27017: connection closed")
+                        return coll.find(*a, **k)
+
+                return _Coll()
+
+        return _Db()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def test_mongodb_going_away_mid_run_degrades_to_the_stream_and_comes_back(
+    edge_factory: EdgeFactory, mongo: MongoBackend
+) -> None:
+    _, _, writer = await _archived_edges(edge_factory, mongo)
+    await writer.stop()
+    outage = _Outage(mongo.client)
+    edge = await edge_factory(mongo=outage, mongo_database=mongo.database, dependency_retry_s=0.2)
+    path = f"/api/analytics/pcr/NIFTY?expiry={MID}&history=true&limit=3"
+    async with edge.client() as c:
+        before = (await c.get(path)).json()
+        outage.down = True
+        during = await c.get(path)
+        health = (await c.get("/health")).json()
+        outage.down = False
+        await wait_health(edge, "mongo", "ok")  # the probe sees MongoDB again
+        after = (await c.get(path)).json()
+    assert before["source"] == "archive" and after["source"] == "archive"
+    assert during.status_code == 200 and during.json()["source"] == "stream"
+    assert {**during.json(), "source": None} == {**before, "source": None}
+    assert health["status"] == "degraded"
+    assert "AutoReconnect" in health["checks"]["mongo"]["detail"]
+    assert after == before

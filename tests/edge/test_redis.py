@@ -3,10 +3,7 @@ writer, rate limits shared by several edges, and Redis going away and coming bac
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from typing import Any
 
 import httpx
 import msgspec
@@ -19,14 +16,12 @@ from actors.archive.writer import ArchiveWriter
 from actors.redis_store import generation_key
 from tests.archiving import WAIT_S, archive_settings, store_for, stream_content
 from tests.conftest import MongoBackend, wait_summary
-from tests.edge.conftest import Edge, EdgeFactory
+from tests.edge.conftest import Edge, EdgeFactory, wait_health
 from tests.feeding import START_NS, STEP_NS, market, session
 from tests.redis_server import RedisServer, free_port
 
 MID = "2026-12-08"
 PCR = f"/api/analytics/pcr/NIFTY?expiry={MID}&history=true&limit=5"
-RECOVERY_S = 30.0
-POLL_S = 0.05
 
 
 def _counter(metrics: str, name: str, **labels: str) -> float:
@@ -47,18 +42,6 @@ async def _archive_until_current(writer: ArchiveWriter, nats_url: str) -> None:
     finally:
         await nc.close()
     await writer.wait_acked(max(seq for (s, seq) in content if ".chain." not in s), WAIT_S)
-
-
-async def _health_until(edge: Edge, check: str, prefix: str) -> dict[str, Any]:
-    """Poll /health (the edge's own view of Redis) until ``check`` starts with ``prefix``."""
-    deadline = time.monotonic() + RECOVERY_S
-    async with edge.client() as c:
-        while True:
-            body = (await c.get("/health")).json()
-            if body["checks"].get(check, {}).get("detail", "").startswith(prefix):
-                return body
-            assert time.monotonic() < deadline, body
-            await asyncio.sleep(POLL_S)
 
 
 async def test_history_pages_are_cached_until_the_writer_archives_newer_data(
@@ -176,7 +159,7 @@ async def test_redis_going_away_degrades_to_local_limits_and_coming_back_restore
     assert "deltastream_edge_redis_up 0.0" in await _metrics(edge)
 
     redis_server.start()  # same port, empty (no persistence)
-    await _health_until(edge, "redis", "ok")
+    await wait_health(edge, "redis", "ok")
     async with edge.client() as c:
         assert await _login(c, "dave") == 401
         assert (await c.get(PCR)).status_code == 200
@@ -193,7 +176,7 @@ async def test_an_edge_started_without_its_redis_says_so_and_serves(
 ) -> None:
     edge = await edge_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0",
                               dependency_retry_s=0.2)  # fmt: skip
-    body = await _health_until(edge, "redis", "degraded")
+    body = await wait_health(edge, "redis", "degraded")
     assert body["status"] == "degraded"
     async with edge.client() as c:
         assert await _login(c, "erin") == 401
