@@ -127,7 +127,8 @@ class ArchiveWriter:
         log.info("archive_stopped", acked_seq=self.acked_seq)
 
     async def wait_acked(self, seq: int, timeout_s: float) -> None:
-        """Wait until every archived message up to ANALYTICS sequence ``seq`` is acked."""
+        """Wait until a message at or beyond ANALYTICS sequence ``seq`` is acked; batches are
+        acked whole and in delivery order, so every first delivery before it is too."""
         async with self.progress:
             await asyncio.wait_for(self.progress.wait_for(lambda: self.acked_seq >= seq), timeout_s)
 

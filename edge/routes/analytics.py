@@ -20,6 +20,7 @@ from edge.routes.history import (
     AtmIvPoint,
     MaxPainPoint,
     PcrPoint,
+    Pick,
     history_response,
     latest_summary,
     project,
@@ -90,7 +91,7 @@ _atm_iv_point = project(AtmIvPoint)
 
 
 async def _summary_history(
-    request: Request, q: HistoryFlagQuery, pick: object = None
+    request: Request, q: HistoryFlagQuery, pick: Pick | None = None
 ) -> Response | None:
     """The history answer of a summary-based route, or None when history was not asked."""
     hq = history_query(request)
@@ -105,7 +106,7 @@ async def _summary_history(
         hq,
         subject=subjects.analytics_summary(product, expiry),
         head={"product": product, "expiry": expiry},
-        pick=pick,  # type: ignore[arg-type]
+        pick=pick,
         product=product,
         expiry=expiry,
     )

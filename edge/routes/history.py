@@ -24,6 +24,7 @@ __all__ = [
     "AtmIvPoint",
     "MaxPainPoint",
     "PcrPoint",
+    "Pick",
     "history_response",
     "latest_summary",
     "project",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 _encoder = msgspec.json.Encoder()
+
+Pick = Callable[[bytes], bytes | None]  # a point's JSON from a message's, None to leave it out
 
 
 class PcrPoint(msgspec.Struct, frozen=True):
@@ -95,7 +98,7 @@ async def latest_summary(st: EdgeState, product: str, expiry: str | None) -> byt
         return page.items[0].payload
 
 
-def project(kind: type[msgspec.Struct]) -> Callable[[bytes], bytes | None]:
+def project(kind: type[msgspec.Struct]) -> Pick:
     decoder = msgspec.json.Decoder(kind)
 
     def pick(raw: bytes) -> bytes | None:
@@ -122,7 +125,7 @@ async def history_response(
     subject: str,
     head: Mapping[str, Any],
     items_key: str = "history",
-    pick: Callable[[bytes], bytes | None] | None = None,
+    pick: Pick | None = None,
     product: str,
     expiry: str | None = None,
 ) -> Response:
