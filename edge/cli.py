@@ -118,13 +118,16 @@ async def _actors(settings: Settings, stop: asyncio.Event) -> None:
 
 async def _archive(settings: Settings, stop: asyncio.Event) -> None:
     writer = ArchiveWriter.from_settings(settings)
+    metrics = None
     if settings.archive_metrics_port:
-        writer.metrics.serve(settings.archive_metrics_port, host=settings.http_host)
+        metrics = writer.metrics.serve(settings.archive_metrics_port, host=settings.http_host)
     await writer.start()
     try:
         await stop.wait()
     finally:
         await writer.stop()
+        if metrics is not None:
+            metrics.shutdown()
 
 
 async def _start_edge(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None]:

@@ -3,6 +3,8 @@ one process); ``deltastream archive --metrics-port N`` serves them."""
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 __all__ = ["ArchiveMetrics"]
@@ -61,5 +63,7 @@ class ArchiveMetrics:
             registry=r,
         )
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> WSGIServer:
+        """Serve ``/metrics`` on a daemon thread; ``shutdown()`` the answer to stop it."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return server

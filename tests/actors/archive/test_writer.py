@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import httpx
 import msgspec
 import nats
 import pytest
@@ -100,6 +101,16 @@ async def test_ticks_summaries_and_chains_are_archived_once_with_their_payload(
     assert sorted(c["bucket_ns"] for c in chains) == [
         START_NS + i * 60 * SECOND_NS for i in range(3)
     ]
+    assert writer.metrics.documents.labels(UNDERLYING, "stored")._value.get() == 12
+    assert writer.metrics.lag_messages._value.get() == 0  # caught up with the stream
+    assert writer.metrics.lag_seconds._value.get() > 0
+    server = writer.metrics.serve(free_port())
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10).text
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 'deltastream_archive_documents_total{collection="summaries",result="stored"} 8.0' in text
 
 
 async def test_enriched_chains_keep_the_first_of_each_interval_even_for_a_new_writer(
