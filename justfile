@@ -11,6 +11,7 @@ test-deps:
     set -euo pipefail
     missing=()
     command -v chromium >/dev/null || missing+=(chromium)
+    command -v redis-server >/dev/null || missing+=(redis-server)
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -4,6 +4,7 @@
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
     deltastream actors  [--nats URL]
+    deltastream archive [--nats URL] [--metrics-port N]
     deltastream edge    [--nats URL] [--host H] [--port N]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
     deltastream feed replay FILE [--nats URL] [--speed X]
@@ -30,6 +31,7 @@ from typing import Any, NoReturn
 import msgspec
 import structlog
 
+from actors.archive.writer import ArchiveWriter
 from actors.errors import ConfigError
 from actors.feeds.recording import record, replay
 from actors.feeds.synthetic import run_synthetic
@@ -94,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
     actors = sub.add_parser("actors", help="run an actor host")
     actors.add_argument("--nats", default=None, help="NATS URL")
+
+    archive = sub.add_parser("archive", help="run the MongoDB archive writer (ANALYTICS → MongoDB)")
+    archive.add_argument("--nats", default=None, help="NATS URL")
+    archive.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
 
     edge = sub.add_parser("edge", help="run an edge: REST, Socket.IO and the dashboard")
     edge.add_argument("--nats", default=None, help="NATS URL")
@@ -166,6 +174,20 @@ async def _actors(settings: Settings, stop: asyncio.Event) -> None:
         await host.stop()
 
 
+async def _archive(settings: Settings, stop: asyncio.Event) -> None:
+    writer = ArchiveWriter.from_settings(settings)
+    metrics = None
+    if settings.archive_metrics_port:
+        metrics = writer.metrics.serve(settings.archive_metrics_port, host=settings.http_host)
+    await writer.start()
+    try:
+        await stop.wait()
+    finally:
+        await writer.stop()
+        if metrics is not None:
+            metrics.shutdown()
+
+
 async def _start_edge(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None]:
     """Start the edge and wait until it listens; a failed start-up raises its error here."""
     ready = asyncio.Event()
@@ -197,17 +219,23 @@ async def _up(
         settings = msgspec.structs.replace(settings, http_port=args.port)
     products = load_products(settings.products_file)
     host = ActorHost(settings, products)
+    archive = ArchiveWriter.from_settings(settings) if settings.mongo_url else None
     feed_task: asyncio.Task[int] | None = None
     edge_stop = asyncio.Event()
     edge_task: asyncio.Task[None] | None = None
     try:
         await host.start()
+        if archive is not None:
+            await archive.start()
         edge_task = await _start_edge(settings, edge_stop)
         if not args.no_feed:
             feed_task = asyncio.create_task(
                 run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
             )
         feed = f"synthetic, {args.rate:g} steps/s" if feed_task else "none"
+        archived = (
+            f"MongoDB {settings.mongo_database}" if archive else "off (DELTASTREAM_MONGO_URL)"
+        )
         http = f"http://{settings.http_host}:{settings.http_port}"
         actors = "micro service 'deltastream-snapshots'"
         if host.monitoring is not None:
@@ -220,6 +248,7 @@ async def _up(
             f"  NATS       {server.url}  (JetStream store {data / 'jetstream'})\n"
             f"  actors     {actors}\n"
             f"  feed       {feed}\n"
+            f"  archive    {archived}\n"
             f"  logs       deltastream logs -f --nats {server.url}\n"
             "Ctrl-C stops everything.",
             flush=True,
@@ -234,6 +263,8 @@ async def _up(
         if edge_task is not None:
             with contextlib.suppress(Exception):
                 await edge_task
+        if archive is not None:
+            await archive.stop()
         await host.stop()
         if shipper is not None:
             await shipper.close()  # while the server still takes the last events
@@ -263,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2
+    if args.command == "archive" and settings.mongo_url is None:
+        print("deltastream: archive needs DELTASTREAM_MONGO_URL", file=sys.stderr)
+        return 2
     shipping = settings.log_nats and args.command != "logs"
     service = _service_of(args)
     shipper = (
@@ -285,6 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(lambda stop: _tail(settings, args, stop))
         elif args.command == "actors":
             _run(lambda stop: _actors(settings, stop), **ship)
+        elif args.command == "archive":
+            if args.metrics_port is not None:
+                settings = msgspec.structs.replace(settings, archive_metrics_port=args.metrics_port)
+            archive_settings = settings
+            _run(lambda stop: _archive(archive_settings, stop), **ship)
         elif args.command == "edge":
             overrides = {"http_host": args.host, "http_port": args.port}
             edge_settings = msgspec.structs.replace(

@@ -77,7 +77,18 @@ class EdgeMetrics:
         self.nats_connected = Gauge(
             "deltastream_edge_nats_connected", "1 when the edge's NATS connection is up", registry=r
         )
-
+        self.history_pages = Counter(
+            "deltastream_edge_history_pages",
+            "History pages answered, by source (archive, stream)",
+            ["source"],
+            registry=r,
+        )
+        self.history_cache = Counter(
+            "deltastream_edge_history_cache",
+            "History page cache look-ups in Redis, by result (hit, miss, error)",
+            ["result"],
+            registry=r,
+        )
         self.feed_latency = Histogram(
             "deltastream_edge_feed_latency_seconds",
             "From the feed message's ts (producer clock) to this edge receiving the analytics "
@@ -85,6 +96,14 @@ class EdgeMetrics:
             ["kind"],
             buckets=_FEED_LATENCY_BUCKETS_S,
             registry=r,
+        )
+
+    def up_gauge(self, dependency: str) -> Gauge:
+        """``deltastream_edge_<dependency>_up``, registered only for what is configured."""
+        return Gauge(
+            f"deltastream_edge_{dependency}_up",
+            f"1 while this edge uses {dependency} (0: degraded, working without it)",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

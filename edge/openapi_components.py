@@ -142,6 +142,49 @@ _SMILE = obj(
     svi_rmse_vol=NUM_N,
     svi_butterfly_arbitrage={"type": "boolean", "nullable": True},
 )
+_PAGE: dict[str, Schema] = {
+    "next_cursor": {
+        "type": "string",
+        "nullable": True,
+        "description": "Pass as `cursor` for the next (older) page; null on the last page",
+    },
+    "source": {"type": "string", "enum": ["archive", "stream"]},
+}
+_PAGE_KEYS = ["next_cursor", "source"]
+_PCR_POINT = obj(
+    ["ts", "seq", "pcr_oi", "pcr_volume"], ts=INT, seq=INT, pcr_oi=NUM_N, pcr_volume=NUM_N
+)
+_MAX_PAIN_POINT = obj(
+    ["ts", "seq", "max_pain", "max_pain_distance", "spot"],
+    ts=INT,
+    seq=INT,
+    max_pain=NUM_N,
+    max_pain_distance=NUM_N,
+    spot=NUM_N,
+)
+_ATM_IV_FIELDS: dict[str, Schema] = {
+    "ts": INT,
+    "seq": INT,
+    "atm_strike": NUM_N,
+    "atm_iv": NUM_N,
+    "forward": NUM_N,
+    "t_years": NUM_N,
+    "straddle": NUM_N,
+    "expected_move": NUM_N,
+    "expected_move_straddle": NUM_N,
+}
+
+
+def _history(point: Schema) -> Schema:
+    return obj(
+        ["product", "expiry", "history", *_PAGE_KEYS],
+        product=STR,
+        expiry=STR,
+        history=arr(point),
+        **_PAGE,
+    )
+
+
 _BUILDUP_SIDE = obj(["buildup", "oi", "oi_change"], buildup=STR, oi=INT, oi_change=INT, ltp=NUM_N)
 _COUNTS = {"type": "object", "additionalProperties": INT}
 _USER = obj(["username", "created_ns"], username=STR, created_ns=INT)
@@ -188,7 +231,9 @@ SCHEMAS: dict[str, Schema] = {
     "Products": obj(["products"], products=arr(ref("Product"))),
     "Expiries": obj(["product", "expiries"], product=STR, expiries=arr(STR)),
     "UnderlyingTick": _TICK,
-    "UnderlyingHistory": obj(["product", "ticks"], product=STR, ticks=arr(ref("UnderlyingTick"))),
+    "UnderlyingHistory": obj(
+        ["product", "ticks", *_PAGE_KEYS], product=STR, ticks=arr(ref("UnderlyingTick")), **_PAGE
+    ),
     "Quote": _SIDE,
     "Chain": obj(
         [*_CHAIN_HEAD, "n_strikes", "rows"],
@@ -205,6 +250,7 @@ SCHEMAS: dict[str, Schema] = {
         quote=ref("Quote"),
     ),
     "Summary": obj(["product", "expiry", "ts", "seq", "pcr_oi", "atm_iv"], **_SUMMARY_FIELDS),
+    "SummaryHistory": _history(ref("Summary")),
     "Summaries": obj(["product", "summaries"], product=STR, summaries=arr(ref("Summary"))),
     "Pcr": obj(
         ["product", "expiry", "ts", "pcr_oi", "pcr_volume"],
@@ -217,16 +263,12 @@ SCHEMAS: dict[str, Schema] = {
         put_oi=INT,
         call_volume=INT,
         put_volume=INT,
-        history=arr(
-            obj(
-                ["ts", "seq", "pcr_oi", "pcr_volume"],
-                ts=INT,
-                seq=INT,
-                pcr_oi=NUM_N,
-                pcr_volume=NUM_N,
-            )
-        ),
+        history=arr(_PCR_POINT),
+        **_PAGE,
     ),
+    "MaxPainHistory": _history(_MAX_PAIN_POINT),
+    "AtmIv": obj(["product", "expiry", *_ATM_IV_FIELDS], product=STR, expiry=STR, **_ATM_IV_FIELDS),
+    "AtmIvHistory": _history(obj(list(_ATM_IV_FIELDS), **_ATM_IV_FIELDS)),
     "MaxPain": obj(
         ["product", "expiry", "strike", "strikes", "payout"],
         product=STR,
@@ -262,7 +304,7 @@ SCHEMAS: dict[str, Schema] = {
     "Ohlc": obj(["product", "interval", "bars"], product=STR, interval=STR, bars=arr(_BAR)),
     "Health": obj(
         ["status", "checks"],
-        status={"type": "string", "enum": ["ok", "unavailable"]},
+        status={"type": "string", "enum": ["ok", "degraded", "unavailable"]},
         checks={
             "type": "object",
             "additionalProperties": obj(["ok", "detail"], ok=BOOL, detail=STR),

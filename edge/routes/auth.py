@@ -1,7 +1,8 @@
 """``/api/auth``: register, login, verify, refresh, me.
 
 Passwords and tokens are never logged. Login is rate limited per account and per client
-address (``login_attempts_per_minute``); every attempt counts, successful or not.
+address (``login_attempts_per_minute``), across every edge when Redis is configured; every
+attempt counts, successful or not.
 """
 
 from __future__ import annotations
@@ -86,14 +87,10 @@ async def login(request: Request) -> Response:
     creds: Credentials = await _body(request, Credentials)
     username = creds.username.lower()
     address = request.client.host if request.client else "unknown"
-    keys = (f"account:{username}", f"address:{address}")
-    limiters = (st.account_limiter, st.address_limiter)
-    waits = [w for lim, key in zip(limiters, keys, strict=True) if (w := lim.retry_after_s(key))]
-    if waits:
+    wait_s = await st.login_limiter.acquire((f"account:{username}", f"address:{address}"))
+    if wait_s is not None:
         log.info("login_rate_limited", username=username, address=address)
-        raise RateLimited("too many login attempts; try again later", retry_after_s=max(waits))
-    for lim, key in zip(limiters, keys, strict=True):
-        lim.hit(key)
+        raise RateLimited("too many login attempts; try again later", retry_after_s=wait_s)
     record = await st.users.get(username)
     ok = await st.passwords.verify(record.password_hash if record else None, creds.password)
     if not ok or record is None:

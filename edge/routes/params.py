@@ -20,9 +20,8 @@ from edge.errors import PayloadTooLarge
 __all__ = [
     "ChainQuery",
     "ExpiryQuery",
-    "LimitQuery",
+    "HistoryFlagQuery",
     "OhlcQuery",
-    "PcrQuery",
     "json_body",
     "json_response",
     "product_param",
@@ -39,10 +38,6 @@ _PRODUCT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")  # fullmatch; upper-
 HistoryLimit = Annotated[int, Meta(ge=1, le=MAX_HISTORY)]
 
 
-class LimitQuery(msgspec.Struct, frozen=True):
-    limit: HistoryLimit = 100
-
-
 class ExpiryQuery(msgspec.Struct, frozen=True):
     expiry: dt.date | None = None
 
@@ -52,11 +47,12 @@ class ChainQuery(msgspec.Struct, frozen=True):
     limit: HistoryLimit | None = None
 
 
-class PcrQuery(msgspec.Struct, frozen=True):
+class HistoryFlagQuery(msgspec.Struct, frozen=True):
+    """``expiry`` and ``history``; the history parameters are ``edge.history.params``'s."""
+
     expiry: dt.date | None = None
     # Only the words true/false: a lax bool would also take 1/0/yes, unlike the OpenAPI type.
     history: Literal["true", "false"] = "false"
-    limit: HistoryLimit = 100
 
 
 class OhlcQuery(msgspec.Struct, frozen=True):
