@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["enriched", "max_pain", "smile", "summary"]
 
 CALL, PUT = 0, 1
+_BUILDUP_LABELS = [b.label for b in sorted(buildup.BuildUp)]  # indexed by code
 
 
 def _opt(x: float) -> float | None:
@@ -34,7 +35,7 @@ def _opt(x: float) -> float | None:
 
 
 def _opt_list(a: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(x) else x for x in a.tolist()]
+    return [None if x != x else x for x in a.tolist()]  # x != x: NaN, without a call
 
 
 def _header(book: ChainBook) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def _side(book: ChainBook, s: int, codes: np.ndarray, oi_change: np.ndarray) -> 
         oi=book.oi[s].tolist(),
         oi_change=oi_change[s].tolist(),
         volume=book.volume[s].tolist(),
-        buildup=[buildup.BuildUp(c).label for c in codes[s].tolist()],
+        buildup=[_BUILDUP_LABELS[c] for c in codes[s].tolist()],
     )
 
 
