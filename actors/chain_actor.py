@@ -9,7 +9,10 @@ recompute and one publish.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +50,25 @@ log = structlog.get_logger(__name__)
 _MAX_RECOMPUTE_DEFERRALS = 16
 
 
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def _phase(product: str, expiry: dt.date) -> float:
+    """A fixed fraction of the publish interval for this chain, the same on every run:
+    weekly expiries a week apart are a golden-ratio step apart, which spreads any number of
+    them evenly over the interval."""
+    weeks = expiry.toordinal() / 7.0
+    return (zlib.crc32(product.encode()) / 2**32 + weeks * _GOLDEN) % 1.0
+
+
+def _next_slot(now_ns: int, interval_ns: int, phase: float) -> int:
+    """The first instant after ``now_ns`` at ``phase`` of a whole interval."""
+    if interval_ns <= 0:
+        return now_ns
+    offset = int(phase * interval_ns)
+    return now_ns - (now_ns - offset) % interval_ns + interval_ns
+
+
 class ChainActor(BridgedActor):
     def __init__(
         self,
@@ -73,8 +95,12 @@ class ChainActor(BridgedActor):
         self._summary_bytes = b""
         self._chain_dirty = False
         self._smile_dirty = False
-        self._last_chain_pub = 0
-        self._last_smile_pub = 0
+        # Next instants the enriched chain and the smile may go out (0: at once). Each chain
+        # keeps its own phase within the interval, so the chains of a host do not all build
+        # these large views in the same flush tick and stall the summaries behind them.
+        self._next_chain_ns = 0
+        self._next_smile_ns = 0
+        self._phase = _phase(book.product, book.expiry)
         self._summary_subject = subjects.analytics_summary(book.product, book.expiry_str)
         self._chain_subject = subjects.analytics_chain(book.product, book.expiry_str)
         self.log = log.bind(product=book.product, expiry=book.expiry_str)
@@ -160,19 +186,17 @@ class ChainActor(BridgedActor):
         )
 
     def _flush(self, now_ns: int) -> None:
-        if self._chain_dirty and now_ns - self._last_chain_pub >= self.chain_interval_ns:
+        if self._chain_dirty and now_ns >= self._next_chain_ns:
             self._chain_dirty = False
-            self._last_chain_pub = now_ns
+            self._next_chain_ns = _next_slot(now_ns, self.chain_interval_ns, self._phase)
             if self.book.stream_seq > self.publish_floor:
                 enriched = self.book.enriched(published_ns=time.time_ns())
                 self.publisher.publish(self._chain_subject, encode(enriched))
-        if (
-            self._smile_dirty
-            and self.product_ref is not None
-            and now_ns - self._last_smile_pub >= self.surface_interval_ns
-        ):
+        if self._smile_dirty and self.product_ref is not None and now_ns >= self._next_smile_ns:
             self._smile_dirty = False
-            self._last_smile_pub = now_ns
+            # Half an interval apart from this chain's enriched view.
+            phase = (self._phase + 0.5) % 1.0
+            self._next_smile_ns = _next_slot(now_ns, self.surface_interval_ns, phase)
             self._tell_product(SmileUpdate(smile=self.book.smile()))
 
     def _tell_product(self, message: Any) -> None:
