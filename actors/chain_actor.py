@@ -36,7 +36,7 @@ from actors.commands import (
     SmileUpdate,
 )
 from actors.futures import BridgedActor
-from actors.messages import encode
+from actors.messages import Summary, encode
 from actors.metrics import RECOMPUTE_SECONDS
 from actors.publisher import Publisher
 
@@ -69,6 +69,16 @@ def _next_slot(now_ns: int, interval_ns: int, phase: float) -> int:
     return now_ns - (now_ns - offset) % interval_ns + interval_ns
 
 
+def _totals(summary: Summary) -> ChainTotals:
+    return ChainTotals(
+        expiry=summary.expiry,
+        call_oi=summary.call_oi,
+        put_oi=summary.put_oi,
+        call_volume=summary.call_volume,
+        put_volume=summary.put_volume,
+    )
+
+
 class ChainActor(BridgedActor):
     def __init__(
         self,
@@ -93,6 +103,8 @@ class ChainActor(BridgedActor):
         self._recompute_queued = False
         self._deferrals = 0
         self._summary_bytes = b""
+        self._totals: ChainTotals | None = None  # from the last recompute
+        self._totals_sent: ChainTotals | None = None
         self._chain_dirty = False
         self._smile_dirty = False
         # Next instants the enriched chain and the smile may go out (0: at once). Each chain
@@ -107,7 +119,9 @@ class ChainActor(BridgedActor):
 
     def on_start(self) -> None:
         if self.book.applied:
-            self._summary_bytes = encode(self.book.summary())
+            summary = self.book.summary()
+            self._summary_bytes = encode(summary)
+            self._totals = _totals(summary)
             # A restored chain owes its product actor a smile for the surface.
             self._smile_dirty = True
         self.log.debug("chain_actor_started", stream_seq=self.book.stream_seq)
@@ -154,6 +168,7 @@ class ChainActor(BridgedActor):
                 return encode(self.book.max_pain())
             case SetProduct(ref=ref):
                 self.product_ref = ref
+                self._totals_sent = None  # the new product actor has none yet
                 return None
         raise TypeError(f"unexpected message {type(message).__name__}")
 
@@ -175,17 +190,15 @@ class ChainActor(BridgedActor):
         self._chain_dirty = self._smile_dirty = True
         if self.book.stream_seq > self.publish_floor:
             self.publisher.publish(self._summary_subject, self._summary_bytes)
-        self._tell_product(
-            ChainTotals(
-                expiry=self.book.expiry_str,
-                call_oi=summary.call_oi,
-                put_oi=summary.put_oi,
-                call_volume=summary.call_volume,
-                put_volume=summary.put_volume,
-            )
-        )
+        self._totals = _totals(summary)
 
     def _flush(self, now_ns: int) -> None:
+        # The product actor needs the totals only for its (rate-limited) surface: send them
+        # once per flush tick when they changed, not on every recompute; each message to
+        # another thread wakes it, and on a busy host that wake-up is what costs.
+        if self._totals is not None and self._totals != self._totals_sent:
+            self._totals_sent = self._totals
+            self._tell_product(self._totals)
         if self._chain_dirty and now_ns >= self._next_chain_ns:
             self._chain_dirty = False
             self._next_chain_ns = _next_slot(now_ns, self.chain_interval_ns, self._phase)
