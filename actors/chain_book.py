@@ -34,6 +34,8 @@ _NO_OI = -1  # oi_open not yet seen this session
 # From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
 # updated by the changed rows (O(n) per row).
 _PAYOUT_REBUILD_MIN_ROWS = 16
+_PRICED = ("iv", "delta", "gamma", "vega", "theta", "rho")
+_ATM_PRICE_CHUNK = 4  # rows priced at a time walking out from the money for the ATM IV
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +150,12 @@ class ChainBook:
     def _alloc_derived(self) -> None:
         shape = (_SIDES, self.strikes.size)
         self.mid = np.full(shape, np.nan)
-        self.iv = np.full(shape, np.nan)
-        self.delta, self.gamma = np.full(shape, np.nan), np.full(shape, np.nan)
-        self.vega, self.theta, self.rho = (np.full(shape, np.nan) for _ in range(3))
+        # IV and the five greeks of each flat [side, row] cell, and the cells not yet priced
+        # from their mid at the last recompute (see ``recompute``).
+        self._priced = np.full((len(_PRICED), 2 * self.strikes.size), np.nan)
+        self._iv_stale = np.zeros(2 * self.strikes.size, dtype=bool)
+        self._greeks_stale = np.zeros(2 * self.strikes.size, dtype=bool)
+        self._priced_forward = self._priced_t_years = math.nan
         self._payout = np.zeros(self.strikes.size)
         self._dirty = np.zeros(shape, dtype=bool)
         self._oi_delta = np.zeros(shape, dtype=np.int64)
@@ -316,7 +321,13 @@ class ChainBook:
         return self._full or bool(self._dirty.any())
 
     def recompute(self) -> int:
-        """Bring IV, greeks, payout curve up to date; returns the number of options priced."""
+        """Bring mids and the payout curve up to date and fix what IV and greeks are priced
+        from; returns the number of options repriced.
+
+        IV and greeks themselves are worked out when first read (``iv``, ``delta``, …,
+        ``atm_iv``) from the mids, forward and time fixed here: the summary on every update
+        needs the few rows around the money, the full chain is read a few times a second.
+        What is read is exactly what pricing every row here would have given."""
         full = self._full
         if self._oi_touched or self._payout_stale:
             touched = np.flatnonzero(self._oi_delta.any(axis=0))
@@ -347,38 +358,121 @@ class ChainBook:
         n = self.strikes.size
         if n == 0 or (cells is not None and cells.size == 0):
             return 0
-        # Cells are flat [side, row] indices; a full reprice works on whole arrays and
-        # replaces them, which costs no scatter at all.
-        mid = self._current_mid().reshape(-1)
-        strike, is_call = self._cell_strike, self._cell_is_call
-        if cells is not None:
-            mid, strike, is_call = mid[cells], strike[cells], is_call[cells]
-        t = self.t_years if self.t_years > 0 else math.nan
-        iv = black76.implied_vol(
-            mid,
-            forward=self.forward,
-            strike=strike,
-            t_years=t,
-            rate=self.spec.rate,
-            is_call=is_call,
-        )
-        g = black76.greeks(
-            self.forward, strike=strike, t_years=t, rate=self.spec.rate, vol=iv, is_call=is_call
-        )
-        columns = (mid, iv, g.delta, g.gamma, g.vega, g.theta, g.rho)
+        mid = self._current_mid()
         if cells is None:
-            shape = (_SIDES, n)
-            self.mid, self.iv, self.delta, self.gamma, self.vega, self.theta, self.rho = (
-                c.reshape(shape) for c in columns
+            self.mid = mid
+            self._iv_stale[:] = self._greeks_stale[:] = True
+        else:
+            self.mid.reshape(-1)[cells] = mid.reshape(-1)[cells]
+            self._iv_stale[cells] = self._greeks_stale[cells] = True
+        # A recompute with new pricing inputs is always a full one (a reprice sets _full),
+        # so every cell still unpriced belongs to this forward and time.
+        self._priced_forward = self.forward
+        self._priced_t_years = self.t_years if self.t_years > 0 else math.nan
+        return 2 * n if cells is None else int(cells.size)
+
+    def _price_iv(self, cells: np.ndarray) -> None:
+        """IV of these flat cells, from their mid at the last recompute."""
+        self._priced[0, cells] = black76.implied_vol(
+            self.mid.reshape(-1)[cells],
+            forward=self._priced_forward,
+            strike=self._cell_strike[cells],
+            t_years=self._priced_t_years,
+            rate=self.spec.rate,
+            is_call=self._cell_is_call[cells],
+        )
+        self._iv_stale[cells] = False
+
+    def _priced_column(self, name: str) -> np.ndarray:
+        if self._iv_stale.any():
+            self._price_iv(np.flatnonzero(self._iv_stale))
+        if name != "iv" and self._greeks_stale.any():
+            cells = np.flatnonzero(self._greeks_stale)
+            g = black76.greeks(
+                self._priced_forward,
+                strike=self._cell_strike[cells],
+                t_years=self._priced_t_years,
+                rate=self.spec.rate,
+                vol=self._priced[0, cells],
+                is_call=self._cell_is_call[cells],
             )
-            return 2 * n
-        for target, values in zip(
-            (self.mid, self.iv, self.delta, self.gamma, self.vega, self.theta, self.rho),
-            columns,
-            strict=True,
-        ):
-            target.reshape(-1)[cells] = values
-        return int(cells.size)
+            self._priced[1:, cells] = (g.delta, g.gamma, g.vega, g.theta, g.rho)
+            self._greeks_stale[cells] = False
+        view = self._priced[_PRICED.index(name)].reshape(_SIDES, -1).view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def iv(self) -> np.ndarray:
+        """Implied vol per [side, row] as of the last recompute (read-only)."""
+        return self._priced_column("iv")
+
+    @property
+    def delta(self) -> np.ndarray:
+        return self._priced_column("delta")
+
+    @property
+    def gamma(self) -> np.ndarray:
+        return self._priced_column("gamma")
+
+    @property
+    def vega(self) -> np.ndarray:
+        return self._priced_column("vega")
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._priced_column("theta")
+
+    @property
+    def rho(self) -> np.ndarray:
+        return self._priced_column("rho")
+
+    def atm_iv(self) -> float:
+        """ATM IV exactly as ``surface.atm_vol`` reads it off the chain's smile (OTM IV
+        linear in k = ln(K/F) at k = 0), pricing only the rows that decide it: the nearest
+        usable out-of-the-money option on each side of the forward, or one exactly at it."""
+        fwd = self.forward
+        if not (math.isfinite(fwd) and fwd > 0.0):
+            return math.nan
+        n = self.strikes.size
+        k = np.log(self.strikes / fwd)  # as atm_vol computes it: ascending (strikes > 0)
+        money = int(np.count_nonzero(k < 0.0))  # OTM puts below this row, calls from it on
+        puts = range(n + money - 1, n - 1, -1)  # put cells, nearest the money first
+        calls = range(money, n)
+        # One pricing call for the few cells nearest the money on both sides: usually all
+        # that is needed.
+        near = np.array([*puts[:_ATM_PRICE_CHUNK], *calls[:_ATM_PRICE_CHUNK]], dtype=np.intp)
+        todo = near[self._iv_stale[near]]
+        if todo.size:
+            self._price_iv(todo)
+        if money < n and k[money] == 0.0:
+            if self._nearest_usable(range(money, money + 1)) >= 0:
+                return float(self._priced[0, money])
+            calls = range(money + 1, n)
+        lo = self._nearest_usable(puts)
+        hi = self._nearest_usable(calls)
+        if lo < 0 or hi < 0:
+            return math.nan
+        lo -= n
+        iv_lo, iv_hi = self._priced[0, n + lo], self._priced[0, hi]
+        weight = -k[lo] / (k[hi] - k[lo])
+        return float(iv_lo + weight * (iv_hi - iv_lo))
+
+    def _nearest_usable(self, cells: range) -> int:
+        """The first of these cells with a usable IV (finite, positive), pricing those not
+        yet priced a few at a time; −1 when there is none."""
+        start, chunk = 0, _ATM_PRICE_CHUNK
+        while start < len(cells):
+            batch = cells[start : start + chunk]
+            idx = np.arange(batch.start, batch.stop, batch.step)
+            todo = idx[self._iv_stale[idx]]
+            if todo.size:
+                self._price_iv(todo)
+            for cell, iv in zip(batch, self._priced[0, idx].tolist(), strict=True):
+                if iv > 0.0 and iv != math.inf:  # NaN compares False
+                    return cell
+            start, chunk = start + chunk, 2 * chunk
+        return -1
 
     # ------------------------------------------------------------ views
 

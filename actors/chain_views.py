@@ -73,9 +73,7 @@ def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
     straddle = atm_iv = math.nan
     if atm >= 0:
         straddle = float(book.mid[CALL, atm] + book.mid[PUT, atm])
-        atm_iv = surface.atm_vol(
-            book.strikes, call_iv=book.iv[CALL], put_iv=book.iv[PUT], forward=book.forward
-        )
+        atm_iv = book.atm_iv()
     moves = chain.expected_move(
         straddle_price=straddle,
         forward=book.forward,

@@ -50,6 +50,7 @@ _SIDE_BUILDUP = 11  # (call, put) BuildUp values
 _ATM = 13
 _MAX_PAIN = 14
 _OUT_SIZE = 15
+_LABELS = tuple((b.value, b.label) for b in BuildUp)
 
 _INTS = types.Array(types.int64, 2, "C", readonly=True)
 _FLOATS = types.Array(types.float64, 2, "C", readonly=True)
@@ -223,7 +224,7 @@ def scan(
         put_volume=v[_VOLUME + _PUT],
         call_oi_change=v[_OI_CHANGE + _CALL],
         put_oi_change=v[_OI_CHANGE + _PUT],
-        buildup_counts={b.label: v[_COUNTS + b.value] for b in BuildUp},
+        buildup_counts={label: v[_COUNTS + code] for code, label in _LABELS},
         call_buildup=BuildUp(v[_SIDE_BUILDUP + _CALL]),
         put_buildup=BuildUp(v[_SIDE_BUILDUP + _PUT]),
         atm_index=v[_ATM],
