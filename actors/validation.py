@@ -78,20 +78,24 @@ def _expiry_ns(expiry_date: dt.date, expiry_time: dt.time, tz: str) -> int:
     return expiry.expiry_instant_ns(expiry_date, expiry_time=expiry_time, tz=tz)
 
 
-_GRID_ANSWERS_MAX = 65536
-# (product, strike step, strike) → on the grid. Keyed by what decides the answer: hashing a
-# whole ProductSpec per row would cost more than the check itself.
-_grid_answers: dict[tuple[str, float, float], bool] = {}
+_ON_GRID_KEPT_MAX = 65536
+# Strikes already found on the grid, per (product, strike step): what decides the answer.
+# One set difference per message replaces a check per row (and hashing a whole ProductSpec
+# per row would cost more than the check itself).
+_on_grid_seen: dict[tuple[str, float], set[float]] = {}
 
 
-def _on_grid(spec: ProductSpec, strike: float) -> bool:
-    key = (spec.name, spec.strike_step, strike)
-    answer = _grid_answers.get(key)
-    if answer is None:
-        if len(_grid_answers) >= _GRID_ANSWERS_MAX:
-            _grid_answers.clear()
-        answer = _grid_answers[key] = spec.on_grid(strike)
-    return answer
+def _all_on_grid(spec: ProductSpec, strikes: set[float]) -> bool:
+    seen = _on_grid_seen.setdefault((spec.name, spec.strike_step), set())
+    new = strikes - seen
+    if not new:
+        return True
+    if not all(spec.on_grid(k) for k in new):
+        return False
+    if len(seen) + len(new) > _ON_GRID_KEPT_MAX:
+        seen.clear()
+    seen |= new
+    return True
 
 
 def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> None:
@@ -112,7 +116,7 @@ def _rows_ok(feed: ChainFeed, spec: ProductSpec) -> bool:
     quotes = feed.quotes
     if len({(q.strike, q.right) for q in quotes}) != len(quotes):
         return False
-    if not all(_on_grid(spec, k) for k in {q.strike for q in quotes}):
+    if not _all_on_grid(spec, {q.strike for q in quotes}):
         return False
     return not any(
         isinstance(q.bid, float) and isinstance(q.ask, float) and q.bid > q.ask for q in quotes
