@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -83,14 +84,14 @@ def _market(rows: int, start_ns: int) -> SyntheticMarket:
     )
 
 
-def _stop(host: subprocess.Popen[bytes]) -> None:
-    host.terminate()
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        host.wait(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        print("the actor host did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
-        host.kill()
-        host.wait()
+        print(f"{process.args} did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
+        process.kill()
+        process.wait()
 
 
 def _cpu_s(stat: Path, *, system_only: bool = False) -> float:
@@ -216,8 +217,10 @@ async def latency(
     host = _host(url, profile)
     assert server.process is not None
     cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
-    # (feed ts, received, the actor's publish) of every summary, all epoch ns
-    seen: list[tuple[int, int, int]] = []
+    # Summaries are timed by a subscriber in a process of its own, as a consumer of the
+    # analytics would be: this process's event loop is busy publishing the feed.
+    seen_file = server.store_dir.parent / "summaries.json"
+    receiver = subprocess.Popen([sys.executable, __file__, "--receive", url, str(seen_file)])
     try:
         chains_up: set[str] = set()
         all_up = asyncio.Event()
@@ -225,19 +228,17 @@ async def latency(
         n_chains = len(m.chains["NIFTY"])
 
         async def cb(msg: nats.aio.msg.Msg) -> None:
-            received = time.time_ns()
-            body = msgspec.json.decode(msg.data)
-            seen.append((body["ts"], received, body["published_ns"]))
             chains_up.add(msg.subject)
             if len(chains_up) == n_chains:
                 all_up.set()
 
-        await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+        up = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
         sink = FeedSink(nc.jetstream())
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()
             await sink.publish(msg.subject, msg.payload)
         await asyncio.wait_for(all_up.wait(), 120)  # host up, every chain created
+        await up.unsubscribe()
         # Build every step up front: generating a step takes this process a few ms, which
         # would otherwise delay the summaries it is timing.
         period_s = rows * n_chains / rate_rows_s
@@ -262,9 +263,13 @@ async def latency(
         await sink.flush()
         await nc.flush()
         cpu.stop()
+        await asyncio.sleep(0.5)  # the last summaries in flight
     finally:
+        _stop(receiver)
         _stop(host)
         await nc.close()
+    # (feed ts, received, the actor's publish) of every summary, all epoch ns
+    seen: list[tuple[int, int, int]] = msgspec.json.decode(seen_file.read_bytes())
     measured = [x for x in seen if x[0] >= measure_from_ns]
     lat_ms = sorted((received - ts) / 1e6 for ts, received, _ in measured)
     host_ms = sorted((published - ts) / 1e6 for ts, _, published in measured)
@@ -279,7 +284,28 @@ async def latency(
     )
 
 
+async def receive(url: str, out: Path) -> None:
+    """Record (feed ts, received, actor publish) of every summary until SIGTERM."""
+    seen: list[tuple[int, int, int]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    nc = await nats.connect(url)
+
+    async def cb(msg: nats.aio.msg.Msg) -> None:
+        received = time.time_ns()
+        body = msgspec.json.decode(msg.data)
+        seen.append((body["ts"], received, body["published_ns"]))
+
+    await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+    await stop.wait()
+    await nc.close()
+    out.write_bytes(msgspec.json.encode(seen))
+
+
 async def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--receive":
+        await receive(sys.argv[2], Path(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows-per-msg", type=int, default=100)
     ap.add_argument("--market-seconds", type=int, default=180)
