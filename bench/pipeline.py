@@ -6,10 +6,14 @@ Run from the repository root: ``python bench/pipeline.py [--rows-per-msg 100]``.
    host is then started and timed until every chain's summary reflects the last message
    (the whole path: fetch, validate, actors apply + recompute + publish, ack).
 2. Latency: with the host running, a publisher offers a fixed rate of quote rows whose
-   ``ts`` is the wall clock at publish; a subscriber records now − ts of every summary.
+   ``ts`` is the wall clock at publish; a subscriber in a process of its own records
+   now − ts of every summary (after a warm-up).
+3. Transport: the same feed at the same rate into FEED, taken by a bare pull consumer in
+   another process, no actors: the floor the latency of phase 2 stands on.
 
 nats-server, the actor host (a separate process, as deployed) and the load generator share
-this machine's cores, so the numbers are for the whole system on one box.
+this machine's cores, so the numbers are for the whole system on one box. Each phase also
+prints the CPU time the host (its event-loop thread apart) and nats-server used per message.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ import msgspec
 import nats
 
 from actors import subjects
-from actors.feeds.market import SyntheticMarket
+from actors.feeds.market import FeedMessage, SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
+from actors.pull import ContinuousPull
 from actors.settings import Settings
-from actors.streams import ensure_streams
+from actors.streams import ensure_ingress_consumer, ensure_streams
 
 NS = 1_000_000_000
 
@@ -202,6 +207,42 @@ async def throughput(
     )
 
 
+def _steps(m: SyntheticMarket, *, n_steps: int, period_s: float) -> list[list[FeedMessage]]:
+    """Build every step up front: generating one takes this process a few ms, which would
+    otherwise delay the messages it is timing."""
+    t0 = time.time_ns()
+    return [list(m.step(t0 + int(i * period_s * NS))) for i in range(n_steps)]
+
+
+async def _offer(
+    sink: FeedSink, steps: list[list[FeedMessage]], *, period_s: float, warmup_s: float, cpu: _Cpu
+) -> tuple[int, int, int]:
+    """Publish the steps at their pace, each message stamped at publish as a live feed
+    would; returns (first measured ts, messages and quote rows measured)."""
+    next_at = time.monotonic()
+    measure_from_ns = time.time_ns() + int(warmup_s * NS)
+    n_msgs = n_rows = 0
+    for i, step in enumerate(steps):
+        if i == int(warmup_s / period_s):
+            cpu.start()
+        for msg in step:
+            msg.payload["ts"] = time.time_ns()
+            await sink.publish(msg.subject, msg.payload)
+            if msg.payload["ts"] >= measure_from_ns:
+                n_rows += len(msg.payload.get("quotes", ()))
+                n_msgs += 1
+        next_at += period_s
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    await sink.flush()
+    cpu.stop()
+    return measure_from_ns, n_msgs, n_rows
+
+
+def _quantiles(values_ms: list[float]) -> str:
+    q = statistics.quantiles(values_ms, n=100)
+    return f"p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, max {max(values_ms):.2f} ms"
+
+
 async def latency(
     server: NatsServer,
     *,
@@ -239,30 +280,12 @@ async def latency(
             await sink.publish(msg.subject, msg.payload)
         await asyncio.wait_for(all_up.wait(), 120)  # host up, every chain created
         await up.unsubscribe()
-        # Build every step up front: generating a step takes this process a few ms, which
-        # would otherwise delay the summaries it is timing.
         period_s = rows * n_chains / rate_rows_s
-        n_steps = int((warmup_s + seconds) / period_s)
-        t0 = time.time_ns()
-        steps = [list(m.step(t0 + int(i * period_s * NS))) for i in range(n_steps)]
-        next_at = time.monotonic()
-        measure_from_ns = time.time_ns() + int(warmup_s * NS)
-        n_msgs = sent_rows = 0
-        for i, step in enumerate(steps):
-            if i == int(warmup_s / period_s):
-                cpu.start()
-            for msg in step:
-                # Stamped at publish, as a live feed would.
-                msg.payload["ts"] = time.time_ns()
-                await sink.publish(msg.subject, msg.payload)
-                if msg.payload["ts"] >= measure_from_ns:
-                    sent_rows += len(msg.payload.get("quotes", ()))
-                    n_msgs += 1
-            next_at += period_s
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        await sink.flush()
+        steps = _steps(m, n_steps=int((warmup_s + seconds) / period_s), period_s=period_s)
+        measure_from_ns, n_msgs, n_rows = await _offer(
+            sink, steps, period_s=period_s, warmup_s=warmup_s, cpu=cpu
+        )
         await nc.flush()
-        cpu.stop()
         await asyncio.sleep(0.5)  # the last summaries in flight
     finally:
         _stop(receiver)
@@ -271,17 +294,74 @@ async def latency(
     # (feed ts, received, the actor's publish) of every summary, all epoch ns
     seen: list[tuple[int, int, int]] = msgspec.json.decode(seen_file.read_bytes())
     measured = [x for x in seen if x[0] >= measure_from_ns]
-    lat_ms = sorted((received - ts) / 1e6 for ts, received, _ in measured)
-    host_ms = sorted((published - ts) / 1e6 for ts, _, published in measured)
-    q = statistics.quantiles(lat_ms, n=100)
-    h = statistics.quantiles(host_ms, n=100)
+    lat_ms = [(received - ts) / 1e6 for ts, received, _ in measured]
+    host_ms = [(published - ts) / 1e6 for ts, _, published in measured]
     print(
-        f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent, "
+        f"latency at {rate_rows_s:,} rows/s offered ({n_rows / seconds:,.0f} sent, "
         f"{seconds} s after {warmup_s:g} s of warm-up): {len(lat_ms)} summaries, "
-        f"feed ts → summary received: p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, "
-        f"max {lat_ms[-1]:.2f} ms; of which feed ts → actor publish: p50 {h[49]:.2f} ms, "
-        f"p99 {h[98]:.2f} ms; {cpu.report(seconds, n_msgs)}"
+        f"feed ts → summary received: {_quantiles(lat_ms)}; "
+        f"of which feed ts → actor publish: {_quantiles(host_ms)}; {cpu.report(seconds, n_msgs)}"
     )
+
+
+async def transport(
+    server: NatsServer, *, rows: int, rate_rows_s: int, seconds: int, warmup_s: float
+) -> None:
+    """The same feed at the same rate into FEED, taken by a bare pull consumer in another
+    process (the ingress's ContinuousPull, acking each message, no actors): the part of the
+    latency that JetStream and the client library take before any deltastream code runs."""
+    url = server.url
+    nc = await nats.connect(url)
+    settings = Settings(nats_url=url)
+    await ensure_streams(nc.jetstream(), settings)
+    await ensure_ingress_consumer(nc.jetstream(), settings, start_seq=1)
+    assert server.process is not None
+    cpu = _Cpu(nats_server=server.process.pid)
+    seen_file = server.store_dir.parent / "pulled.json"
+    puller = subprocess.Popen([sys.executable, __file__, "--pull", url, str(seen_file)])
+    try:
+        m = _market(rows, time.time_ns())
+        period_s = rows * len(m.chains["NIFTY"]) / rate_rows_s
+        steps = _steps(m, n_steps=int((warmup_s + seconds) / period_s), period_s=period_s)
+        sink = FeedSink(nc.jetstream())
+        measure_from_ns, n_msgs, _ = await _offer(
+            sink, steps, period_s=period_s, warmup_s=warmup_s, cpu=cpu
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        _stop(puller)
+        await nc.close()
+    seen: list[tuple[int, int]] = msgspec.json.decode(seen_file.read_bytes())
+    lat_ms = [(received - ts) / 1e6 for ts, received in seen if ts >= measure_from_ns]
+    print(
+        f"transport alone at {rate_rows_s:,} rows/s: {len(lat_ms)} messages, feed ts → pulled "
+        f"by a consumer process: {_quantiles(lat_ms)}; {cpu.report(seconds, n_msgs)}"
+    )
+
+
+async def pull(url: str, out: Path) -> None:
+    """Take FEED through the ingress consumer, ack, record (feed ts, received) until SIGTERM."""
+    seen: list[tuple[int, int]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    nc = await nats.connect(url)
+    sub = ContinuousPull(
+        nc, stream=subjects.FEED_STREAM, consumer=subjects.INGRESS_CONSUMER, batch=256
+    )
+    await sub.start()
+    while not stop.is_set():
+        msgs = await sub.next_batch(256, timeout_s=0.2)
+        received = time.time_ns()
+        for msg in msgs:
+            seen.append((msgspec.json.decode(msg.data, type=_Stamped).ts, received))
+            await msg.ack()
+    await sub.stop()
+    await nc.close()
+    out.write_bytes(msgspec.json.encode(seen))
+
+
+class _Stamped(msgspec.Struct):
+    ts: int
 
 
 async def receive(url: str, out: Path) -> None:
@@ -306,13 +386,21 @@ async def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--receive":
         await receive(sys.argv[2], Path(sys.argv[3]))
         return
+    if len(sys.argv) == 4 and sys.argv[1] == "--pull":
+        await pull(sys.argv[2], Path(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows-per-msg", type=int, default=100)
     ap.add_argument("--market-seconds", type=int, default=180)
     ap.add_argument("--rate", type=int, default=20_000, help="offered quote rows/s")
     ap.add_argument("--seconds", type=int, default=20, help="measured seconds of offered load")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load not measured")
-    ap.add_argument("--phase", choices=("both", "throughput", "latency"), default="both")
+    ap.add_argument(
+        "--phase",
+        choices=("all", "throughput", "latency", "transport"),
+        default="all",
+        help="transport: the latency phase's feed into FEED and a bare consumer, no actors",
+    )
     ap.add_argument(
         "--profile",
         type=Path,
@@ -325,7 +413,7 @@ async def main() -> None:
         return None if args.profile is None else args.profile / f"{phase}.json"
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.phase in ("both", "throughput"):
+        if args.phase in ("all", "throughput"):
             with NatsServer(Path(tmp) / "a") as server:
                 await throughput(
                     server,
@@ -333,7 +421,7 @@ async def main() -> None:
                     seconds_of_market=args.market_seconds,
                     profile=profile("throughput"),
                 )
-        if args.phase in ("both", "latency"):
+        if args.phase in ("all", "latency"):
             with NatsServer(Path(tmp) / "b") as server:
                 await latency(
                     server,
@@ -342,6 +430,15 @@ async def main() -> None:
                     seconds=args.seconds,
                     warmup_s=args.warmup,
                     profile=profile("latency"),
+                )
+        if args.phase in ("all", "transport"):
+            with NatsServer(Path(tmp) / "c") as server:
+                await transport(
+                    server,
+                    rows=args.rows_per_msg,
+                    rate_rows_s=args.rate,
+                    seconds=args.seconds,
+                    warmup_s=args.warmup,
                 )
 
 
