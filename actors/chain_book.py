@@ -8,6 +8,8 @@ message sequence, never of how updates were coalesced. The forward and time to e
 fixed when a spot tick or a chain snapshot is *applied*; rows touched later are priced with
 those values until the next one, and a reprice after either covers all rows. OI sums and
 the max-pain payout curve are integer-valued and updated incrementally, so they are exact.
+IV and greeks are worked out when first read (``actors.chain_pricing``), from what the last
+recompute fixed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 from msgspec import UNSET
 
 from actors import chain_views
-from actors.analytics import black76, buildup, chain, expiry, forward
+from actors.analytics import buildup, chain, expiry, forward
+from actors.chain_pricing import ChainPricing
 from actors.messages import ChainFeed, EnrichedChain, MaxPainCurve, SmileSlice, Summary
 from actors.products import ProductSpec
 
@@ -34,8 +37,6 @@ _NO_OI = -1  # oi_open not yet seen this session
 # From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
 # updated by the changed rows (O(n) per row).
 _PAYOUT_REBUILD_MIN_ROWS = 16
-_PRICED = ("iv", "delta", "gamma", "vega", "theta", "rho")
-_ATM_PRICE_CHUNK = 4  # rows priced at a time walking out from the money for the ATM IV
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ class ChainBook:
         self._forward = math.nan
         self._forward_source = "none"
         self._t_years = math.nan
-        self._pricing: _PricingInputs | None = None
+        self._pending: _PricingInputs | None = None
         self._alloc(np.empty(0))
 
     # ------------------------------------------------------------ storage
@@ -149,22 +150,13 @@ class ChainBook:
 
     def _alloc_derived(self) -> None:
         shape = (_SIDES, self.strikes.size)
-        self.mid = np.full(shape, np.nan)
-        # IV and the five greeks of each flat [side, row] cell, and the cells not yet priced
-        # from their mid at the last recompute (see ``recompute``).
-        self._priced = np.full((len(_PRICED), 2 * self.strikes.size), np.nan)
-        self._iv_stale = np.zeros(2 * self.strikes.size, dtype=bool)
-        self._greeks_stale = np.zeros(2 * self.strikes.size, dtype=bool)
-        self._priced_forward = self._priced_t_years = math.nan
+        self._prices = ChainPricing(self.strikes, rate=self.spec.rate)
         self._payout = np.zeros(self.strikes.size)
         self._dirty = np.zeros(shape, dtype=bool)
         self._oi_delta = np.zeros(shape, dtype=np.int64)
         self._oi_touched = False
         self._payout_stale = True  # the payout curve is rebuilt from OI at the next recompute
         self._full = True
-        # Strike and call flag of each flat [side, row] cell.
-        self._cell_strike = np.concatenate([self.strikes, self.strikes])
-        self._cell_is_call = np.arange(2 * self.strikes.size) < self.strikes.size
 
     def _insert_strikes(self, new: list[float]) -> None:
         merged = np.union1d(self.strikes, np.array(new, dtype=float))
@@ -269,7 +261,7 @@ class ChainBook:
         before anything reads the forward, and every row is repriced with the latest one,
         so under a backlog most ticks cost a copy instead of a parity fit.
         """
-        self._pricing = _PricingInputs(
+        self._pending = _PricingInputs(
             as_of_ns=self.as_of_ns,
             spot=math.nan if self.spot is None else self.spot,
             strikes=self.strikes,
@@ -279,7 +271,7 @@ class ChainBook:
         self._full = True
 
     def _resolve_pricing(self) -> None:
-        inputs, self._pricing = self._pricing, None
+        inputs, self._pending = self._pending, None
         if inputs is None:
             return
         # expiry.t_years, with the expiry instant computed once (the same exact division).
@@ -358,121 +350,43 @@ class ChainBook:
         n = self.strikes.size
         if n == 0 or (cells is not None and cells.size == 0):
             return 0
-        mid = self._current_mid()
-        if cells is None:
-            self.mid = mid
-            self._iv_stale[:] = self._greeks_stale[:] = True
-        else:
-            self.mid.reshape(-1)[cells] = mid.reshape(-1)[cells]
-            self._iv_stale[cells] = self._greeks_stale[cells] = True
-        # A recompute with new pricing inputs is always a full one (a reprice sets _full),
-        # so every cell still unpriced belongs to this forward and time.
-        self._priced_forward = self.forward
-        self._priced_t_years = self.t_years if self.t_years > 0 else math.nan
+        # New pricing inputs always come with a full recompute (a reprice sets _full).
+        self._prices.fix(self._current_mid(), cells, forward=self.forward, t_years=self.t_years)
         return 2 * n if cells is None else int(cells.size)
 
-    def _price_iv(self, cells: np.ndarray) -> None:
-        """IV of these flat cells, from their mid at the last recompute."""
-        self._priced[0, cells] = black76.implied_vol(
-            self.mid.reshape(-1)[cells],
-            forward=self._priced_forward,
-            strike=self._cell_strike[cells],
-            t_years=self._priced_t_years,
-            rate=self.spec.rate,
-            is_call=self._cell_is_call[cells],
-        )
-        self._iv_stale[cells] = False
-
-    def _priced_column(self, name: str) -> np.ndarray:
-        if self._iv_stale.any():
-            self._price_iv(np.flatnonzero(self._iv_stale))
-        if name != "iv" and self._greeks_stale.any():
-            cells = np.flatnonzero(self._greeks_stale)
-            g = black76.greeks(
-                self._priced_forward,
-                strike=self._cell_strike[cells],
-                t_years=self._priced_t_years,
-                rate=self.spec.rate,
-                vol=self._priced[0, cells],
-                is_call=self._cell_is_call[cells],
-            )
-            self._priced[1:, cells] = (g.delta, g.gamma, g.vega, g.theta, g.rho)
-            self._greeks_stale[cells] = False
-        view = self._priced[_PRICED.index(name)].reshape(_SIDES, -1).view()
-        view.flags.writeable = False
-        return view
+    @property
+    def mid(self) -> np.ndarray:
+        """The IV input per [side, row] at the last recompute: two-sided mid, else LTP."""
+        return self._prices.mid
 
     @property
     def iv(self) -> np.ndarray:
         """Implied vol per [side, row] as of the last recompute (read-only)."""
-        return self._priced_column("iv")
+        return self._prices.column("iv")
 
     @property
     def delta(self) -> np.ndarray:
-        return self._priced_column("delta")
+        return self._prices.column("delta")
 
     @property
     def gamma(self) -> np.ndarray:
-        return self._priced_column("gamma")
+        return self._prices.column("gamma")
 
     @property
     def vega(self) -> np.ndarray:
-        return self._priced_column("vega")
+        return self._prices.column("vega")
 
     @property
     def theta(self) -> np.ndarray:
-        return self._priced_column("theta")
+        return self._prices.column("theta")
 
     @property
     def rho(self) -> np.ndarray:
-        return self._priced_column("rho")
+        return self._prices.column("rho")
 
     def atm_iv(self) -> float:
-        """ATM IV exactly as ``surface.atm_vol`` reads it off the chain's smile (OTM IV
-        linear in k = ln(K/F) at k = 0), pricing only the rows that decide it: the nearest
-        usable out-of-the-money option on each side of the forward, or one exactly at it."""
-        fwd = self.forward
-        if not (math.isfinite(fwd) and fwd > 0.0):
-            return math.nan
-        n = self.strikes.size
-        k = np.log(self.strikes / fwd)  # as atm_vol computes it: ascending (strikes > 0)
-        money = int(np.count_nonzero(k < 0.0))  # OTM puts below this row, calls from it on
-        puts = range(n + money - 1, n - 1, -1)  # put cells, nearest the money first
-        calls = range(money, n)
-        # One pricing call for the few cells nearest the money on both sides: usually all
-        # that is needed.
-        near = np.array([*puts[:_ATM_PRICE_CHUNK], *calls[:_ATM_PRICE_CHUNK]], dtype=np.intp)
-        todo = near[self._iv_stale[near]]
-        if todo.size:
-            self._price_iv(todo)
-        if money < n and k[money] == 0.0:
-            if self._nearest_usable(range(money, money + 1)) >= 0:
-                return float(self._priced[0, money])
-            calls = range(money + 1, n)
-        lo = self._nearest_usable(puts)
-        hi = self._nearest_usable(calls)
-        if lo < 0 or hi < 0:
-            return math.nan
-        lo -= n
-        iv_lo, iv_hi = self._priced[0, n + lo], self._priced[0, hi]
-        weight = -k[lo] / (k[hi] - k[lo])
-        return float(iv_lo + weight * (iv_hi - iv_lo))
-
-    def _nearest_usable(self, cells: range) -> int:
-        """The first of these cells with a usable IV (finite, positive), pricing those not
-        yet priced a few at a time; −1 when there is none."""
-        start, chunk = 0, _ATM_PRICE_CHUNK
-        while start < len(cells):
-            batch = cells[start : start + chunk]
-            idx = np.arange(batch.start, batch.stop, batch.step)
-            todo = idx[self._iv_stale[idx]]
-            if todo.size:
-                self._price_iv(todo)
-            for cell, iv in zip(batch, self._priced[0, idx].tolist(), strict=True):
-                if iv > 0.0 and iv != math.inf:  # NaN compares False
-                    return cell
-            start, chunk = start + chunk, 2 * chunk
-        return -1
+        """ATM IV (``surface.atm_vol`` of the smile), pricing only the rows it reads."""
+        return self._prices.atm_iv(self.forward)
 
     # ------------------------------------------------------------ views
 
