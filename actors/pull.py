@@ -3,8 +3,10 @@ handed over in batches of whatever is waiting.
 
 nats-py's ``fetch(n)`` waits for all ``n`` messages or its time-out once it has to wait, so
 a trickle of feed messages would sit in it for the whole time-out. Here pull requests are
-kept outstanding (a new one whenever half the credit is used, or one expired) and every
-delivered message goes straight to a local queue; ``next_batch`` returns what is queued.
+kept outstanding (a new one whenever less than half a batch is requested or queued here, or
+one expired) and every delivered message goes straight to a local queue; ``next_batch``
+returns what is queued. The local queue stays below one and a half batches: a delivered
+message's ``ack_wait`` is running, so a backlog waits on the server, not here.
 """
 
 from __future__ import annotations
@@ -65,7 +67,12 @@ class ContinuousPull:
         self._credit -= 1
         self._queue.append(msg)
         self._arrived.set()
-        if self._credit <= self._batch // 2:
+        await self._top_up()
+
+    async def _top_up(self) -> None:
+        # Ask for more only while little is queued here as well: what the ingress has not
+        # taken yet already runs down its ack_wait, so a burst must wait on the server.
+        if self._credit + len(self._queue) <= self._batch // 2:
             await self._request()
 
     async def next_batch(self, max_n: int, *, timeout_s: float) -> list[Msg]:
@@ -82,4 +89,6 @@ class ContinuousPull:
                     await self._request()
                 return []
         n = min(max_n, len(self._queue))
-        return [self._queue.popleft() for _ in range(n)]
+        batch = [self._queue.popleft() for _ in range(n)]
+        await self._top_up()
+        return batch

@@ -169,6 +169,8 @@ class Supervisor:
             return ref
         if len(self.chains) >= self.settings.max_chains:
             raise TooManyChains(f"live-chain cap of {self.settings.max_chains} reached")
+        # The product cap first: a chain refused there must leave no per-key lock behind.
+        await self.product(spec)
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
