@@ -171,4 +171,3 @@ async def test_ten_thousand_fake_products_hit_the_cap_and_the_real_one_is_still_
         assert msgspec.json.decode(reply.data)["stream_seq"] == last_seq
     finally:
         await nc.close()
-
