@@ -171,3 +171,67 @@ async def test_ten_thousand_fake_products_hit_the_cap_and_the_real_one_is_still_
         assert msgspec.json.decode(reply.data)["stream_seq"] == last_seq
     finally:
         await nc.close()
+
+
+def _strikes_message(kind: str, first: int, n: int, *, ts_offset: int = 0) -> FeedMessage:
+    body = {
+        "ts": START_NS + ts_offset,
+        "product": "WIDE",
+        "expiry": EXPIRY,
+        "quotes": [
+            {"strike": float(first + i), "right": "P", "bid": 1.0, "ask": 2.0} for i in range(n)
+        ],
+    }
+    return FeedMessage(f"deltastream.feed.{kind}.WIDE.{EXPIRY}", body)
+
+
+async def test_one_chain_cannot_grow_past_the_strike_cap(nats_server: NatsServer) -> None:
+    cap = 500
+    host = ActorHost(test_settings(nats_server.url, max_strikes=cap), DEFAULT_PRODUCTS)
+    await host.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        sup, ingress = host.supervisor, host.ingress
+        assert sup is not None and ingress is not None
+        messages = [
+            _strikes_message("quotes", 1, 400),  # 400 strikes: fine
+            _strikes_message("quotes", 401, 400),  # 800: refused, nothing applied
+            _strikes_message("quotes", 201, 300, ts_offset=1),  # 100 new: 500, at the cap
+            _strikes_message("quotes", 1, 10, ts_offset=2),  # known strikes only: fine
+            _strikes_message("chain", 1, 501),  # a snapshot of 501: refused
+            _strikes_message("quotes", 501, 1),  # one more: refused
+        ]
+        await publish(nats_server.url, messages)
+        await wait_handled(host, len(messages))
+        assert dict(ingress.rejected) == {"too_many_strikes": 3}, ingress.stats()
+        key = ("WIDE", EXPIRY)
+        reply = await nc.request(
+            subjects.service_subject("chain"),
+            msgspec.json.encode({"product": "WIDE", "expiry": EXPIRY}),
+            timeout=WAIT_S,
+        )
+        chain = msgspec.json.decode(reply.data)
+        assert chain["strikes"] == [float(k) for k in range(1, 501)]
+        assert chain["stream_seq"] == 4
+        letter = await nc.jetstream().get_msg(
+            subjects.DLQ_STREAM, subject=f"deltastream.dlq.feed.quotes.WIDE.{EXPIRY}"
+        )
+        headers = letter.headers or {}
+        assert headers["Deltastream-Reason"] == "too_many_strikes"
+        assert "cap is 500" in headers["Deltastream-Detail"]
+
+        # A rebuild replays FEED through the refused messages: they are refused again, and
+        # that is no reason to give up on the chain.
+        ok = await sup.restart_chain(
+            key, through_seq=len(messages), poison=set(), failed_ref=sup.chains[key]
+        )
+        assert ok and sup.restart_count == 1 and key not in sup.down
+        reply = await nc.request(
+            subjects.service_subject("chain"),
+            msgspec.json.encode({"product": "WIDE", "expiry": EXPIRY}),
+            timeout=WAIT_S,
+        )
+        assert msgspec.json.decode(reply.data)["strikes"] == chain["strikes"]
+    finally:
+        await nc.close()
+        await host.stop()
