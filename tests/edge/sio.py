@@ -89,6 +89,12 @@ class RawEngineIO:
         self._send(wsproto.events.Message(data=text))
         await self.writer.drain()
 
+    async def send_bytes(self, data: bytes) -> None:
+        """A binary websocket message (an engine.io v4 binary packet, e.g. an attachment)."""
+        assert self.writer is not None
+        self._send(wsproto.events.Message(data=data))
+        await self.writer.drain()
+
     async def emit(self, event: str, data: Any) -> None:
         await self.send_text("42" + json.dumps([event, data]))
 
@@ -109,6 +115,8 @@ class RawEngineIO:
                             self._partial = ""
                     elif isinstance(ev, wsproto.events.Ping):
                         self._send(ev.response())
+                    elif isinstance(ev, wsproto.events.CloseConnection):
+                        raise ConnectionError(f"server closed the websocket ({ev.code})")
             text = self._texts.pop(0)
         if text == "2":  # engine.io PING
             await self.send_text("3")
