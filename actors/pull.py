@@ -36,6 +36,7 @@ class ContinuousPull:
         self._sub: Any = None
         self._inbox = ""
         self._requested_at = 0.0
+        self._reconnects = 0
 
     async def start(self) -> None:
         self._inbox = self._nc.new_inbox()
@@ -53,6 +54,7 @@ class ContinuousPull:
         body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
         self._credit += self._batch
         self._requested_at = time.monotonic()
+        self._reconnects = self._nc.stats["reconnects"]
         await self._nc.publish(self._next_subject, json.dumps(body).encode(), reply=self._inbox)
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -84,7 +86,10 @@ class ContinuousPull:
             try:
                 await asyncio.wait_for(self._arrived.wait(), timeout_s)
             except TimeoutError:
-                if time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S:
+                # A request may have been lost: it expired, or the connection broke (a
+                # restarted server knows none of this client's requests).
+                expired = time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S
+                if expired or self._nc.stats["reconnects"] != self._reconnects:
                     self._credit = 0
                     await self._request()
                 return []
