@@ -13,7 +13,12 @@ publish order, one ack at a time, then the sink carries on. New messages also wa
 the connection is down, so a restart keeps the stored order the publish order, except for
 messages the client had already queued when the server died (they go out on reconnect,
 before the resent ones). A message still unacknowledged ``give_up_after_s`` after it was
-published (kept below FEED's de-duplication window) is counted in ``failed`` and logged.
+published (kept below FEED's de-duplication window) is counted in ``failed`` and logged, and
+so is one JetStream refuses for good (too large, no stream for its subject).
+
+(nats-py resolves no future for an async publish JetStream answers with an error: that
+answer raises inside its reply handler. The ack time-out and the resync, which publishes
+one message at a time and does see the error, cover that too.)
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import msgspec
 import nats.errors
+import nats.js.errors
 import structlog
 
 __all__ = ["FeedSink"]
@@ -74,6 +80,7 @@ class FeedSink:
         self._trouble = False  # a publish failed: resync before the next one
         self._resync: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._stream_seen = False  # an ack came back: a stream does take these subjects
         self.published = 0
         self.failed = 0
         self.resent = 0
@@ -138,6 +145,7 @@ class FeedSink:
             return  # already settled (an ack that came during a resync)
         if ok:
             self.published += 1
+            self._stream_seen = True
         else:
             self.failed += 1
         self._sem.release()
@@ -194,9 +202,20 @@ class FeedSink:
                     item.subject, item.data, headers=item.headers, timeout=self.ack_timeout_s
                 )
                 return True
-            except nats.errors.Error as exc:  # timeouts, no JetStream yet, disconnected
+            except nats.js.errors.NoStreamResponseError:
+                # Right after a server restart JetStream may not answer yet; a sink that
+                # never had an ack is talking to a server without the stream.
+                if not self._stream_seen:
+                    log.error("feed_no_stream", subject=item.subject)
+                    return False
+            except (nats.js.errors.ServiceUnavailableError, nats.js.errors.ServerError):
+                pass  # JetStream busy or recovering: try again
+            except nats.js.errors.APIError as exc:  # refused (too large, ...): final
+                log.error("feed_message_refused", subject=item.subject, error=str(exc))
+                return False
+            except nats.errors.Error as exc:  # timed out, disconnected
                 log.warning("feed_resend_failed", error=type(exc).__name__)
-                await asyncio.sleep(_CONNECTED_POLL_S)
+            await asyncio.sleep(_CONNECTED_POLL_S)
         log.error("feed_message_given_up", subject=item.subject, headers=item.headers)
         return False
 

@@ -124,13 +124,20 @@ async def test_nats_killed_and_restarted_mid_stream_loses_nothing(tmp_path: Path
             await asyncio.to_thread(server.start)  # same store, same port
             restarted_at = host.ingress.handled_seq if host.ingress else 0
 
-            sent = await asyncio.wait_for(feed, WAIT_S * 4)
+            try:
+                sent = await asyncio.wait_for(feed, WAIT_S * 4)
+            except TimeoutError:
+                raise AssertionError("the feed did not finish after the restart") from None
             # Everything the feed sent is in FEED, once.
             contents = await _feed_contents(server.url)
             assert len(contents) == sent, (len(contents), sent)
             keys = {(m.subject, m.payload["ts"]) for m in contents}
             assert len(keys) == sent, "a message was stored twice"
-            await wait_handled(host, sent, timeout_s=WAIT_S * 2)
+            try:
+                await wait_handled(host, sent, timeout_s=WAIT_S * 2)
+            except TimeoutError:
+                stats = host.ingress.stats() if host.ingress else None
+                raise AssertionError(f"the ingress did not resume: {stats}") from None
 
             # The client still has its room: live summaries from after the restart arrive.
             after = await rec.next(
