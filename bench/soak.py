@@ -56,6 +56,7 @@ REST_ROUTES = (
     "/api/data/products",
     "/health",
 )
+_SUMMARY_FRAME = '42["chain_summary",'
 # Reasons the synthetic feed can explain: a weekly expiry passing 15:30 IST during the run.
 EXPLAINED_DLQ = {"expired"}
 
@@ -96,11 +97,15 @@ async def _socket_worker(port: int, first: int, n: int) -> None:
     received = 0
 
     async def listen(c: RawEngineIO) -> None:
+        # Decode only the summaries: the clients must not be the bottleneck they measure.
         nonlocal received
         while True:
-            summary = await c.next_event("chain_summary")
+            text = await c.recv(timeout_s=None)
+            if not text.startswith(_SUMMARY_FRAME):
+                continue
             now = time.time_ns()
-            by_minute[(now - t0_ns) // 60_000_000_000].append((now - summary["ts"]) / 1e6)
+            ts = json.loads(text[2:])[1]["ts"]
+            by_minute[(now - t0_ns) // 60_000_000_000].append((now - ts) / 1e6)
             received += 1
 
     tasks = [asyncio.create_task(listen(c)) for c in clients]
@@ -135,6 +140,33 @@ async def _rest_worker(url: str, per_s: float) -> None:
 
 
 # ---------------------------------------------------------------- orchestration
+
+
+def _edge_counters(metrics: str) -> dict[str, Any]:
+    """From the edge's /metrics: summary feed-latency buckets, messages out, conflated."""
+    buckets: dict[float, float] = {}
+    out = conflated = clients = 0.0
+    for line in metrics.splitlines():
+        if line.startswith('deltastream_edge_feed_latency_seconds_bucket{kind="summary"'):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[float(le)] = float(line.split()[-1])
+        elif line.startswith("deltastream_edge_socket_messages_out_total"):
+            out += float(line.split()[-1])
+        elif line.startswith("deltastream_edge_socket_messages_conflated_total"):
+            conflated += float(line.split()[-1])
+        elif line.startswith("deltastream_edge_socket_clients "):
+            clients = float(line.split()[-1])
+    return {"buckets": buckets, "out": out, "conflated": conflated, "clients": clients}
+
+
+def _bucket_p99(now: dict[float, float], before: dict[float, float]) -> str:
+    """The upper bound of the bucket holding the 99th percentile of this minute's samples."""
+    delta = {le: now[le] - before.get(le, 0.0) for le in sorted(now)}
+    total = delta.get(float("inf"), 0.0)
+    if not total:
+        return "-"
+    le = next(le for le, n in delta.items() if n >= 0.99 * total)
+    return f"<= {le:g} s" if le != float("inf") else "> 30 s"
 
 
 def _rss_mib(pid: int) -> float:
@@ -264,27 +296,41 @@ async def soak(args: argparse.Namespace) -> int:
                 pids[f"clients {i}"] = w.pid
             rss: dict[str, list[float]] = {name: [_rss_mib(pid)] for name, pid in pids.items()}
             js = nc.jetstream()
-            header = f"{'min':>3} {'load':>5} {'DLQ':>4} {'FEED seq':>9} {'handled':>9}  RSS MiB"
+            http = httpx.AsyncClient(base_url=url, timeout=30)
+            edge_before = _edge_counters((await http.get("/metrics")).text)
+            edge_rows: list[str] = []
+            header = (
+                f"{'min':>3} {'load':>5} {'DLQ':>4} {'FEED seq':>9} {'handled':>9} "
+                f"{'FEED MiB':>8} {'ANLT MiB':>8}  RSS MiB"
+            )
             print(header + "  " + " ".join(f"{n}" for n in pids))
             for minute in range(1, args.minutes + 1):
                 await asyncio.sleep(t0_ns / 1e9 + 60 * minute - time.time())
                 for name, pid in pids.items():
                     rss[name].append(_rss_mib(pid))
                 dlq = (await js.stream_info(subjects.DLQ_STREAM)).state.messages
-                feed = (await js.stream_info(subjects.FEED_STREAM)).state.last_seq
+                feed_state = (await js.stream_info(subjects.FEED_STREAM)).state
+                feed, feed_mib = feed_state.last_seq, feed_state.bytes / 2**20
+                analytics_mib = (
+                    await js.stream_info(subjects.ANALYTICS_STREAM)
+                ).state.bytes / 2**20
                 handled = (await _health(nc))["ingress"]["handled_seq"]
+                edge_now = _edge_counters((await http.get("/metrics")).text)
+                edge_rows.append(
+                    f"{minute:>3} {_bucket_p99(edge_now['buckets'], edge_before['buckets']):>10} "
+                    f"{edge_now['out'] - edge_before['out']:>10,.0f} "
+                    f"{edge_now['conflated'] - edge_before['conflated']:>10,.0f} "
+                    f"{edge_now['clients']:>7.0f}"
+                )
+                edge_before = edge_now
                 print(
-                    f"{minute:>3} {os.getloadavg()[0]:>5.2f} {dlq:>4} {feed:>9} {handled:>9}  "
+                    f"{minute:>3} {os.getloadavg()[0]:>5.2f} {dlq:>4} {feed:>9} {handled:>9} "
+                    f"{feed_mib:>8.1f} {analytics_mib:>8.1f}  "
                     + " ".join(f"{rss[n][-1]:.0f}" for n in pids),
                     flush=True,
                 )
-            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-                metrics = (await http.get("/metrics")).text
-            socket_clients = next(
-                line.split()[-1]
-                for line in metrics.splitlines()
-                if line.startswith("deltastream_edge_socket_clients ")
-            )
+            socket_clients = edge_before["clients"]
+            await http.aclose()
             for p in (*workers, rest):
                 await _tell(p, "STOP")
             reports = [json.loads(await _line(w)) for w in workers]
@@ -318,6 +364,10 @@ async def soak(args: argparse.Namespace) -> int:
               f"{max(values, default=float('nan')):>8.2f}   REST: {len(rest_values):>4} "
               f"{_pct(rest_values, 0.99):>8.2f}")  # fmt: skip
     print(f"REST statuses: {dict(rest_report['statuses'])}")
+    print("Edge, per minute: feed ts -> summary at the edge (p99 bucket), events written to")
+    print("clients, payloads conflated for slow clients, clients connected:")
+    print(f"{'min':>3} {'edge p99':>10} {'out':>10} {'conflated':>10} {'clients':>7}")
+    print("\n".join(edge_rows))
     print(f"DLQ: {sum(reasons.values())} entries {dict(reasons)}")
 
     growth = {

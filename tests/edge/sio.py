@@ -98,10 +98,10 @@ class RawEngineIO:
     async def emit(self, event: str, data: Any) -> None:
         await self.send_text("42" + json.dumps([event, data]))
 
-    async def recv(self) -> str:
+    async def recv(self, timeout_s: float | None = EVENT_TIMEOUT_S) -> str:
         """The next text message; answers engine.io pings on the way."""
         assert self.reader is not None
-        async with asyncio.timeout(EVENT_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while not self._texts:
                 chunk = await self.reader.read(65536)
                 if not chunk:
@@ -120,7 +120,7 @@ class RawEngineIO:
             text = self._texts.pop(0)
         if text == "2":  # engine.io PING
             await self.send_text("3")
-            return await self.recv()
+            return await self.recv(timeout_s)
         return text
 
     async def next_event(self, name: str) -> Any:
