@@ -18,6 +18,7 @@ at most 1.5 x that of minutes 2-4 (stable, no upward drift); every DLQ entry has
 explained reason (none is expected from the synthetic feed)::
 
     python bench/soak.py [--minutes 10] [--rate 4] [--clients 200] [--rest-per-s 5]
+                         [--rest-routes /api/...,/health]
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ async def _socket_worker(port: int, first: int, n: int) -> None:
     print(json.dumps({"alive": alive, "received": received, "by_minute": by_minute}), flush=True)
 
 
-async def _rest_worker(url: str, per_s: float) -> None:
+async def _rest_worker(url: str, per_s: float, routes: list[str]) -> None:
     print("READY", flush=True)
     t0 = time.monotonic()
     by_minute: dict[int, list[float]] = defaultdict(list)
@@ -125,7 +126,7 @@ async def _rest_worker(url: str, per_s: float) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         i = 0
         while not stop.done():
-            route = REST_ROUTES[i % len(REST_ROUTES)]
+            route = routes[i % len(routes)]
             i += 1
             started = time.monotonic()
             try:
@@ -281,8 +282,9 @@ async def soak(args: argparse.Namespace) -> int:
             for w in workers:
                 assert await _line(w) == "READY"
             rest = await _spawn(
-                py, __file__, "--rest-worker", url, str(args.rest_per_s), env=env, log=log
-            )
+                py, __file__, "--rest-worker", url, str(args.rest_per_s), args.rest_routes,
+                env=env, log=log,
+            )  # fmt: skip
             assert await _line(rest) == "READY"
             t0_ns = time.time_ns()
             for w in workers:
@@ -402,13 +404,16 @@ def main() -> int:
         asyncio.run(_socket_worker(port, first, n))
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--rest-worker":
-        asyncio.run(_rest_worker(sys.argv[2], float(sys.argv[3])))
+        asyncio.run(_rest_worker(sys.argv[2], float(sys.argv[3]), sys.argv[4].split(",")))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=int, default=10)
     p.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--rest-per-s", type=float, default=5.0)
+    p.add_argument(
+        "--rest-routes", default=",".join(REST_ROUTES), help="comma list, polled round-robin"
+    )
     return asyncio.run(soak(p.parse_args()))
 
 
