@@ -111,3 +111,20 @@ async def test_every_method_on_every_route_answers_json_never_500(fed_edge: Edge
                 assert PYTHON_TEXT.search(r.text) is None, (method, path, r.text[:200])
                 if r.status_code in (404, 405) and method != "HEAD":
                     assert r.json()["error"] in ("not_found", "method_not_allowed"), (method, path)
+
+
+async def test_digits_that_int_refuses_are_a_400_not_a_500(fed_edge: Edge) -> None:
+    """str.isdigit() says yes to "³" and "①", int() says no: found by the fuzz above."""
+    async with fed_edge.client() as c:
+        doc = (await c.get("/api/docs")).json()
+        checked = 0
+        for path, ops in doc["paths"].items():
+            names = {p["name"] for p in ops.get("get", {}).get("parameters", [])}
+            history = {"history": "true"} if "history" in names else {}
+            for name in names & {"from", "to", "limit"}:
+                for text in ("³", "①", "٣"):
+                    url = re.sub(r"\{[^}]+\}", "NIFTY", path)
+                    r = await c.get(url, params={**history, name: text})
+                    assert r.status_code in (400, 422), (path, name, text, r.status_code)
+                    checked += 1
+    assert checked >= 9
