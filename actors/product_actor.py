@@ -149,7 +149,9 @@ class ProductActor(BridgedActor):
             self._bar(interval, price, ts_ns, publish=publish)
         change = price - self.day_open
         tick = UnderlyingTick(
-            ts=ts_ns,
+            # The latest feed time applied, like a summary's ts: a tick that arrives late
+            # moves the price but not the clock, so ts never decreases along the subject.
+            ts=self.last_ts_ns,
             product=self.product,
             price=price,
             change=change,

@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     products_file: str | None = None
     restrict_products: bool = False
     max_chains: int = 200
+    # Strikes one chain may list: with max_chains, the bound on what a hostile feed can make
+    # the host hold (a quotes message may add up to 10 000 new strikes to its chain).
+    max_strikes: int = 2000
 
     # streams
     feed_max_age_s: float = 3 * 86400.0

@@ -176,7 +176,7 @@ async def throughput(
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
     start = 1_795_581_000 * NS
     m = _market(rows, start)
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     final: dict[str, int] = {}
     n_rows = n_msgs = 0
     seq = 0
@@ -274,7 +274,7 @@ async def latency(
                 all_up.set()
 
         up = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
-        sink = FeedSink(nc.jetstream())
+        sink = FeedSink(nc)
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()
             await sink.publish(msg.subject, msg.payload)
@@ -323,7 +323,7 @@ async def transport(
         m = _market(rows, time.time_ns())
         period_s = rows * len(m.chains["NIFTY"]) / rate_rows_s
         steps = _steps(m, n_steps=int((warmup_s + seconds) / period_s), period_s=period_s)
-        sink = FeedSink(nc.jetstream())
+        sink = FeedSink(nc)
         measure_from_ns, n_msgs, _ = await _offer(
             sink, steps, period_s=period_s, warmup_s=warmup_s, cpu=cpu
         )

@@ -117,7 +117,7 @@ async def replay(
     if speed < 0:
         raise ValueError("speed must be ≥ 0")
     nc = await nats.connect(nats_url, name="deltastream-replay", max_reconnect_attempts=-1)
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     sent = 0
     first_ts: int | None = None
