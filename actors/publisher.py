@@ -2,6 +2,10 @@
 
 Actors run on pykka threads; the NATS client lives on the asyncio loop. ``publish`` appends
 to a queue and wakes the loop once per burst; one drain task sends in FIFO order.
+
+A ``gate`` (the lease of the FEED partition these actors belong to) is asked before a message
+is queued and again before it is sent: once the host may no longer own the partition, what
+its actors still produce is dropped rather than published next to its successor's.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from collections.abc import Callable
 
 import nats.aio.client
 
@@ -16,9 +21,17 @@ __all__ = ["Publisher"]
 
 
 class Publisher:
-    def __init__(self, nc: nats.aio.client.Client, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        nc: nats.aio.client.Client,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        gate: Callable[[], bool] | None = None,
+    ) -> None:
         self._nc = nc
         self._loop = loop
+        self._gate = gate
+        self.fenced = 0  # messages dropped because the gate was closed
         self._queue: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
@@ -29,6 +42,9 @@ class Publisher:
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Thread-safe; returns at once."""
+        if self._gate is not None and not self._gate():
+            self.fenced += 1
+            return
         with self._lock:
             self._queue.append((subject, payload, headers))
             if self._scheduled:
@@ -50,6 +66,9 @@ class Publisher:
                 batch = list(self._queue)
                 self._queue.clear()
             for subject, payload, headers in batch:
+                if self._gate is not None and not self._gate():
+                    self.fenced += 1
+                    continue
                 try:
                     await self._nc.publish(subject, payload, headers=headers)
                     self.published += 1

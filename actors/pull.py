@@ -5,6 +5,7 @@ nats-py's ``fetch(n)`` waits for all ``n`` messages or its time-out once it has 
 a trickle of feed messages would sit in it for the whole time-out. Here pull requests are
 kept outstanding (a new one whenever half the credit is used, or one expired) and every
 delivered message goes straight to a local queue; ``next_batch`` returns what is queued.
+No request is made while ``active()`` is false (the host may have lost the partition).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -24,8 +26,17 @@ _REQUEST_EXPIRES_S = 5.0
 
 
 class ContinuousPull:
-    def __init__(self, nc: Any, *, stream: str, consumer: str, batch: int) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        stream: str,
+        consumer: str,
+        batch: int,
+        active: Callable[[], bool] | None = None,
+    ) -> None:
         self._nc = nc
+        self._active = active
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._batch = batch
         self._credit = 0
@@ -48,6 +59,8 @@ class ContinuousPull:
     async def _request(self) -> None:
         # The server keeps each request for up to `expires`; asking again before the
         # credit runs out keeps messages flowing without a round trip per batch.
+        if self._sub is None or (self._active is not None and not self._active()):
+            return
         body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
         self._credit += self._batch
         self._requested_at = time.monotonic()
