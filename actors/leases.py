@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,7 +123,8 @@ class LeaseKeeper:
         self._stopping = asyncio.Event()
         self._leaving = False
         self._started_ns = time.time_ns()
-        self._presence_revision: int | None = None
+        # Notified whenever this host starts or stops owning a partition.
+        self.changed = asyncio.Condition()
 
     # ------------------------------------------------------------ what others ask
 
@@ -145,6 +146,16 @@ class LeaseKeeper:
             "leases_lost": self.lost,
         }
 
+    async def wait_owned(self, predicate: Callable[[list[int]], bool]) -> list[int]:
+        """Wait until ``predicate(owned())`` holds; returns the owned partitions."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: predicate(self.owned()))
+        return self.owned()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
     async def settled(self) -> None:
         """Wait until every partition start or stop begun so far has finished."""
         while self._tasks:
@@ -162,15 +173,24 @@ class LeaseKeeper:
                 # deadlines, so owners stop in time if this goes on.
                 log.warning("lease_round_failed", error=type(exc).__name__)
             self._fence_expired()
-            delay = max(0.0, self.renew_s - (time.monotonic() - started))
+            elapsed = time.monotonic() - started
+            if elapsed > self.renew_s:
+                log.warning("lease_round_slow", elapsed_s=round(elapsed, 3))
+            delay = max(0.0, self.renew_s - elapsed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def round(self) -> None:
-        await self._put_presence()
-        for k in list(self._held):
-            await self._renew(k)
+        # Renewals first and side by side: a slow round must not eat into the leases.
+        results = await asyncio.gather(
+            self._put_presence(),
+            *(self._renew(k) for k in list(self._held)),
+            return_exceptions=True,
+        )
         self._fence_expired()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         self.view = await self._read()
         self._rebalance()
 
@@ -219,6 +239,7 @@ class LeaseKeeper:
                 if lease.running and not lease.releasing:
                     lease.running = False
                     self._spawn(self.owner.stop_partition(k, graceful=False))
+                await self._notify()
                 return
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("lease_renew_failed", partition=k, error=type(exc).__name__)
@@ -238,17 +259,19 @@ class LeaseKeeper:
                 self.lost += 1
                 log.error("lease_fenced", partition=k, overdue_s=round(now - lease.valid_until, 3))
                 self._spawn(self.owner.stop_partition(k, graceful=False))
+                self._spawn(self._notify())
 
     async def _read(self) -> LeaseView:
         prefix = f"$KV.{subjects.KV_LEASES}."
         info = await self.js.stream_info(f"KV_{subjects.KV_LEASES}", subjects_filter=f"{prefix}>")
+        keys = [s.removeprefix(prefix) for s in sorted((info.state.subjects or {}).keys())]
+        entries = await asyncio.gather(*(self.kv.get(k) for k in keys), return_exceptions=True)
         view = LeaseView()
-        for subject in sorted((info.state.subjects or {}).keys()):
-            key = subject.removeprefix(prefix)
-            try:
-                entry = await self.kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
+        for key, entry in zip(keys, entries, strict=True):
+            if isinstance(entry, nats.js.errors.KeyNotFoundError):
                 continue  # expired, deleted or purged since the listing
+            if isinstance(entry, BaseException):
+                raise entry
             if key.startswith("host."):
                 view.hosts.append(key.removeprefix("host."))
             elif key.startswith("lease.") and entry.value:
@@ -309,6 +332,7 @@ class LeaseKeeper:
         except Exception:  # e.g. JetStream unavailable: let another host (or us) try again
             log.exception("partition_start_failed", partition=k)
             await self._release(k)
+        await self._notify()
 
     async def _release(self, k: int) -> None:
         lease = self._held.get(k)
@@ -319,15 +343,15 @@ class LeaseKeeper:
         await self.owner.stop_partition(k, graceful=self.held(k))
         async with self._locks[k]:
             lease = self._held.pop(k, None)
-            if lease is None:
-                return
-            try:
-                await self.kv.delete(subjects.lease_key(k), last=lease.revision)
-            except (nats.errors.Error, TimeoutError) as exc:
-                # It expires on its own within the TTL.
-                log.warning("lease_release_failed", partition=k, error=type(exc).__name__)
-                return
-            log.info("lease_released", partition=k)
+            if lease is not None:
+                try:
+                    await self.kv.delete(subjects.lease_key(k), last=lease.revision)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    # It expires on its own within the TTL.
+                    log.warning("lease_release_failed", partition=k, error=type(exc).__name__)
+                else:
+                    log.info("lease_released", partition=k)
+        await self._notify()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def run() -> None:
