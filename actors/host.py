@@ -143,6 +143,7 @@ class ActorHost:
                 store=self.store,
                 products=self.products,
                 held=lambda: leases.held(partition),
+                host_id=self.host_id,
                 chain_actor=self.chain_actor,
             )
             try:

@@ -114,6 +114,7 @@ class LeaseKeeper:
         self.host_id = host_id
         self.ttl_s = ttl_s
         self.renew_s = renew_s
+        self.log = log.bind(host=host_id)
         self.view = LeaseView()
         self.lost = 0  # leases lost or fenced since start
         self._held: dict[int, _Held] = {}
@@ -171,11 +172,11 @@ class LeaseKeeper:
             except nats.errors.Error as exc:
                 # NATS unreachable or JetStream electing a leader: leases keep their
                 # deadlines, so owners stop in time if this goes on.
-                log.warning("lease_round_failed", error=type(exc).__name__)
+                self.log.warning("lease_round_failed", error=type(exc).__name__)
             self._fence_expired()
             elapsed = time.monotonic() - started
             if elapsed > self.renew_s:
-                log.warning("lease_round_slow", elapsed_s=round(elapsed, 3))
+                self.log.warning("lease_round_slow", elapsed_s=round(elapsed, 3))
             delay = max(0.0, self.renew_s - elapsed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -235,20 +236,20 @@ class LeaseKeeper:
             except nats.js.errors.KeyWrongLastSequenceError:
                 del self._held[k]
                 self.lost += 1
-                log.error("lease_lost", partition=k)
+                self.log.error("lease_lost", partition=k)
                 if lease.running and not lease.releasing:
                     lease.running = False
                     self._spawn(self.owner.stop_partition(k, graceful=False))
                 await self._notify()
                 return
             except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("lease_renew_failed", partition=k, error=type(exc).__name__)
+                self.log.warning("lease_renew_failed", partition=k, error=type(exc).__name__)
                 return
             lease.valid_until = sent + self.ttl_s - self.renew_s
             if not lease.running and not lease.releasing:
                 # Fenced after missed renewals, but nobody took it: carry on from the snapshots.
                 lease.running = True
-                log.warning("lease_resumed", partition=k)
+                self.log.warning("lease_resumed", partition=k)
                 self._spawn(self.owner.start_partition(k))
 
     def _fence_expired(self) -> None:
@@ -257,7 +258,9 @@ class LeaseKeeper:
             if lease.running and not lease.releasing and now >= lease.valid_until:
                 lease.running = False
                 self.lost += 1
-                log.error("lease_fenced", partition=k, overdue_s=round(now - lease.valid_until, 3))
+                self.log.error(
+                    "lease_fenced", partition=k, overdue_s=round(now - lease.valid_until, 3)
+                )
                 self._spawn(self.owner.stop_partition(k, graceful=False))
                 self._spawn(self._notify())
 
@@ -280,7 +283,7 @@ class LeaseKeeper:
                         entry.value
                     ).host
                 except (ValueError, msgspec.DecodeError):
-                    log.warning("lease_unreadable", key=key)
+                    self.log.warning("lease_unreadable", key=key)
         return view
 
     def _rebalance(self) -> None:
@@ -317,7 +320,7 @@ class LeaseKeeper:
             except nats.js.errors.KeyWrongLastSequenceError:
                 return  # another host was quicker
             except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("lease_acquire_failed", partition=k, error=type(exc).__name__)
+                self.log.warning("lease_acquire_failed", partition=k, error=type(exc).__name__)
                 return
             self._held[k] = _Held(
                 revision=revision,
@@ -326,11 +329,11 @@ class LeaseKeeper:
                 running=True,
             )
             self._free_rounds[k] = 0
-            log.info("lease_acquired", partition=k, revision=revision)
+            self.log.info("lease_acquired", partition=k, revision=revision)
         try:
             await self.owner.start_partition(k)
         except Exception:  # e.g. JetStream unavailable: let another host (or us) try again
-            log.exception("partition_start_failed", partition=k)
+            self.log.exception("partition_start_failed", partition=k)
             await self._release(k)
         await self._notify()
 
@@ -348,9 +351,9 @@ class LeaseKeeper:
                     await self.kv.delete(subjects.lease_key(k), last=lease.revision)
                 except (nats.errors.Error, TimeoutError) as exc:
                     # It expires on its own within the TTL.
-                    log.warning("lease_release_failed", partition=k, error=type(exc).__name__)
+                    self.log.warning("lease_release_failed", partition=k, error=type(exc).__name__)
                 else:
-                    log.info("lease_released", partition=k)
+                    self.log.info("lease_released", partition=k)
         await self._notify()
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -358,7 +361,7 @@ class LeaseKeeper:
             try:
                 await work
             except Exception:  # a partition start/stop must never take the keeper down
-                log.exception("partition_transition_failed")
+                self.log.exception("partition_transition_failed")
 
         task = asyncio.create_task(run())
         self._tasks.add(task)

@@ -46,6 +46,7 @@ class PartitionWorker:
         store: SnapshotStore,
         products: Mapping[str, ProductSpec],
         held: Callable[[], bool],
+        host_id: str = "",
         chain_actor: type[ChainActor] = ChainActor,
     ) -> None:
         self.partition = partition
@@ -66,7 +67,7 @@ class PartitionWorker:
         )
         self.ingress: Ingress | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.log = log.bind(partition=partition)
+        self.log = log.bind(partition=partition, host=host_id)
 
     def owns(self, product: str) -> bool:
         return self.layout.partition_of(product) == self.partition

@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 
 from actors import subjects
 from actors.errors import ConfigError
-from actors.settings import Settings
+from actors.settings import Settings, nats_servers
 from actors.streams import open_bucket
 from edge import openapi
 from edge.auth.passwords import PasswordHasher
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nc = await nats.connect(
-            settings.nats_url,
+            nats_servers(settings.nats_url),
             name="deltastream-edge",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

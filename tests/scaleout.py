@@ -234,3 +234,27 @@ async def wait_final(nc: Any, final: dict[str, int], timeout_s: float = TAKEOVER
 def assert_in_order_once(seqs: dict[str, list[int]]) -> None:
     for subject, values in seqs.items():
         assert values == sorted(set(values)), f"{subject} published out of order or twice"
+
+
+async def publish_in_order(
+    nc: Any, messages: Sequence[FeedMessage], *, first_index: int = 0, timeout_s: float = 2.0
+) -> None:
+    """Publish one message at a time, each until FEED acknowledged it, with a
+    ``Nats-Msg-Id``: across a server failure a message is stored once and in its place, so
+    FEED's sequence numbers match an undisturbed run's."""
+    js = nc.jetstream()
+    encoder = msgspec.json.Encoder()
+    for i, m in enumerate(messages, first_index):
+        data = encoder.encode(m.payload)
+        async with asyncio.timeout(TAKEOVER_WAIT_S):
+            while True:
+                try:
+                    ack = await js.publish(
+                        m.subject, data, timeout=timeout_s, headers={"Nats-Msg-Id": f"msg-{i}"}
+                    )
+                except (nats.errors.Error, TimeoutError):
+                    # A leader election or a reconnect: back off a little, same id again.
+                    await asyncio.sleep(0.1)
+                    continue
+                assert ack.seq == i + 1, (ack, i)
+                break
