@@ -305,11 +305,11 @@ class SnapshotService:
     # ------------------------------------------------------------ routing
 
     async def _local(self, k: int, endpoint: str, data: bytes) -> bytes:
+        if endpoint not in _ROUTED and endpoint != "products":
+            raise _ServiceError(404, f"no endpoint {endpoint!r}")
         sup = self.local(k)
         if sup is None:
             raise _ServiceError(503, f"partition {k} is not served here (changing owner)")
-        if endpoint not in _ROUTED and endpoint != "products":
-            raise _ServiceError(404, f"no endpoint {endpoint!r}")
         body: bytes = await getattr(SnapshotEndpoints(sup, self.timeout_s), endpoint)(data)
         return body
 

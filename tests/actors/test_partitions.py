@@ -4,6 +4,7 @@ stream takes only the contract's subject shapes; the layout is checked at start-
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import nats
 import nats.errors
@@ -13,9 +14,11 @@ from hypothesis import strategies as st
 
 from actors import subjects
 from actors.errors import ConfigError
+from actors.feeds.recording import read_recording, record
 from actors.natsserver import NatsServer
 from actors.settings import Settings, nats_servers
 from actors.streams import ensure_streams, feed_layout_of
+from edge.cli import main
 from tests.conftest import test_settings
 
 PRODUCT_CHARS = string.ascii_uppercase + string.digits + "_-"
@@ -155,3 +158,34 @@ def test_bad_scale_out_settings_are_config_errors_naming_the_key(
 def test_a_nats_url_may_list_the_servers_of_a_cluster() -> None:
     s = Settings.from_env({"DELTASTREAM_NATS_URL": "nats://a:1, nats://b:2,nats://c:3"})
     assert nats_servers(s.nats_url) == ["nats://a:1", "nats://b:2", "nats://c:3"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["actors", "--partitions", "0"], "PARTITIONS"),
+        (["actors", "--partitions", "300"], "PARTITIONS"),
+        (["actors", "--host-id", "not one token"], "HOST_ID"),
+    ],
+)
+def test_bad_actors_options_are_refused_with_a_message(
+    argv: list[str], names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert names in capsys.readouterr().err
+
+
+async def test_a_recording_of_a_partitioned_feed_keeps_the_published_subjects(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        await ensure_streams(nc.jetstream(), test_settings(nats_server.url, partitions=4))
+        published = [subjects.feed_quotes("NIFTY", "2026-12-29"), subjects.feed_underlying("NIFTY")]
+        for subject in published:
+            await nc.jetstream().publish(subject, b"{}")
+    finally:
+        await nc.close()
+    path = tmp_path / "feed.jsonl"
+    assert await record(nats_server.url, path) == 2
+    assert [r.subject for r in read_recording(path)] == published

@@ -19,6 +19,7 @@ from actors.feeds.market import FeedMessage
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
+from actors.service import SnapshotService
 from actors.streams import ensure_streams
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
@@ -163,3 +164,38 @@ async def test_killing_a_host_hands_its_partitions_to_the_other_with_nothing_los
 
 
 pytestmark = pytest.mark.timeout(240)
+
+
+async def _ask(nc: Any, subject: str, data: bytes) -> tuple[str | None, Any]:
+    reply = await nc.request(subject, data, timeout=10)
+    code = (reply.headers or {}).get("Nats-Service-Error-Code")
+    return code, (reply.headers or {}).get("Nats-Service-Error") if code else reply.data
+
+
+async def test_service_requests_for_partitions_without_an_owner_or_malformed_get_errors(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    service = SnapshotService(
+        nc, partitions=2, local=lambda k: None, timeout_s=5.0, health=lambda: {"healthy": True}
+    )
+    await service.start()
+    await service.serve_partition(0)
+    try:
+        summary = subjects.service_subject("summary")
+        nifty = subjects.partition_of("NIFTY", 2)
+        code, text = await _ask(nc, summary, b'{"product": "NIFTY"}')
+        assert (code, f"partition {nifty} has no owner" in text) == ("503", True)
+        assert (await _ask(nc, summary, b"{not json"))[0] == "400"
+        assert (await _ask(nc, summary, b'{"product": 5}'))[0] == "400"
+        assert (await _ask(nc, summary, b'{"product": "NIFTY", "x": 1}'))[0] == "400"
+        # the products list leaves out partitions that have no owner right now
+        code, body = await _ask(nc, subjects.service_subject("products"), b"{}")
+        assert (code, body) == (None, b"[]")
+        partition = subjects.partition_service_subject(0, "")
+        assert (await _ask(nc, partition + "bogus", b"{}"))[0] == "404"
+        code, text = await _ask(nc, partition + "summary", b'{"product": "NIFTY"}')
+        assert (code, "not served here" in text) == ("503", True)
+    finally:
+        await service.stop()
+        await nc.close()
