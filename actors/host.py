@@ -112,7 +112,12 @@ class ActorHost:
             renew_s=self.settings.lease_renew_s,
         )
         # One round now, so that a host alone with free partitions owns them on return.
-        await self.leases.round()
+        try:
+            await self.leases.round()
+        except nats.errors.Error as exc:
+            # e.g. the lease bucket was just created and its stream has no leader yet:
+            # the keeper's loop tries again.
+            log.warning("first_lease_round_failed", error=type(exc).__name__)
         await self.leases.settled()
         self._lease_task = asyncio.create_task(self.leases.run(), name="leases")
         log.info(

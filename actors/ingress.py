@@ -9,7 +9,8 @@ and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it 
 With several partitions every consumer also receives every underlying tick (FEED cannot
 partition two subject shapes, see ``subjects.FeedLayout``); a tick of another partition's
 product is acked and skipped. ``active`` (the partition's lease) is asked before every
-fetch and every ack: a host that may have lost the partition stops touching its consumer.
+batch and every ack: while a renewal is overdue the ingress pauses, and it is stopped when
+the lease is lost, so a host that may have lost the partition stops touching its consumer.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ log = structlog.get_logger(__name__)
 
 _NAK_DELAY_S = 1.0
 _IDLE_S = 0.5  # also how soon an idle host restarts an actor that crashed
+_PAUSE_S = 0.05
 
 
 class _Advisory(msgspec.Struct):
@@ -131,7 +133,13 @@ class Ingress:
             cb=self._on_max_deliveries,
         )
         try:
-            while not self._stopping.is_set() and self.active():
+            while not self._stopping.is_set():
+                if not self.active():
+                    # A lease renewal is overdue: touch nothing until it comes through (or
+                    # the partition is lost and this ingress is stopped).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), _PAUSE_S)
+                    continue
                 if self.supervisor.crash_pending.is_set():
                     await self.supervisor.restart_crashed()
                 try:

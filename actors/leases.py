@@ -2,22 +2,25 @@
 
 Bucket ``deltastream_leases`` keeps every entry for ``lease_ttl_s`` after its last write
 (the stream's max age), then drops it. Keys: ``lease.<k>`` (JSON: the owning host) and
-``host.<id>`` (JSON: a live host). Every ``lease_renew_s`` each host runs one round:
+``host.<id>`` (JSON: a live host). Two loops run every ``lease_renew_s``:
 
-1. rewrite its presence key;
-2. renew each of its leases with ``update(last=revision)``; a wrong revision means the lease
-   expired and somebody else may hold it now: the partition is lost;
-3. read the bucket: the live hosts and who holds what;
-4. move towards its fair share (live hosts sorted by id, the first ``P mod L`` get
-   ``P // L + 1`` partitions, the others ``P // L``): release partitions above it
-   (gracefully: the owner checkpoints first, then deletes its lease), take free ones below
-   it with ``create`` (which fails if another host got there first). A partition left free
-   for ``_ORPHAN_ROUNDS`` rounds is taken by anyone, whatever the share.
+- renewals: rewrite the presence key and renew each lease with ``update(last=revision)``,
+  side by side. A wrong revision means the lease expired and another host may hold it now:
+  the partition is lost and its worker stopped at once (what it had not published is
+  dropped).
+- balance: read the bucket (the live hosts, who holds what) and move towards this host's
+  fair share (live hosts sorted by id, the first ``P mod L`` get ``P // L + 1`` partitions,
+  the others ``P // L``): release partitions above it (gracefully: the worker checkpoints,
+  then the lease is deleted), take free ones below it with ``create`` (which fails if
+  another host got there first). A partition left free for ``_ORPHAN_ROUNDS`` rounds is taken
+  by anyone, whatever the share.
 
 Fencing: ``held(k)`` is true until the send time of the last acknowledged renewal plus the
 TTL minus one renew period. The server can only expire the entry later than that (it dates
-the entry when it stores it), so an owner stops before anyone else can take over, unless
-its whole process is stalled for longer than that margin (see DESIGN.md §3).
+the entry when it stores it). While ``held(k)`` is false the partition's worker pauses (no
+fetch, no ack, no publish, no checkpoint); it resumes if a renewal still succeeds and is
+stopped when the lease turns out lost. See DESIGN.md §3 for what remains possible when a
+whole process stalls for longer than that margin.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class _Held:
     valid_until: float  # monotonic
     running: bool = False
     releasing: bool = False
+    overdue: bool = False  # a renewal is late: the worker pauses
 
 
 class LeaseKeeper:
@@ -116,9 +120,12 @@ class LeaseKeeper:
         self.renew_s = renew_s
         self.log = log.bind(host=host_id)
         self.view = LeaseView()
-        self.lost = 0  # leases lost or fenced since start
+        self.lost = 0  # leases lost since start (their workers were stopped)
+        self.overdue = 0  # times a renewal came too late and a worker paused
         self._held: dict[int, _Held] = {}
-        self._locks = {k: asyncio.Lock() for k in range(partitions)}
+        self._locks = {k: asyncio.Lock() for k in range(partitions)}  # KV ops on lease.<k>
+        # Starts and stops of partition k, in order: a stop never overtakes its start.
+        self._transitions = {k: asyncio.Lock() for k in range(partitions)}
         self._free_rounds: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -145,6 +152,7 @@ class LeaseKeeper:
             "hosts": self.view.hosts,
             "holders": {str(k): h for k, h in sorted(self.view.holders.items())},
             "leases_lost": self.lost,
+            "leases_overdue": self.overdue,
         }
 
     async def wait_owned(self, predicate: Callable[[list[int]], bool]) -> list[int]:
@@ -165,33 +173,49 @@ class LeaseKeeper:
     # ------------------------------------------------------------ the loop
 
     async def run(self) -> None:
+        await asyncio.gather(self._loop(self.renew_round), self._loop(self.balance_round))
+
+    async def _loop(self, step: Callable[[], Awaitable[None]]) -> None:
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                await self.round()
+                await step()
             except nats.errors.Error as exc:
                 # NATS unreachable or JetStream electing a leader: leases keep their
-                # deadlines, so owners stop in time if this goes on.
-                self.log.warning("lease_round_failed", error=type(exc).__name__)
-            self._fence_expired()
+                # deadlines, so owners pause in time if this goes on.
+                self.log.warning("lease_step_failed", step=step.__name__, error=type(exc).__name__)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the keeper itself is being stopped
+                # A future inside the NATS client was cancelled under us (a reconnect):
+                # like any other failed step, try again next time.
+                self.log.warning("lease_step_failed", step=step.__name__, error="CancelledError")
+            except Exception:  # the keeper's outermost loop: it must never stop renewing
+                self.log.exception("lease_step_crashed", step=step.__name__)
             elapsed = time.monotonic() - started
             if elapsed > self.renew_s:
-                self.log.warning("lease_round_slow", elapsed_s=round(elapsed, 3))
-            delay = max(0.0, self.renew_s - elapsed)
+                self.log.warning("lease_step_slow", step=step.__name__, elapsed_s=round(elapsed, 3))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, self.renew_s - elapsed))
 
     async def round(self) -> None:
-        # Renewals first and side by side: a slow round must not eat into the leases.
+        """One renewal and one balance step (the host's first, before it returns from start)."""
+        await self.renew_round()
+        await self.balance_round()
+
+    async def renew_round(self) -> None:
         results = await asyncio.gather(
             self._put_presence(),
             *(self._renew(k) for k in list(self._held)),
             return_exceptions=True,
         )
-        self._fence_expired()
+        self._note_overdue()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+    async def balance_round(self) -> None:
         self.view = await self._read()
         self._rebalance()
 
@@ -237,32 +261,26 @@ class LeaseKeeper:
                 del self._held[k]
                 self.lost += 1
                 self.log.error("lease_lost", partition=k)
-                if lease.running and not lease.releasing:
-                    lease.running = False
-                    self._spawn(self.owner.stop_partition(k, graceful=False))
+                if not lease.releasing:
+                    self._spawn(self._stop(k, lease, graceful=False))
                 await self._notify()
                 return
             except (nats.errors.Error, TimeoutError) as exc:
                 self.log.warning("lease_renew_failed", partition=k, error=type(exc).__name__)
                 return
             lease.valid_until = sent + self.ttl_s - self.renew_s
-            if not lease.running and not lease.releasing:
-                # Fenced after missed renewals, but nobody took it: carry on from the snapshots.
-                lease.running = True
-                self.log.warning("lease_resumed", partition=k)
-                self._spawn(self.owner.start_partition(k))
+            if lease.overdue:
+                lease.overdue = False
+                self.log.warning("lease_recovered", partition=k)
 
-    def _fence_expired(self) -> None:
+    def _note_overdue(self) -> None:
         now = time.monotonic()
         for k, lease in self._held.items():
-            if lease.running and not lease.releasing and now >= lease.valid_until:
-                lease.running = False
-                self.lost += 1
-                self.log.error(
-                    "lease_fenced", partition=k, overdue_s=round(now - lease.valid_until, 3)
-                )
-                self._spawn(self.owner.stop_partition(k, graceful=False))
-                self._spawn(self._notify())
+            if not lease.overdue and now >= lease.valid_until:
+                lease.overdue = True
+                self.overdue += 1
+                overdue_s = round(now - lease.valid_until, 3)
+                self.log.warning("lease_overdue", partition=k, overdue_s=overdue_s)
 
     async def _read(self) -> LeaseView:
         prefix = f"$KV.{subjects.KV_LEASES}."
@@ -326,27 +344,41 @@ class LeaseKeeper:
                 revision=revision,
                 acquired_ns=acquired_ns,
                 valid_until=sent + self.ttl_s - self.renew_s,
-                running=True,
             )
             self._free_rounds[k] = 0
             self.log.info("lease_acquired", partition=k, revision=revision)
         try:
-            await self.owner.start_partition(k)
+            await self._start(k)
         except Exception:  # e.g. JetStream unavailable: let another host (or us) try again
             self.log.exception("partition_start_failed", partition=k)
             await self._release(k)
         await self._notify()
+
+    async def _start(self, k: int) -> None:
+        async with self._transitions[k]:
+            lease = self._held.get(k)
+            if lease is None or lease.releasing or lease.running:
+                return  # given back or lost before it could start
+            lease.running = True
+            await self.owner.start_partition(k)
+
+    async def _stop(self, k: int, lease: _Held, *, graceful: bool) -> None:
+        async with self._transitions[k]:
+            if not lease.running:
+                return
+            lease.running = False
+            await self.owner.stop_partition(k, graceful=graceful)
 
     async def _release(self, k: int) -> None:
         lease = self._held.get(k)
         if lease is None:
             return
         lease.releasing = True
-        lease.running = False
-        await self.owner.stop_partition(k, graceful=self.held(k))
+        self.log.info("lease_releasing", partition=k)
+        await self._stop(k, lease, graceful=self.held(k))
         async with self._locks[k]:
-            lease = self._held.pop(k, None)
-            if lease is not None:
+            if self._held.get(k) is lease:
+                del self._held[k]
                 try:
                     await self.kv.delete(subjects.lease_key(k), last=lease.revision)
                 except (nats.errors.Error, TimeoutError) as exc:

@@ -4,8 +4,9 @@ Start (once the host holds the partition's lease) — the order matters for exac
 restore the snapshots of the partition's products → recreate its durable consumer at its
 checkpoint + 1 → consume. Stop, gracefully (the lease is still held, the partition is being
 handed over or the host shuts down): stop consuming, checkpoint, stop the actors, wait until
-their last publishes left. Stop, fenced (the lease was lost or is overdue): stop at once and
-write nothing; the next owner starts from the last checkpoint.
+their last publishes left. Stop, fenced (the lease was lost): stop at once, drop what was not
+published yet and write nothing; the next owner starts from the last checkpoint. While a
+renewal is only overdue the worker pauses (ingress, publishes, checkpoints wait on ``held``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ __all__ = ["PartitionWorker"]
 log = structlog.get_logger(__name__)
 
 FLUSH_PERIOD_S = 0.1
+# A hand-over (checkpoint, last publishes) that takes longer is abandoned: the next owner
+# then replays from the previous checkpoint instead.
+GRACEFUL_STOP_S = 10.0
 
 
 class PartitionWorker:
@@ -143,17 +147,26 @@ class PartitionWorker:
             with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
                 await task
         self._tasks = []
-        if graceful and self.nc.is_connected:
+        if graceful:
+            try:
+                await asyncio.wait_for(self._hand_over(), GRACEFUL_STOP_S)
+            except TimeoutError:
+                self.log.warning("partition_hand_over_slow", timeout_s=GRACEFUL_STOP_S)
+                graceful = False
+        self.supervisor.stop_all()
+        if not graceful:
+            self.publisher.discard()
+        self.log.info("partition_stopped", graceful=graceful)
+
+    async def _hand_over(self) -> None:
+        if self.nc.is_connected:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await self.checkpoint()
-        self.supervisor.stop_all()
-        if graceful:
-            # Hand over only once what the actors published is on its way to the server,
-            # so the next owner's publish floors see it.
-            await self.publisher.drained()
-            with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await self.nc.flush(timeout=2)
-        self.log.info("partition_stopped", graceful=graceful)
+        # Hand over only once what the actors published is on its way to the server, so the
+        # next owner's publish floors see it.
+        await self.publisher.drained()
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self.nc.flush(timeout=2)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -3,9 +3,10 @@
 Actors run on pykka threads; the NATS client lives on the asyncio loop. ``publish`` appends
 to a queue and wakes the loop once per burst; one drain task sends in FIFO order.
 
-A ``gate`` (the lease of the FEED partition these actors belong to) is asked before a message
-is queued and again before it is sent: once the host may no longer own the partition, what
-its actors still produce is dropped rather than published next to its successor's.
+A ``gate`` (the lease of the FEED partition these actors belong to) is asked before each
+send. While it is closed (a lease renewal is overdue) messages wait in the queue, in order;
+they go out if the renewal comes through, and ``discard`` drops them when the partition is
+lost, so nothing is published next to its successor's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import nats.aio.client
 
 __all__ = ["Publisher"]
 
+_GATE_RETRY_S = 0.05
+
 
 class Publisher:
     def __init__(
@@ -31,7 +34,7 @@ class Publisher:
         self._nc = nc
         self._loop = loop
         self._gate = gate
-        self.fenced = 0  # messages dropped because the gate was closed
+        self.fenced = 0  # messages dropped because the partition was lost
         self._queue: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
@@ -42,9 +45,6 @@ class Publisher:
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Thread-safe; returns at once."""
-        if self._gate is not None and not self._gate():
-            self.fenced += 1
-            return
         with self._lock:
             self._queue.append((subject, payload, headers))
             if self._scheduled:
@@ -63,12 +63,15 @@ class Publisher:
                     self._scheduled = False
                     self._idle.set()
                     return
-                batch = list(self._queue)
-                self._queue.clear()
+                gated = self._gate is not None and not self._gate()
+                if not gated:
+                    batch = list(self._queue)
+                    self._queue.clear()
+            if gated:
+                # Hold everything until the lease is renewed, or ``discard`` drops it.
+                await asyncio.sleep(_GATE_RETRY_S)
+                continue
             for subject, payload, headers in batch:
-                if self._gate is not None and not self._gate():
-                    self.fenced += 1
-                    continue
                 try:
                     await self._nc.publish(subject, payload, headers=headers)
                     self.published += 1
@@ -80,3 +83,9 @@ class Publisher:
     async def drained(self) -> None:
         """Wait until everything queued so far has been handed to the client."""
         await self._idle.wait()
+
+    def discard(self) -> None:
+        """Drop what is queued (the partition was lost to another host)."""
+        with self._lock:
+            self.fenced += len(self._queue)
+            self._queue.clear()

@@ -60,6 +60,7 @@ class ContinuousPull:
         # The server keeps each request for up to `expires`; asking again before the
         # credit runs out keeps messages flowing without a round trip per batch.
         if self._sub is None or (self._active is not None and not self._active()):
+            self._requested_at = 0.0  # ask again at the next idle time-out
             return
         body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
         self._credit += self._batch
