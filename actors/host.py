@@ -93,7 +93,7 @@ class ActorHost:
         js = self.nc.jetstream()
         await ensure_streams(js, self.settings)
         kv = await open_bucket(js, subjects.KV_SNAPSHOTS, self.settings)
-        self.store = SnapshotStore(kv, partitions=self.settings.partitions)
+        self.store = SnapshotStore(kv, js, partitions=self.settings.partitions)
         self.snapshot_service = SnapshotService(
             self.nc,
             partitions=self.settings.partitions,

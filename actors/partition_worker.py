@@ -71,6 +71,9 @@ class PartitionWorker:
         )
         self.ingress: Ingress | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Loops also check this: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as its inner request completes, and a swallowed one must not keep a loop up.
+        self._closing = asyncio.Event()
         self.log = log.bind(partition=partition, host=host_id)
 
     def owns(self, product: str) -> bool:
@@ -107,13 +110,15 @@ class PartitionWorker:
         )
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             self.supervisor.flush_all(time.time_ns())
             await asyncio.sleep(FLUSH_PERIOD_S)
 
     async def _checkpoint_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.snapshot_interval_s)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.settings.snapshot_interval_s)
+                return
             try:
                 await self.checkpoint()
             except nats.errors.Error as exc:
@@ -141,11 +146,16 @@ class PartitionWorker:
     async def stop(self, *, graceful: bool) -> None:
         if self.ingress is not None:
             self.ingress.stop()
+        self._closing.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
-                await task
+        if self._tasks:
+            done, stuck = await asyncio.wait(self._tasks, timeout=GRACEFUL_STOP_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    self.log.warning("partition_task_failed", task=task.get_name())
+            for task in stuck:
+                self.log.error("partition_task_stuck", task=task.get_name())
         self._tasks = []
         if graceful:
             try:

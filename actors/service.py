@@ -305,8 +305,10 @@ class SnapshotService:
     # ------------------------------------------------------------ routing
 
     async def _local(self, k: int, endpoint: str, data: bytes) -> bytes:
-        if endpoint not in _ROUTED and endpoint != "products":
+        if endpoint not in _ROUTED and endpoint not in ("products", "health"):
             raise _ServiceError(404, f"no endpoint {endpoint!r}")
+        if endpoint == "health":  # the health of the host that runs partition k
+            return _encoder.encode(self._health())
         sup = self.local(k)
         if sup is None:
             raise _ServiceError(503, f"partition {k} is not served here (changing owner)")

@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import msgspec
+import nats.js
 import nats.js.errors
 from nats.js.kv import KeyValue
 
@@ -48,8 +49,17 @@ _seq_decoder = msgspec.msgpack.Decoder(_Seq)
 
 
 class SnapshotStore:
-    def __init__(self, kv: KeyValue, *, partitions: int = 1) -> None:
+    def __init__(
+        self,
+        kv: KeyValue,
+        js: nats.js.JetStreamContext,
+        *,
+        bucket: str = subjects.KV_SNAPSHOTS,
+        partitions: int = 1,
+    ) -> None:
         self.kv = kv
+        self.js = js
+        self.bucket = bucket
         self.partitions = partitions
         self._revisions: dict[str, int] = {}  # the revision each key had after our last write
 
@@ -111,12 +121,16 @@ class SnapshotStore:
         return None if raw is None else _checkpoint_decoder.decode(raw)
 
     async def _keys(self, prefix: str) -> list[str]:
-        # nats-py's ``keys(filters=...)`` matches substrings, not subject wildcards.
-        try:
-            keys = await self.kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
-        return sorted(k.removeprefix(prefix) for k in keys if k.startswith(prefix))
+        # One stream-info request lists the keys (their subjects): nats-py's ``keys()`` would
+        # create a consumer, which a cluster electing a leader can keep waiting. Snapshot
+        # keys are never deleted, so every subject listed is a live key.
+        kv_prefix = f"$KV.{self.bucket}."
+        info = await self.js.stream_info(
+            f"KV_{self.bucket}", subjects_filter=f"{kv_prefix}{prefix}>"
+        )
+        return sorted(
+            subject.removeprefix(kv_prefix + prefix) for subject in (info.state.subjects or {})
+        )
 
     async def chain_keys(
         self, owned: Callable[[str], bool] | None = None

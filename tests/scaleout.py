@@ -174,13 +174,17 @@ async def final_state(nc: Any, chains: Sequence[tuple[str, str]]) -> dict[str, A
 
 
 async def summaries_in_stream(nc: Any) -> dict[str, list[int]]:
-    """Every stored summary's ``stream_seq``, per subject, in ANALYTICS order."""
+    """Per subject, in ANALYTICS order: every stored summary's ``stream_seq`` and every
+    underlying tick's ``seq`` (the numbers that must only go up)."""
     js = nc.jetstream()
     info = await js.add_consumer(
         subjects.ANALYTICS_STREAM,
         ConsumerConfig(
             ack_policy=AckPolicy.NONE,
-            filter_subject="deltastream.analytics.summary.>",
+            filter_subjects=[
+                "deltastream.analytics.summary.>",
+                "deltastream.analytics.underlying.>",
+            ],
             mem_storage=True,
             inactive_threshold=30.0,
         ),
@@ -193,7 +197,8 @@ async def summaries_in_stream(nc: Any) -> dict[str, list[int]]:
             batch = await sub.fetch(min(500, remaining), timeout=10)
             remaining -= len(batch)
             for m in batch:
-                seqs[m.subject].append(msgspec.json.decode(m.data)["stream_seq"])
+                body = msgspec.json.decode(m.data)
+                seqs[m.subject].append(body.get("stream_seq", body["seq"]))
     finally:
         await sub.unsubscribe()
     return seqs
@@ -208,11 +213,12 @@ async def wait_final(nc: Any, final: dict[str, int], timeout_s: float = TAKEOVER
         arrived.set()
 
     sub = await nc.subscribe("deltastream.analytics.summary.>", cb=on_summary)
+    behind: dict[str, tuple[int, int]] = {}
     try:
         async with asyncio.timeout(timeout_s):
             while True:
                 arrived.clear()
-                behind = []
+                behind.clear()
                 for subject, seq in final.items():
                     try:
                         raw = await js.get_msg(subjects.ANALYTICS_STREAM, subject=subject)
@@ -220,15 +226,31 @@ async def wait_final(nc: Any, final: dict[str, int], timeout_s: float = TAKEOVER
                     except (nats.js.errors.NotFoundError, nats.errors.Error):
                         got = 0
                     if got < seq:
-                        behind.append(subject)
+                        behind[subject] = (got, seq)
                 if not behind:
                     return
                 # woken by the next summary; re-checked at least every second anyway
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), 1.0)
+    except TimeoutError as exc:
+        raise AssertionError(
+            f"summaries behind (stored, final): {behind}; hosts: {await _healths(nc)}"
+        ) from exc
     finally:
         with contextlib.suppress(nats.errors.Error):
             await sub.unsubscribe()
+
+
+async def _healths(nc: Any, partitions: int = 8) -> dict[int, Any]:
+    """The health of each partition's owner, for a failure message."""
+    out: dict[int, Any] = {}
+    for k in range(partitions):
+        try:
+            reply = await nc.request(subjects.partition_service_subject(k, "health"), b"{}", 2)
+            out[k] = msgspec.json.decode(reply.data)
+        except (nats.errors.Error, msgspec.DecodeError) as exc:
+            out[k] = type(exc).__name__
+    return out
 
 
 def assert_in_order_once(seqs: dict[str, list[int]]) -> None:
