@@ -176,15 +176,19 @@ class ActorHost:
         return {k: await w.checkpoint() for k, w in sorted(self.workers.items())}
 
     def health(self) -> dict[str, Any]:
-        parts = [w.health() for _, w in sorted(self.workers.items())]
+        by_partition = {k: w.health() for k, w in sorted(self.workers.items())}
+        parts = list(by_partition.values())
         connected = bool(self.nc and self.nc.is_connected)
         escalations = [p["escalation"] for p in parts if p.get("escalation")]
         healthy = all(p["healthy"] for p in parts) and connected
         ingress: Any = None
+        publisher: Any = None
         if self.settings.partitions == 1:
             ingress = parts[0]["ingress"] if parts else None
+            publisher = parts[0]["publisher"] if parts else None
         else:
-            ingress = {str(k): w.health()["ingress"] for k, w in sorted(self.workers.items())}
+            ingress = {str(k): p["ingress"] for k, p in by_partition.items()}
+            publisher = {str(k): p["publisher"] for k, p in by_partition.items()}
         return {
             "healthy": healthy,
             "escalation": escalations[0] if escalations else None,
@@ -195,6 +199,7 @@ class ActorHost:
             "restarts": sum(p["restarts"] for p in parts),
             "nats_connected": connected,
             "ingress": ingress,
+            "publisher": publisher,
             "leases": self.leases.stats() if self.leases else None,
             "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
         }

@@ -205,6 +205,7 @@ class LeaseKeeper:
         await self.balance_round()
 
     async def renew_round(self) -> None:
+        self._note_overdue()
         results = await asyncio.gather(
             self._put_presence(),
             *(self._renew(k) for k in list(self._held)),

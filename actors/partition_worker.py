@@ -182,5 +182,5 @@ class PartitionWorker:
         return {
             **self.supervisor.health(),
             "ingress": self.ingress.stats() if self.ingress else None,
-            "fenced_publishes": self.publisher.fenced,
+            "publisher": self.publisher.stats(),
         }

@@ -17,8 +17,11 @@ from collections import deque
 from collections.abc import Callable
 
 import nats.aio.client
+import structlog
 
 __all__ = ["Publisher"]
+
+log = structlog.get_logger(__name__)
 
 _GATE_RETRY_S = 0.05
 
@@ -75,10 +78,22 @@ class Publisher:
                 try:
                     await self._nc.publish(subject, payload, headers=headers)
                     self.published += 1
-                except nats.errors.Error:
+                except nats.errors.Error as exc:
                     # Disconnected: the client buffers while reconnecting; past its buffer
                     # the analytics message is lost, but it is derived and can be rebuilt.
                     self.failed += 1
+                    if self.failed == 1 or self.failed % 1000 == 0:
+                        log.warning("analytics_publish_failed", failed=self.failed, error=str(exc))
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            queued = len(self._queue)
+        return {
+            "published": self.published,
+            "failed": self.failed,
+            "dropped_on_loss": self.fenced,
+            "queued": queued,
+        }
 
     async def drained(self) -> None:
         """Wait until everything queued so far has been handed to the client."""
