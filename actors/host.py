@@ -111,6 +111,7 @@ class ActorHost:
             ttl_s=self.settings.lease_ttl_s,
             renew_s=self.settings.lease_renew_s,
         )
+        await self.leases.claim_identity()
         # One round now, so that a host alone with free partitions owns them on return.
         try:
             await self.leases.round()

@@ -41,6 +41,7 @@ import structlog
 from nats.js.kv import KeyValue
 
 from actors import subjects
+from actors.errors import ConfigError
 
 __all__ = ["LeaseKeeper", "LeaseView", "PartitionOwner", "fair_share"]
 
@@ -71,6 +72,7 @@ class _Presence(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _lease_decoder = msgspec.json.Decoder(_LeaseValue)
+_presence_decoder = msgspec.json.Decoder(_Presence)
 _encoder = msgspec.json.Encoder()
 
 
@@ -164,6 +166,27 @@ class LeaseKeeper:
     async def _notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
+
+    async def claim_identity(self) -> None:
+        """Wait until no other live host uses this host's id (a previous process with the
+        same id leaves its presence key for up to a TTL); ConfigError if one keeps it alive."""
+        deadline = time.monotonic() + self.ttl_s + 2 * self.renew_s
+        while True:
+            try:
+                entry = await self.kv.get(subjects.presence_key(self.host_id))
+            except nats.js.errors.KeyNotFoundError:
+                return
+            try:
+                other_pid = _presence_decoder.decode(entry.value or b"").pid
+            except msgspec.DecodeError:
+                other_pid = 0
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"setting DELTASTREAM_HOST_ID: another actor host with id {self.host_id!r} "
+                    f"is alive (pid {other_pid}); every host needs its own id"
+                )
+            self.log.warning("host_id_in_use", other_pid=other_pid)
+            await asyncio.sleep(self.renew_s)
 
     async def settled(self) -> None:
         """Wait until every partition start or stop begun so far has finished."""

@@ -79,7 +79,7 @@ def _host(url: str, host_id: str, partitions: int, products_file: Path) -> subpr
         "DELTASTREAM_PARTITIONS": str(partitions),
         "DELTASTREAM_HOST_ID": host_id,
         "DELTASTREAM_PRODUCTS_FILE": str(products_file),
-        "DELTASTREAM_LOG_LEVEL": "warning",
+        "DELTASTREAM_LOG_LEVEL": os.environ.get("DS_BENCH_LOG_LEVEL", "warning"),
     }
     with log.open("ab") as stderr:
         return subprocess.Popen(
@@ -286,7 +286,7 @@ async def failover(tmp: Path, *, partitions: int, rate: float, kills: int) -> li
                     flush=True,
                 )
                 procs[victim].wait()
-                replacement = f"h{len(procs) + 1}"
+                replacement = f"h{4 + n}"  # a fresh id: ids must be unique among live hosts
                 procs[replacement] = _host(server.url, replacement, partitions, products_file)
                 del procs[victim]
                 await leases.wait_even(list(procs), partitions)

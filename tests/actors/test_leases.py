@@ -12,6 +12,7 @@ import nats.js.errors
 import pytest
 
 from actors import subjects
+from actors.errors import ConfigError
 from actors.leases import LeaseKeeper, fair_share
 from actors.natsserver import NatsServer
 from actors.settings import Settings
@@ -152,3 +153,21 @@ async def test_a_late_renewal_pauses_the_partition_without_stopping_it(
     await keeper.stop()
     with pytest.raises(nats.js.errors.KeyNotFoundError):
         await (await nc.jetstream().key_value(subjects.KV_LEASES)).get(subjects.lease_key(0))
+
+
+async def test_a_second_host_with_a_live_hosts_id_is_refused(
+    nats_server: NatsServer, connect: Connect
+) -> None:
+    first, _ = await _keeper(await connect(), "twin", 2, nats_server.url)
+    await first.round()
+    running = asyncio.create_task(first.run())
+    second, owner = await _keeper(await connect(), "twin", 2, nats_server.url)
+    try:
+        with pytest.raises(ConfigError, match="twin"):
+            await asyncio.wait_for(second.claim_identity(), WAIT_S)
+        assert owner.calls == []
+    finally:
+        await first.stop()
+        running.cancel()
+    # once the first has left, the id is free again
+    await asyncio.wait_for(second.claim_identity(), WAIT_S)
