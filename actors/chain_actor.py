@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pykka
 import structlog
 
@@ -31,8 +32,9 @@ from actors.commands import (
     SetProduct,
     SmileUpdate,
 )
+from actors.errors import TooManyStrikes
 from actors.futures import BridgedActor
-from actors.messages import encode
+from actors.messages import ChainFeed, encode
 from actors.metrics import RECOMPUTE_SECONDS
 from actors.publisher import Publisher
 
@@ -52,9 +54,11 @@ class ChainActor(BridgedActor):
         chain_interval_ns: int,
         surface_interval_ns: int,
         on_crash: Callable[[pykka.ActorRef[Any], BaseException | None], None] | None = None,
+        max_strikes: int | None = None,
     ) -> None:
         super().__init__()
         self.on_crash = on_crash
+        self.max_strikes = max_strikes
         self.book = book
         self.publisher = publisher
         self.product_ref = product_ref
@@ -91,6 +95,7 @@ class ChainActor(BridgedActor):
                 if seq <= self.book.stream_seq:
                     self.log.debug("duplicate_skipped", stream_seq=seq, at=self.book.stream_seq)
                     return False  # already applied (redelivery or replay overlap)
+                self._check_strike_cap(feed, replace=replace)
                 if replace:
                     self.book.apply_chain(feed, seq)
                 else:
@@ -124,6 +129,22 @@ class ChainActor(BridgedActor):
                 self.product_ref = ref
                 return None
         raise TypeError(f"unexpected message {type(message).__name__}")
+
+    def _check_strike_cap(self, feed: ChainFeed, *, replace: bool) -> None:
+        """Refuse, before any change, a message that would list more strikes than the cap
+        (the ingress dead-letters it; the chain carries on as if it never came)."""
+        cap = self.max_strikes
+        listed = 0 if replace else self.book.strikes.size
+        if cap is None or listed + len(feed.quotes) <= cap:
+            return  # cannot reach the cap: the common case costs nothing
+        strikes = np.unique(np.array([q.strike for q in feed.quotes], dtype=float))
+        if not replace:
+            strikes = strikes[~np.isin(strikes, self.book.strikes)]
+        if listed + strikes.size > cap:
+            raise TooManyStrikes(
+                f"chain {self.book.product} {self.book.expiry_str} would list "
+                f"{listed + strikes.size} strikes; the cap is {cap}"
+            )
 
     def _queue_recompute(self) -> None:
         if not self._recompute_queued:

@@ -26,6 +26,7 @@ from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
 from actors.leases import LeaseKeeper
+from actors.monitoring import MonitoringServer
 from actors.partition_worker import PartitionWorker
 from actors.products import ProductSpec
 from actors.service import SnapshotService
@@ -68,6 +69,7 @@ class ActorHost:
         self._partition_locks = {k: asyncio.Lock() for k in range(settings.partitions)}
         self._lease_task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
+        self.monitoring: MonitoringServer | None = None
 
     # With one partition (the default) these are that partition's, as before scale-out.
     @property
@@ -81,6 +83,14 @@ class ActorHost:
         return worker.ingress if worker else None
 
     async def start(self) -> None:
+        if self.settings.actors_http_port:
+            # First, so liveness answers (and /health says 503) during a long restore.
+            self.monitoring = MonitoringServer(
+                self.health,
+                host=self.settings.actors_http_host,
+                port=self.settings.actors_http_port,
+            )
+            await self.monitoring.start()
         self.nc = await nats.connect(
             nats_servers(self.settings.nats_url),
             name=f"deltastream-{self.name}-{self.host_id}",
@@ -181,7 +191,8 @@ class ActorHost:
         parts = list(by_partition.values())
         connected = bool(self.nc and self.nc.is_connected)
         escalations = [p["escalation"] for p in parts if p.get("escalation")]
-        healthy = all(p["healthy"] for p in parts) and connected
+        # Not ready until start-up (streams, service, the first lease round) is done.
+        healthy = all(p["healthy"] for p in parts) and connected and self.started.is_set()
         ingress: Any = None
         publisher: Any = None
         if self.settings.partitions == 1:
@@ -226,6 +237,9 @@ class ActorHost:
         if self.nc is not None:
             with contextlib.suppress(nats.errors.Error):
                 await self.nc.drain()
+        if self.monitoring is not None:
+            await self.monitoring.stop()
+            self.monitoring = None
         log.info("actor_host_stopped", host_id=self.host_id)
 
 

@@ -213,6 +213,7 @@ class Ingress:
         broken: dict[ChainKey, pykka.ActorRef[Any]] = {}  # dead or too slow: restart, retry
         for msg, seq, replies in dispatched:
             error: BaseException | None = None
+            refused: FeedRejected | None = None  # by the actor, before any change
             retry = False
             for r in replies:
                 exc = r.future.exception() if r.future in done else None
@@ -221,6 +222,8 @@ class Ingress:
                     retry = True
                     if r.key is not None:
                         broken[r.key] = r.ref
+                elif isinstance(exc, FeedRejected):
+                    refused = exc
                 elif exc is not None:
                     error = error or exc
                     if r.key is not None:
@@ -228,6 +231,8 @@ class Ingress:
                         broken[r.key] = r.ref
             if error is not None:
                 await self._reject(msg, seq, "actor_failed", f"{type(error).__name__}: {error}")
+            elif refused is not None:
+                await self._reject(msg, seq, refused.reason, str(refused))
             elif retry:
                 # Applied by the rebuilt actor's replay below, or on redelivery.
                 await self._retry_later(msg, seq)

@@ -19,7 +19,7 @@ Fencing: ``held(k)`` is true until the send time of the last acknowledged renewa
 TTL minus one renew period. The server can only expire the entry later than that (it dates
 the entry when it stores it). While ``held(k)`` is false the partition's worker pauses (no
 fetch, no ack, no publish, no checkpoint); it resumes if a renewal still succeeds and is
-stopped when the lease turns out lost. See DESIGN.md §3 for what remains possible when a
+stopped when the lease turns out lost. See DESIGN.md §11 for what remains possible when a
 whole process stalls for longer than that margin.
 """
 

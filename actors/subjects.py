@@ -13,14 +13,18 @@ from typing import Literal
 
 __all__ = [
     "ANALYTICS_STREAM",
+    "ARCHIVE_CONSUMER",
     "DLQ_STREAM",
     "FEED_STREAM",
     "INGRESS_CONSUMER",
     "KV_LEASES",
     "KV_SNAPSHOTS",
     "KV_USERS",
+    "LOGS_STREAM",
+    "LOGS_WILDCARD",
     "PREFIX",
     "SERVICE_NAME",
+    "AnalyticsSubject",
     "FeedLayout",
     "FeedSubject",
     "analytics_chain",
@@ -36,7 +40,9 @@ __all__ = [
     "feed_underlying",
     "ingress_consumer",
     "lease_key",
+    "logs",
     "max_deliveries_advisory",
+    "parse_analytics_subject",
     "parse_feed_subject",
     "partition_of",
     "partition_service_subject",
@@ -50,12 +56,17 @@ FEED_STREAM = "FEED"
 ANALYTICS_STREAM = "ANALYTICS"
 DLQ_STREAM = "DLQ"
 INGRESS_CONSUMER = "ingress"
+LOGS_STREAM = "LOGS"
+ARCHIVE_CONSUMER = "archive"
 KV_SNAPSHOTS = "deltastream_snapshots"
 KV_USERS = "deltastream_users"
 KV_LEASES = "deltastream_leases"
 SERVICE_NAME = "deltastream-snapshots"
 
+LOGS_WILDCARD = f"{PREFIX}.logs.*"
+
 FeedKind = Literal["underlying", "chain", "quotes"]
+AnalyticsKind = Literal["underlying", "summary", "chain", "surface", "ohlc"]
 
 # A NATS token: no dots, wildcards or whitespace. Products are upper case by contract.
 _PRODUCT_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}", re.ASCII)
@@ -108,6 +119,11 @@ def dlq(original_subject: str) -> str:
     """The dead-letter subject for a message first seen on ``original_subject``."""
     rest = original_subject.removeprefix(f"{PREFIX}.")
     return f"{PREFIX}.dlq.{rest}"
+
+
+def logs(service: str) -> str:
+    """Log events of one service (``actors``, ``edge``, ``feed``, … or a program outside)."""
+    return f"{PREFIX}.logs.{service}"
 
 
 def service_subject(endpoint: str) -> str:
@@ -255,4 +271,26 @@ def parse_feed_subject(subject: str) -> FeedSubject | None:
         return FeedSubject("underlying", product, None)
     if kind in ("chain", "quotes") and len(parts) == 5 and _is_date(parts[4]):
         return FeedSubject(kind, product, parts[4])  # type: ignore[arg-type]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsSubject:
+    kind: AnalyticsKind
+    product: str
+    expiry: str | None
+
+
+def parse_analytics_subject(subject: str) -> AnalyticsSubject | None:
+    """Split an underlying, summary or chain analytics subject; None when it is not one."""
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != PREFIX or parts[1] != "analytics":
+        return None
+    kind, product = parts[2], parts[3]
+    if not _PRODUCT_RE.fullmatch(product):
+        return None
+    if kind == "underlying" and len(parts) == 4:
+        return AnalyticsSubject("underlying", product, None)
+    if kind in ("summary", "chain") and len(parts) == 5 and _is_date(parts[4]):
+        return AnalyticsSubject(kind, product, parts[4])  # type: ignore[arg-type]
     return None

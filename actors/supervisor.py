@@ -172,6 +172,8 @@ class Supervisor:
             return ref
         if len(self.chains) >= self.settings.max_chains:
             raise TooManyChains(f"live-chain cap of {self.settings.max_chains} reached")
+        # The product cap first: a chain refused there must leave no per-key lock behind.
+        await self.product(spec)
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
@@ -207,6 +209,7 @@ class Supervisor:
             chain_interval_ns=int(self.settings.chain_publish_interval_s * _NS_PER_S),
             surface_interval_ns=int(self.settings.surface_publish_interval_s * _NS_PER_S),
             on_crash=self._crash_hook(key),
+            max_strikes=self.settings.max_strikes,
         )
         self.chains[key] = ref
         self.chain_specs[key] = spec
@@ -381,10 +384,11 @@ class Supervisor:
                 command = ApplyChain(feed=m, stream_seq=seq, replace=valid.subject.kind == "chain")
             replies.append((seq, ask(ref, command)))
         results = await asyncio.gather(*(f for _, f in replies), return_exceptions=True)
+        # A message the actor refused (FeedRejected) changed nothing: not a failure.
         failed = {
             seq
             for (seq, _), r in zip(replies, results, strict=True)
-            if isinstance(r, BaseException)
+            if isinstance(r, BaseException) and not isinstance(r, FeedRejected)
         }
         if failed:
             self.chains.pop(key, None)

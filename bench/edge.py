@@ -127,7 +127,7 @@ async def main(args: argparse.Namespace) -> list[str]:
         await ready.wait()
         port = bound[0]
         nc = await nats.connect(server.url)
-        sink = FeedSink(nc.jetstream())
+        sink = FeedSink(nc)
         market = SyntheticMarket(
             [DEFAULT_PRODUCTS["NIFTY"]], seed=5, start_ns=time.time_ns(), rows_per_batch=20,
             weekly=1, monthly=0,

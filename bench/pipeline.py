@@ -89,7 +89,7 @@ async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
     start = 1_795_581_000 * NS
     m = _market(rows, start)
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     final: dict[str, int] = {}
     n_rows = n_msgs = 0
     seq = 0
@@ -135,7 +135,7 @@ async def latency(url: str, *, rows: int, rate_rows_s: int, seconds: int) -> Non
             ready.set()
 
         await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
-        sink = FeedSink(nc.jetstream())
+        sink = FeedSink(nc)
         m = _market(rows, time.time_ns())
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()

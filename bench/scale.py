@@ -197,7 +197,7 @@ async def throughput(
                     done.set()
 
             await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
-            sink = FeedSink(nc.jetstream())
+            sink = FeedSink(nc)
             published = time.perf_counter()
             for msg in messages:
                 await sink.publish(msg.subject, msg.payload)
@@ -250,7 +250,7 @@ async def failover(tmp: Path, *, partitions: int, rate: float, kills: int) -> li
                 arrived.set()
 
         async def feed() -> None:
-            sink = FeedSink(nc.jetstream())
+            sink = FeedSink(nc)
             m = _market(specs, 20, time.time_ns())
             for x in m.open():
                 await sink.publish(x.subject, x.payload)

@@ -16,6 +16,7 @@ decoded into objects: the edge holds no analytics.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -35,6 +36,14 @@ ANALYTICS_WILDCARD = f"{subjects.PREFIX}.analytics.>"
 PENDING_MSGS_LIMIT = 65_536
 PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 _KINDS = frozenset({"underlying", "summary", "chain", "surface", "ohlc"})  # bounded labels
+_TIMED_KINDS = frozenset({"underlying", "summary"})  # small payloads, one per feed message
+
+
+class _Stamp(msgspec.Struct):
+    ts: int  # the feed message's producer clock, epoch ns (other fields are skipped)
+
+
+_stamp_decoder = msgspec.json.Decoder(_Stamp)
 
 
 def route(subject: str) -> tuple[str, tuple[str, ...], str] | None:
@@ -81,6 +90,8 @@ class Bridge:
         parts = msg.subject.split(".", 3)
         kind = parts[2] if len(parts) > 2 and parts[2] in _KINDS else "other"
         self._metrics.messages_in.labels(kind).inc()
+        if kind in _TIMED_KINDS:
+            self._observe_latency(kind, msg.data)
         if target is None:
             return
         event, rooms, own = target
@@ -94,3 +105,10 @@ class Bridge:
             log.warning("analytics_message_invalid", subject=msg.subject, size=len(msg.data))
             return
         self._hub.publish(event, rooms, own, payload)
+
+    def _observe_latency(self, kind: str, data: bytes) -> None:
+        try:
+            ts_ns = _stamp_decoder.decode(data).ts
+        except msgspec.DecodeError:
+            return  # counted as invalid below when somebody listens
+        self._metrics.feed_latency.labels(kind).observe(max(0, time.time_ns() - ts_ns) / 1e9)

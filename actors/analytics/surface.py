@@ -210,13 +210,14 @@ def atm_vol(
     if not (math.isfinite(fwd) and fwd > 0.0):
         return math.nan
     k_strike = np.asarray(strikes, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # As in smile(): a forward tiny next to a strike overflows k to inf (a NaN ATM IV).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = np.log(k_strike / fwd)
         raw = np.where(
             k >= 0.0, np.asarray(call_iv, dtype=np.float64), np.asarray(put_iv, dtype=np.float64)
         )
         iv = np.where(np.isfinite(raw) & (raw > 0.0), raw, np.nan)
-    return _atm_iv(k, iv)
+        return _atm_iv(k, iv)
 
 
 def _atm_iv(k: FloatArray, iv: FloatArray) -> float:

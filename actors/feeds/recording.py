@@ -124,7 +124,7 @@ async def replay(
     nc = await nats.connect(
         nats_servers(nats_url), name="deltastream-replay", max_reconnect_attempts=-1
     )
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     sent = 0
     first_ts: int | None = None

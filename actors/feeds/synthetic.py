@@ -33,9 +33,12 @@ async def run_synthetic(
     second (each: one tick per product and one quotes batch per chain) until ``stop`` is
     set or ``steps`` have run. Returns the number of messages published."""
     nc = await nats.connect(
-        nats_servers(nats_url), name="deltastream-feed", max_reconnect_attempts=-1
+        nats_servers(nats_url),
+        name="deltastream-feed",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
     )
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     market = SyntheticMarket(
         specs, seed=seed, start_ns=time.time_ns(), rows_per_batch=rows_per_batch
