@@ -182,9 +182,12 @@ class ActorHost:
 
     # ------------------------------------------------------------ checkpoints, health
 
-    async def checkpoint(self) -> dict[int, int | None]:
-        """Checkpoint every partition this host runs; partition → FEED sequence covered."""
-        return {k: await w.checkpoint() for k, w in sorted(self.workers.items())}
+    async def checkpoint(self) -> int | None:
+        """Checkpoint every partition this host runs; the lowest FEED sequence they cover
+        (with one partition: its watermark), None when nothing was written."""
+        written = [await w.checkpoint() for _, w in sorted(self.workers.items())]
+        covered = [w for w in written if w is not None]
+        return min(covered) if covered else None
 
     def health(self) -> dict[str, Any]:
         by_partition = {k: w.health() for k, w in sorted(self.workers.items())}
