@@ -123,11 +123,17 @@ class ChainActor(BridgedActor):
 
     def on_start(self) -> None:
         if self.book.applied:
-            summary = self.book.summary()
+            summary = self.book.summary(published_ns=time.time_ns())
             self._summary_bytes = encode(summary)
             self._totals = _totals(summary)
             # A restored chain owes its product actor a smile for the surface.
             self._smile_dirty = True
+            if self.book.stream_seq > self.publish_floor:
+                # The snapshot is ahead of ANALYTICS: the summary of this state was never
+                # published (or was lost with the host that owned the chain). Publish it now,
+                # still above the floor, so ANALYTICS ends on the state that was reached.
+                self.publisher.publish(self._summary_subject, self._summary_bytes)
+                self._chain_dirty = True
         self.log.debug("chain_actor_started", stream_seq=self.book.stream_seq)
 
     def on_receive(self, message: Any) -> Any:

@@ -6,7 +6,8 @@ a trickle of feed messages would sit in it for the whole time-out. Here pull req
 kept outstanding (a new one whenever less than half a batch is requested or queued here, or
 one expired) and every delivered message goes straight to a local queue; ``next_batch``
 returns what is queued. The local queue stays below one and a half batches: a delivered
-message's ``ack_wait`` is running, so a backlog waits on the server, not here.
+message's ``ack_wait`` is running, so a backlog waits on the server, not here. No request is
+made while ``active()`` is false (the host may have lost the partition).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -26,8 +28,17 @@ _REQUEST_EXPIRES_S = 5.0
 
 
 class ContinuousPull:
-    def __init__(self, nc: Any, *, stream: str, consumer: str, batch: int) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        stream: str,
+        consumer: str,
+        batch: int,
+        active: Callable[[], bool] | None = None,
+    ) -> None:
         self._nc = nc
+        self._active = active
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._batch = batch
         self._credit = 0
@@ -51,6 +62,9 @@ class ContinuousPull:
     async def _request(self) -> None:
         # The server keeps each request for up to `expires`; asking again before the
         # credit runs out keeps messages flowing without a round trip per batch.
+        if self._sub is None or (self._active is not None and not self._active()):
+            self._requested_at = 0.0  # ask again at the next idle time-out
+            return
         body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
         self._credit += self._batch
         self._requested_at = time.monotonic()

@@ -12,6 +12,7 @@ import structlog
 from actors.feeds.market import SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.products import ProductSpec
+from actors.settings import nats_servers
 
 __all__ = ["run_synthetic"]
 
@@ -32,7 +33,10 @@ async def run_synthetic(
     second (each: one tick per product and one quotes batch per chain) until ``stop`` is
     set or ``steps`` have run. Returns the number of messages published."""
     nc = await nats.connect(
-        nats_url, name="deltastream-feed", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        nats_servers(nats_url),
+        name="deltastream-feed",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
     )
     sink = FeedSink(nc)
     stop = stop or asyncio.Event()
