@@ -83,7 +83,10 @@ class ChainPricing:
         if not (math.isfinite(forward) and forward > 0.0):
             return math.nan
         n = self.strikes.size
-        k = np.log(self.strikes / forward)  # as atm_vol computes it: ascending (strikes > 0)
+        # As atm_vol computes it: ascending (strikes > 0); an extreme forward over- or
+        # underflows the ratio to ±inf, which still sorts the strikes the same way.
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            k = np.log(self.strikes / forward)
         money = int(np.count_nonzero(k < 0.0))  # OTM puts below this row, calls from it on
         puts = range(n + money - 1, n - 1, -1)  # put cells, nearest the money first
         calls = range(money, n)

@@ -22,6 +22,7 @@ from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.settings import Settings
+from actors.streams import ensure_streams
 from tests.redis_server import RedisServer
 
 WAIT_S = 60.0
@@ -51,6 +52,18 @@ def test_settings(nats_url: str, **overrides: object) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+async def js(nats_server: NatsServer) -> AsyncIterator[Any]:
+    """A JetStream context on ``nats_server`` with deltastream's streams created."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, test_settings(nats_server.url))
+    try:
+        yield js
+    finally:
+        await nc.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ unreachable → history from the stream, /health degraded, never a 500."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -18,7 +17,6 @@ from actors.archive.documents import SUMMARIES, UNDERLYING
 from actors.archive.pages import HistoryPage, HistoryRange, Position
 from actors.archive.writer import ArchiveWriter
 from actors.natsserver import NatsServer
-from actors.streams import ensure_streams
 from edge.history.params import encode_cursor, parse_instant
 from edge.history.stream import AnalyticsHistory
 from tests.archiving import (
@@ -32,23 +30,12 @@ from tests.archiving import (
     summary,
     tick,
 )
-from tests.conftest import MongoBackend, test_settings, wait_published, wait_summary
+from tests.conftest import MongoBackend, wait_published, wait_summary
 from tests.edge.conftest import Edge, EdgeFactory, wait_health
 from tests.feeding import START_NS, market, session
 from tests.redis_server import free_port
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[Any]:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_streams(js, test_settings(nats_server.url))
-    try:
-        yield js
-    finally:
-        await nc.close()
 
 
 def _ties() -> list[tuple[str, bytes]]:

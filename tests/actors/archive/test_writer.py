@@ -5,12 +5,11 @@ between insert and ack, back-off while MongoDB is down, dead letters, indexes.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import msgspec
-import nats
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 from nats.aio.msg import Msg
@@ -21,7 +20,7 @@ from actors.archive.store import ArchiveStore, ArchiveUnavailable, WriteOutcome
 from actors.archive.writer import ArchiveWriter
 from actors.natsserver import NatsServer
 from actors.settings import Settings
-from actors.streams import ensure_streams, read_range
+from actors.streams import read_range
 from tests.archiving import (
     EXPIRY,
     SECOND_NS,
@@ -35,22 +34,11 @@ from tests.archiving import (
     stream_content,
     writer_for,
 )
-from tests.conftest import MongoBackend, test_settings
+from tests.conftest import MongoBackend
 from tests.feeding import START_NS
 from tests.redis_server import free_port
 
 CHAIN_SUBJECT = subjects.analytics_chain("NIFTY", EXPIRY)
-
-
-@pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[Any]:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_streams(js, test_settings(nats_server.url))
-    try:
-        yield js
-    finally:
-        await nc.close()
 
 
 async def _archive_all(settings: Settings, mongo: MongoBackend, last_seq: int) -> ArchiveWriter:
