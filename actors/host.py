@@ -121,6 +121,7 @@ class ActorHost:
             host_id=self.host_id,
             ttl_s=self.settings.lease_ttl_s,
             renew_s=self.settings.lease_renew_s,
+            reopen=lambda: open_lease_bucket(js, self.settings),
         )
         await self.leases.claim_identity()
         # One round now, so that a host alone with free partitions owns them on return.

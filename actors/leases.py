@@ -101,6 +101,10 @@ class _Held:
     overdue: bool = False  # a renewal is late: the worker pauses
 
 
+# What a KV operation raises when the bucket's stream does not exist (any more).
+_BUCKET_GONE = (nats.js.errors.NoStreamResponseError, nats.js.errors.NotFoundError)
+
+
 class LeaseKeeper:
     def __init__(
         self,
@@ -112,9 +116,14 @@ class LeaseKeeper:
         host_id: str,
         ttl_s: float,
         renew_s: float,
+        reopen: Callable[[], Awaitable[KeyValue]] | None = None,
     ) -> None:
         self.js = js
         self.kv = kv
+        # Recreates the bucket: it lives in memory, so a restarted nats-server (or a whole
+        # cluster) comes back without it.
+        self._reopen = reopen
+        self._reopening = asyncio.Lock()
         self.owner = owner
         self.partitions = partitions
         self.host_id = host_id
@@ -207,6 +216,8 @@ class LeaseKeeper:
                 # NATS unreachable or JetStream electing a leader: leases keep their
                 # deadlines, so owners pause in time if this goes on.
                 self.log.warning("lease_step_failed", step=step.__name__, error=type(exc).__name__)
+                if isinstance(exc, _BUCKET_GONE):
+                    await self._reopen_if_gone()
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -221,6 +232,24 @@ class LeaseKeeper:
                 self.log.warning("lease_step_slow", step=step.__name__, elapsed_s=round(elapsed, 3))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, self.renew_s - elapsed))
+
+    async def _reopen_if_gone(self) -> None:
+        """Recreate the lease bucket when its stream is gone. Leases held before are then
+        lost at their next renewal (the key is missing, so the compare-and-set fails) and
+        taken again through the balance round: a restart from the checkpoint, as after a
+        crash, rather than trusting state that no longer backs them."""
+        if self._reopen is None:
+            return
+        async with self._reopening:
+            try:
+                await self.js.stream_info(f"KV_{subjects.KV_LEASES}")
+                return
+            except nats.js.errors.NotFoundError:
+                pass
+            except (nats.errors.Error, TimeoutError):
+                return  # JetStream not answering yet: the next failed step asks again
+            self.kv = await self._reopen()
+            self.log.warning("lease_bucket_recreated")
 
     async def round(self) -> None:
         """One renewal and one balance step (the host's first, before it returns from start)."""
