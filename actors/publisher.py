@@ -1,29 +1,60 @@
-"""Publish to NATS from actor threads, in order, without blocking them or the loop.
+"""Publish analytics to JetStream from actor threads: in order, acknowledged, never blocking.
 
 Actors run on pykka threads; the NATS client lives on the asyncio loop. ``publish`` appends
 to a queue and wakes the loop once per burst; one drain task sends in FIFO order.
 
+Every message goes out as a JetStream publish whose ack is awaited in the background: a core
+publish to ANALYTICS while the stream has no leader (a node of the cluster died and the
+election is under way) is dropped without a word, and the chain's last state would never
+reach the stream. When an ack fails or is late, a resync runs before anything new is sent:
+for every subject whose *latest* message is unacknowledged, that message is sent again (its
+``Nats-Msg-Id`` unchanged, so ANALYTICS stores it once even if the first copy did land) until
+JetStream takes it. Older unacknowledged messages of the same subject are not resent: the
+stream keeps increasing order per subject and ends on the latest state; what it misses are
+intermediate values, as coalescing would have dropped them anyway (DESIGN.md §3).
+
 A ``gate`` (the lease of the FEED partition these actors belong to) is asked before each
 send. While it is closed (a lease renewal is overdue) messages wait in the queue, in order;
-they go out if the renewal comes through, and ``discard`` drops them when the partition is
-lost, so nothing is published next to its successor's.
+they go out if the renewal comes through, and ``discard`` drops them (and stops any resend)
+when the partition is lost, so nothing is published next to its successor's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import nats.aio.client
+import nats.errors
 import structlog
+
+from actors.streams import ANALYTICS_DEDUP_WINDOW_S
 
 __all__ = ["Publisher"]
 
 log = structlog.get_logger(__name__)
 
 _GATE_RETRY_S = 0.05
+_RESEND_RETRY_S = 0.2
+ACK_TIMEOUT_S = 5.0
+# A resend must land inside ANALYTICS's de-duplication window, or a copy that did land the
+# first time would be stored twice.
+GIVE_UP_AFTER_S = ANALYTICS_DEDUP_WINDOW_S - ACK_TIMEOUT_S
+
+
+@dataclass(slots=True, eq=False)
+class _Sent:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    sent_at: float
+    future: asyncio.Future[Any] | None = field(default=None)
 
 
 class Publisher:
@@ -33,18 +64,33 @@ class Publisher:
         loop: asyncio.AbstractEventLoop,
         *,
         gate: Callable[[], bool] | None = None,
+        ack_timeout_s: float = ACK_TIMEOUT_S,
+        give_up_after_s: float = GIVE_UP_AFTER_S,
     ) -> None:
-        self._nc = nc
+        self._js = nc.jetstream()
         self._loop = loop
         self._gate = gate
-        self.fenced = 0  # messages dropped because the partition was lost
+        self.ack_timeout_s = ack_timeout_s
+        self.give_up_after_s = give_up_after_s
         self._queue: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
-        self.published = 0
-        self.failed = 0
+        self._id = secrets.token_hex(6)
+        self._n = 0
+        # Sent, not yet acknowledged, in publish order; and each subject's latest message.
+        self._unacked: OrderedDict[int, _Sent] = OrderedDict()
+        self._latest: dict[str, int] = {}
+        self._trouble = False
+        self._epoch = 0  # bumped by ``discard``: a resend in progress stops
+        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0  # acknowledged by JetStream
+        self.failed = 0  # latest messages given up on after ``give_up_after_s``
+        self.resent = 0
+        self.superseded = 0  # unacknowledged, with a newer message of the subject stored
+        self.fenced = 0  # dropped because the partition was lost
 
     def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
         """Thread-safe; returns at once."""
@@ -53,37 +99,141 @@ class Publisher:
             if self._scheduled:
                 return
             self._scheduled = True
-        self._loop.call_soon_threadsafe(self._start_drain)
+        self._loop.call_soon_threadsafe(self._kick)
 
-    def _start_drain(self) -> None:
+    def _kick(self) -> None:
         self._idle.clear()
-        self._loop.create_task(self._drain())
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._run(), name="publisher")
 
-    async def _drain(self) -> None:
+    # ------------------------------------------------------------ the drain loop
+
+    async def _run(self) -> None:
         while True:
+            if self._trouble or self._ack_overdue():
+                await self._resync()
+                continue
             with self._lock:
-                if not self._queue:
-                    self._scheduled = False
-                    self._idle.set()
-                    return
-                gated = self._gate is not None and not self._gate()
+                gated = bool(self._queue) and self._gate is not None and not self._gate()
+                batch: list[tuple[str, bytes, dict[str, str] | None]] = []
                 if not gated:
                     batch = list(self._queue)
                     self._queue.clear()
+                    self._scheduled = False
             if gated:
                 # Hold everything until the lease is renewed, or ``discard`` drops it.
                 await asyncio.sleep(_GATE_RETRY_S)
                 continue
             for subject, payload, headers in batch:
-                try:
-                    await self._nc.publish(subject, payload, headers=headers)
-                    self.published += 1
-                except nats.errors.Error as exc:
-                    # Disconnected: the client buffers while reconnecting; past its buffer
-                    # the analytics message is lost, but it is derived and can be rebuilt.
+                await self._send(subject, payload, headers)
+            if batch:
+                continue
+            if not self._unacked:
+                self._idle.set()
+            # Until new messages, an ack's outcome, or the oldest ack's deadline.
+            self._wake.clear()
+            timeout = None
+            oldest = next(iter(self._unacked.values()), None)
+            if oldest is not None:
+                timeout = max(0.0, oldest.sent_at + self.ack_timeout_s - time.monotonic())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _send(self, subject: str, payload: bytes, extra: dict[str, str] | None) -> None:
+        n = self._n
+        self._n += 1
+        headers = {"Nats-Msg-Id": f"{self._id}-{n}"}
+        if extra:
+            headers.update(extra)
+        item = _Sent(subject, payload, headers, sent_at=time.monotonic())
+        self._unacked[n] = item
+        self._latest[subject] = n
+        try:
+            item.future = await self._js.publish_async(subject, payload, headers=headers)
+        except nats.errors.Error as exc:
+            # Disconnected past the client's reconnect buffer, or closed: resync.
+            self._note_trouble(exc)
+            return
+        item.future.add_done_callback(lambda f: self._acked(n, f))
+
+    def _acked(self, n: int, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return  # by a resync or ``discard``
+        exc = fut.exception()
+        if exc is not None:
+            self._note_trouble(exc)
+        elif self._unacked.pop(n, None) is not None:
+            self.published += 1
+        self._wake.set()
+
+    def _note_trouble(self, exc: BaseException) -> None:
+        if not self._trouble:
+            log.warning("analytics_publish_unacknowledged", error=type(exc).__name__)
+        self._trouble = True
+        self._wake.set()
+
+    def _ack_overdue(self) -> bool:
+        oldest = next(iter(self._unacked.values()), None)
+        return oldest is not None and time.monotonic() - oldest.sent_at > self.ack_timeout_s
+
+    # ------------------------------------------------------------ recovery
+
+    async def _resync(self) -> None:
+        """Resend each subject's latest unacknowledged message, in publish order."""
+        self._trouble = False
+        epoch = self._epoch
+        # Let the acks still on their way arrive first: what they confirm is not resent.
+        futures = [s.future for s in self._unacked.values() if s.future is not None]
+        if futures:
+            await asyncio.wait(futures, timeout=self.ack_timeout_s)
+        if epoch != self._epoch:
+            return
+        pending = list(self._unacked.items())
+        self._unacked.clear()
+        resend: list[_Sent] = []
+        for n, item in pending:
+            if item.future is not None and not item.future.done():
+                item.future.cancel()
+            if self._latest.get(item.subject) == n:
+                resend.append(item)
+            else:
+                self.superseded += 1
+        log.warning("analytics_resync", resend=len(resend), superseded=len(pending) - len(resend))
+        for item in resend:
+            if not await self._resend(item, epoch):
+                return
+
+    async def _resend(self, item: _Sent, epoch: int) -> bool:
+        """Publish one message and await its ack, retrying until given up; False when the
+        partition was lost meanwhile."""
+        until = item.sent_at + self.give_up_after_s
+        while True:
+            if epoch != self._epoch:
+                return False
+            if self._gate is not None and not self._gate():
+                await asyncio.sleep(_GATE_RETRY_S)
+                continue
+            try:
+                await self._js.publish(
+                    item.subject, item.payload, timeout=self.ack_timeout_s, headers=item.headers
+                )
+            except (nats.errors.Error, TimeoutError) as exc:
+                if time.monotonic() > until:
                     self.failed += 1
-                    if self.failed == 1 or self.failed % 1000 == 0:
-                        log.warning("analytics_publish_failed", failed=self.failed, error=str(exc))
+                    log.error(
+                        "analytics_publish_failed", subject=item.subject, error=type(exc).__name__
+                    )
+                    return True
+                await asyncio.sleep(_RESEND_RETRY_S)
+                continue
+            self.resent += 1
+            self.published += 1
+            return True
+
+    # ------------------------------------------------------------ what the worker asks
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -91,16 +241,29 @@ class Publisher:
         return {
             "published": self.published,
             "failed": self.failed,
+            "resent": self.resent,
+            "superseded": self.superseded,
             "dropped_on_loss": self.fenced,
             "queued": queued,
+            "unacknowledged": len(self._unacked),
         }
 
     async def drained(self) -> None:
-        """Wait until everything queued so far has been handed to the client."""
+        """Wait until everything queued so far is stored in JetStream (or given up on)."""
         await self._idle.wait()
 
     def discard(self) -> None:
-        """Drop what is queued (the partition was lost to another host)."""
+        """Drop what is queued or awaiting its ack (the partition was lost to another host)."""
         with self._lock:
             self.fenced += len(self._queue)
             self._queue.clear()
+        self._epoch += 1
+        for item in self._unacked.values():
+            if item.future is not None and not item.future.done():
+                item.future.cancel()
+        self.fenced += len(self._unacked)
+        self._unacked.clear()
+        self._trouble = False
+        self._idle.set()
+        if self._task is not None:
+            self._task.cancel()  # this publisher is done with

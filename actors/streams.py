@@ -32,6 +32,7 @@ from actors.errors import ConfigError
 from actors.settings import Settings
 
 __all__ = [
+    "ANALYTICS_DEDUP_WINDOW_S",
     "ARCHIVE_SUBJECTS",
     "analytics_config",
     "archive_consumer_config",
@@ -55,6 +56,10 @@ FEED_SUBJECTS = [f"{subjects.PREFIX}.feed.>"]
 ANALYTICS_SUBJECTS = [f"{subjects.PREFIX}.analytics.>"]
 DLQ_SUBJECTS = [f"{subjects.PREFIX}.dlq.>"]
 LOGS_SUBJECTS = [subjects.LOGS_WILDCARD]
+# The actors' publisher resends a message whose ack failed with its Nats-Msg-Id unchanged;
+# within this window ANALYTICS stores it once. Short: the ids of every analytics message
+# published in the window are kept by the server.
+ANALYTICS_DEDUP_WINDOW_S = 30.0
 # One log event is a line of JSON; the shippers and POST /api/logs keep them far smaller.
 _LOG_EVENT_MAX_BYTES = 64 * 1024
 # What the archive keeps: ticks, summaries and (downsampled) enriched chains.
@@ -102,6 +107,7 @@ def analytics_config(s: Settings) -> StreamConfig:
         max_msgs_per_subject=s.analytics_history_per_subject,
         max_age=s.analytics_max_age_s,
         discard=DiscardPolicy.OLD,
+        duplicate_window=ANALYTICS_DEDUP_WINDOW_S,
         num_replicas=s.replicas,
         allow_direct=True,
     )

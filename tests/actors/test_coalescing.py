@@ -56,6 +56,7 @@ async def test_n_updates_queued_behind_a_busy_actor_publish_one_summary_reflecti
         received.set()
 
     await nc.subscribe(subjects.analytics_summary("NIFTY", expiry), cb=on_summary)
+    await ensure_streams(nc.jetstream(), test_settings(nats_server.url))  # ANALYTICS acks
     publisher = Publisher(nc, asyncio.get_running_loop())
     ref = GatedChainActor.start(
         ChainBook(DEFAULT_PRODUCTS["NIFTY"], m.chains["NIFTY"][0].expiry),
@@ -151,6 +152,7 @@ async def test_a_recompute_with_updates_queued_behind_it_waits_for_them(
         return ask(ref, ApplyChain(feed=feed, stream_seq=i, replace=i == 1))
 
     await nc.subscribe(subjects.analytics_summary("NIFTY", expiry), cb=on_summary)
+    await ensure_streams(nc.jetstream(), test_settings(nats_server.url))  # ANALYTICS acks
     publisher = Publisher(nc, asyncio.get_running_loop())
     ref = GatedChainActor.start(
         ChainBook(DEFAULT_PRODUCTS["NIFTY"], m.chains["NIFTY"][0].expiry),

@@ -1,0 +1,103 @@
+"""The actors' publisher against a real JetStream: every message acknowledged, and the latest
+message of each subject stored even when ANALYTICS could not take it when first sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import nats
+
+from actors import subjects
+from actors.natsserver import NatsServer
+from actors.publisher import Publisher
+from actors.streams import ensure_streams
+from tests.conftest import WAIT_S, test_settings
+
+
+async def _stored(js: Any, subject: str) -> list[bytes]:
+    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy="all")
+    info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
+    count = (info.state.subjects or {}).get(subject, 0)
+    out = [(await sub.next_msg(timeout=WAIT_S)).data for _ in range(count)]
+    await sub.unsubscribe()
+    return out
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+async def test_every_message_is_acknowledged_and_stored_in_order(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, test_settings(nats_server.url))
+    publisher = Publisher(nc, asyncio.get_running_loop())
+    try:
+        a, b = subjects.analytics_summary("NIFTY", "2026-12-29"), subjects.analytics_underlying("X")
+        for i in range(200):
+            publisher.publish(a if i % 2 else b, f"{i}".encode())
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        stats = publisher.stats()
+        assert stats["published"] == 200 and stats["unacknowledged"] == 0, stats
+        assert await _stored(js, a) == [f"{i}".encode() for i in range(1, 200, 2)]
+        assert await _stored(js, b) == [f"{i}".encode() for i in range(0, 200, 2)]
+    finally:
+        await nc.close()
+
+
+async def test_the_latest_message_per_subject_lands_once_analytics_is_back(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    settings = test_settings(nats_server.url)
+    await ensure_streams(js, settings)
+    publisher = Publisher(nc, asyncio.get_running_loop(), ack_timeout_s=0.5)
+    a = subjects.analytics_summary("NIFTY", "2026-12-29")
+    b = subjects.analytics_summary("NIFTY", "2027-01-26")
+    try:
+        publisher.publish(a, b"a0")
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        # No stream takes the analytics subjects: as while a cluster elects a new leader,
+        # a plain publish would be dropped without a word.
+        await js.delete_stream(subjects.ANALYTICS_STREAM)
+        for i in range(1, 6):
+            publisher.publish(a, f"a{i}".encode())
+        for i in range(1, 4):
+            publisher.publish(b, f"b{i}".encode())
+        await _until(lambda: publisher.superseded == 6)  # a1..a4 and b1..b2 are not resent
+        await ensure_streams(js, settings)
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        stats = publisher.stats()
+        assert stats["resent"] == 2 and stats["failed"] == 0, stats
+        assert await _stored(js, a) == [b"a5"]
+        assert await _stored(js, b) == [b"b3"]
+    finally:
+        await nc.close()
+
+
+async def test_a_lost_partition_publishes_nothing_more(nats_server: NatsServer) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, test_settings(nats_server.url))
+    held = True
+    publisher = Publisher(nc, asyncio.get_running_loop(), gate=lambda: held)
+    a = subjects.analytics_summary("NIFTY", "2026-12-29")
+    try:
+        publisher.publish(a, b"1")
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        held = False  # a lease renewal is overdue: messages wait
+        publisher.publish(a, b"2")
+        publisher.publish(a, b"3")
+        await _until(lambda: publisher.stats()["queued"] == 2)
+        publisher.discard()  # the lease is lost
+        held = True
+        assert publisher.stats()["dropped_on_loss"] == 2
+        await nc.flush()
+        assert await _stored(js, a) == [b"1"]
+    finally:
+        await nc.close()
