@@ -34,6 +34,7 @@ from edge.auth.users import UserStore
 from edge.bridge import Bridge
 from edge.errors import EdgeError, handle_error
 from edge.history import AnalyticsHistory
+from edge.latest import LatestMessages
 from edge.metrics import EdgeMetrics, LatencyMiddleware
 from edge.routes import analytics_routes, auth_routes, data_routes, health_routes
 from edge.routes.web import routes as web_routes
@@ -77,7 +78,8 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
             js = nc.jetstream()
             users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
             tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
-            snapshots = SnapshotClient(nc)
+            latest = LatestMessages(max_age_s=settings.snapshot_max_age_s)
+            snapshots = SnapshotClient(nc, latest=latest)
             hub.attach(snapshots, tokens)
             limit = settings.login_attempts_per_minute
             app.state.edge = EdgeState(
@@ -94,7 +96,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
                 address_limiter=SlidingWindowLimiter(limit=limit, window_s=LOGIN_WINDOW_S),
                 hub=hub,
             )
-            bridge = Bridge(nc, hub, metrics)
+            bridge = Bridge(nc, hub, metrics, latest)
             await bridge.start()
             metrics.nats_connected.set(1)
             log.info("edge_started", nats=settings.nats_url, auth_required=settings.auth_required)

@@ -4,7 +4,7 @@
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
     deltastream actors  [--nats URL]
-    deltastream edge    [--nats URL] [--host H] [--port N]
+    deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
     deltastream feed replay FILE [--nats URL] [--speed X]
     deltastream record FILE [--nats URL] [--follow]
@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     edge.add_argument("--nats", default=None, help="NATS URL")
     edge.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     edge.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    edge.add_argument(
+        "--reuse-port",
+        action="store_true",
+        default=None,
+        help="share the port with other edges (SO_REUSEPORT; the kernel spreads connections)",
+    )
 
     feed = sub.add_parser("feed", help="publish a feed")
     feed_sub = feed.add_subparsers(dest="feed_command", required=True)
@@ -96,7 +102,18 @@ def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=_loop_factory()) as r:
+        r.run(runner())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (a dependency except on Windows): its transports write
+    in C, which is most of a Socket.IO fan-out's cost (bench/RESULTS.md)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _actors(settings: Settings, stop: asyncio.Event) -> None:
@@ -186,7 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "actors":
             _run(lambda stop: _actors(settings, stop))
         elif args.command == "edge":
-            overrides = {"http_host": args.host, "http_port": args.port}
+            overrides = {
+                "http_host": args.host,
+                "http_port": args.port,
+                "http_reuse_port": args.reuse_port,
+            }
             edge_settings = msgspec.structs.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )

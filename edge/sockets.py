@@ -14,8 +14,13 @@ Events in: ``subscribe`` / ``unsubscribe`` with ``{"room": "<room>"}`` or the sh
 through the Socket.IO acknowledgement when the client asks for one.
 
 Fan-out does not go through ``AsyncServer.emit``: the bridge's NATS payload is already JSON,
-so the Socket.IO frame is built once around the raw bytes and handed to each client's
-``Outbox`` (see ``edge.conflation``). Room membership is kept here, not in the manager.
+so the Socket.IO packet and its websocket frame are built once around the raw bytes
+(``edge.frames``) and offered to each member's ``Delivery`` (``edge.conflation``) in one loop.
+A client that connected over a websocket gets the frame written straight to its transport
+(``edge.websocket``); a long-polling client (or one that upgraded from polling) through
+python-engineio's queue. Replies to a client's own events (``subscribed``, ``error``, ...)
+take the same path, so they stay in order with its data. Room membership is kept here, not
+in the manager.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import socketio
 import structlog
 
 from edge.auth.tokens import TokenIssuer
-from edge.conflation import Outbox, OutboxKey, pump
+from edge.conflation import DirectDelivery, Offer, OutboxKey, QueuedDelivery
 from edge.errors import (
     BadRequest,
     EdgeError,
@@ -39,8 +44,10 @@ from edge.errors import (
     UnknownExpiry,
     UnknownProduct,
 )
+from edge.frames import Frame
 from edge.metrics import EdgeMetrics
-from edge.snapshots import SnapshotClient
+from edge.snapshots import PRODUCTS_MAX_AGE_S, SnapshotClient
+from edge.websocket import FRAMES_EXTENSION, FrameSink
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -48,7 +55,6 @@ __all__ = [
     "Room",
     "SocketHub",
     "expand_request",
-    "frame",
     "parse_room",
 ]
 
@@ -119,19 +125,13 @@ def expand_request(data: object) -> list[Room]:
     return [parse_room(f"product:{product}"), parse_room(chain)]
 
 
-def frame(event: str, payload_json: str) -> str:
-    """A Socket.IO EVENT packet for the default namespace around an already-encoded JSON."""
-    return f'2["{event}",{payload_json}]'
-
-
 @dataclass(eq=False)
 class _Client:
     sid: str
     eio_sid: str
     username: str | None
+    delivery: DirectDelivery | QueuedDelivery
     rooms: set[str] = field(default_factory=set)
-    outbox: Outbox = field(default_factory=Outbox)
-    task: asyncio.Task[None] | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -156,6 +156,10 @@ class SocketHub:
         )
         self.clients: dict[str, _Client] = {}
         self.rooms: dict[str, set[str]] = {}
+        # How many live messages each (event, own room) had: a snapshot fetched before the
+        # latest one is stale (every member of the room got the live message).
+        self._versions: dict[OutboxKey, int] = {}
+        self._out: dict[str, Any] = {}  # event → its messages_out counter child
         metrics.socket_pending.set_function(self.pending_total)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -176,35 +180,50 @@ class SocketHub:
         return self._snapshots
 
     def pending_total(self) -> int:
-        return sum(len(c.outbox) for c in self.clients.values())
+        return sum(len(c.delivery.outbox) for c in self.clients.values())
 
     # ------------------------------------------------------------ fan-out
 
     def publish(self, event: str, rooms: tuple[str, ...], own_room: str, payload: str) -> int:
-        """Queue one message for every client in any of ``rooms``; returns how many."""
-        packet = frame(event, payload)
+        """Offer one message to every client in any of ``rooms``; returns how many."""
         key: OutboxKey = (event, own_room)
-        seen: set[str] = set()
-        for room in rooms:
-            for sid in self.rooms.get(room, ()):
-                if sid in seen:
-                    continue
-                seen.add(sid)
-                if self.clients[sid].outbox.put(key, packet):
-                    self.metrics.messages_conflated.inc()
-        return len(seen)
+        self._versions[key] = self._versions.get(key, 0) + 1
+        groups = [self.rooms[room] for room in rooms if room in self.rooms]
+        if not groups:
+            return 0
+        members = groups[0] if len(groups) == 1 else set().union(*groups)
+        frame = Frame(event, payload)
+        clients = self.clients
+        sent = conflated = 0
+        for sid in members:
+            offer = clients[sid].delivery.offer(key, frame)
+            if offer is Offer.SENT:
+                sent += 1
+            elif offer is Offer.REPLACED:
+                conflated += 1
+        if sent:
+            self._sent(event, sent)
+        if conflated:
+            self.metrics.messages_conflated.inc(conflated)
+        return len(members)
 
-    async def _send(self, client: _Client, packet: str) -> bool:
-        sock = self.sio.eio.sockets.get(client.eio_sid)
+    async def _send_queued(self, eio_sid: str, packet: str) -> bool:
+        sock = self.sio.eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sock.closing:
             return False
-        await self.sio.eio.send(client.eio_sid, packet)
+        await self.sio.eio.send(eio_sid, packet)
         # Returns once engine.io's writer took the packet, i.e. finished the previous frame.
         await sock.queue.join()
         return True
 
-    def _sent(self, event: str) -> None:
-        self.metrics.messages_out.labels(event).inc()
+    def _sent(self, event: str, n: int) -> None:
+        counter = self._out.get(event)
+        if counter is None:
+            counter = self._out[event] = self.metrics.messages_out.labels(event)
+        counter.inc(n)
+
+    async def _reply(self, client: _Client, event: str, body: Any) -> None:
+        await client.delivery.send(Frame(event, _encoder.encode(body).decode()))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -223,29 +242,30 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     exc.code, {"error": exc.code, "detail": exc.detail}
                 ) from exc
-        client = _Client(sid, self.sio.manager.eio_sid_from_sid(sid, NAMESPACE), username)
-        client.task = asyncio.create_task(
-            pump(client.outbox, lambda p: self._send(client, p), self._sent), name=f"pump-{sid}"
-        )
-        self.clients[sid] = client
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        sink = _frame_sink(environ)
+        delivery: DirectDelivery | QueuedDelivery
+        if sink is not None:
+            delivery = DirectDelivery(sink, self._sent)
+        else:
+            delivery = QueuedDelivery(
+                lambda p: self._send_queued(eio_sid, p), self._sent, name=f"pump-{sid}"
+            )
+        self.clients[sid] = _Client(sid, eio_sid, username, delivery)
         self.metrics.socket_clients.set(len(self.clients))
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         client = self.clients.pop(sid, None)
         if client is None:
             return
-        if client.task is not None:
-            client.task.cancel()
+        await client.delivery.close()
         for room in client.rooms:
             self._leave(sid, room)
         self.metrics.socket_clients.set(len(self.clients))
         self.metrics.socket_rooms.set(len(self.rooms))
 
     async def close(self) -> None:
-        tasks = [c.task for c in self.clients.values() if c.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(c.delivery.close() for c in self.clients.values()))
 
     # ------------------------------------------------------------ events
 
@@ -260,7 +280,9 @@ class SocketHub:
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         body = {"error": "unknown_event", "detail": f"unknown event {str(event)[:40]!r}"}
-        await self.sio.emit("error", body, to=sid)
+        client = self.clients.get(sid)
+        if client is not None:
+            await self._reply(client, "error", body)
         return body
 
     async def _guard(self, sid: str, event: str, data: Any, handler: Any) -> dict[str, Any]:
@@ -276,14 +298,14 @@ class SocketHub:
             body = {"error": exc.code, "detail": exc.detail}
         except (TypeError, msgspec.EncodeError):
             body = {"error": InvalidPayload.code, "detail": f"{event} payload is not JSON data"}
-        await self.sio.emit("error", {**body, "event": event}, to=sid)
+        await self._reply(client, "error", {**body, "event": event})
         return body
 
     async def _subscribe(self, client: _Client, data: Any) -> dict[str, Any]:
         rooms = [r for r in expand_request(data) if r.name not in client.rooms]
         if len(client.rooms) + len(rooms) > MAX_ROOMS_PER_CLIENT:
             raise BadRequest(f"at most {MAX_ROOMS_PER_CLIENT} rooms per connection")
-        products = await self.snapshots.product_map() if any(r.product for r in rooms) else {}
+        products = await self._products(rooms)
         for room in rooms:
             if room.product is None:
                 continue
@@ -296,10 +318,19 @@ class SocketHub:
             self.rooms.setdefault(room.name, set()).add(client.sid)
         self.metrics.socket_rooms.set(len(self.rooms))
         names = sorted(r.name for r in expand_request(data))
-        await self.sio.emit("subscribed", {"rooms": names}, to=client.sid)
+        await self._reply(client, "subscribed", {"rooms": names})
         for room in rooms:
             await self._snapshot(client, room, products)
         return {"ok": True, "rooms": names}
+
+    async def _products(self, rooms: list[Room]) -> dict[str, list[str]]:
+        """Live products and expiries, recent enough to check ``rooms`` against."""
+        if not any(r.product for r in rooms):
+            return {}
+        products = await self.snapshots.product_map(max_age_s=PRODUCTS_MAX_AGE_S)
+        if any(_unknown(products, r) for r in rooms):
+            products = await self.snapshots.product_map()  # maybe new since: ask again
+        return products
 
     async def _unsubscribe(self, client: _Client, data: Any) -> dict[str, Any]:
         names = sorted(r.name for r in expand_request(data))
@@ -307,14 +338,14 @@ class SocketHub:
             if name in client.rooms:
                 client.rooms.discard(name)
                 self._leave(client.sid, name)
-                client.outbox.forget_room(name)
+                client.delivery.outbox.forget_room(name)
         self.metrics.socket_rooms.set(len(self.rooms))
-        await self.sio.emit("unsubscribed", {"rooms": names}, to=client.sid)
+        await self._reply(client, "unsubscribed", {"rooms": names})
         return {"ok": True, "rooms": names}
 
     async def _get_products(self, client: _Client, data: Any) -> dict[str, Any]:
         raw = (await self.snapshots.products()).decode()
-        await self.sio.eio.send(client.eio_sid, frame("products", '{"products":' + raw + "}"))
+        await client.delivery.send(Frame("products", '{"products":' + raw + "}"))
         return {"products": msgspec.json.decode(raw)}
 
     def _leave(self, sid: str, room: str) -> None:
@@ -329,7 +360,7 @@ class SocketHub:
     async def _snapshot(self, client: _Client, room: Room, products: dict[str, list[str]]) -> None:
         """Queue the current state of ``room`` for one client, unless live data beat it."""
         if room.name == "general":
-            products = products or await self.snapshots.product_map()
+            products = products or await self.snapshots.product_map(max_age_s=PRODUCTS_MAX_AGE_S)
             for product in products:
                 await self._offer(
                     client,
@@ -352,12 +383,31 @@ class SocketHub:
 
     async def _offer(self, client: _Client, event: str, own_room: str, fetch: Any) -> None:
         key: OutboxKey = (event, own_room)
-        version = client.outbox.version(key)
+        version = self._versions.get(key, 0)
         try:
             raw: bytes = await fetch
         except EdgeError as exc:
             # No data yet (404) or a chain restarting: live updates will follow.
             log.debug("snapshot_skipped", room=own_room, event=event, error=exc.code)
             return
-        if client.sid in self.clients:
-            client.outbox.put_if_unchanged(key, frame(event, raw.decode()), version)
+        # A live message that arrived meanwhile is newer than the snapshot: drop the snapshot.
+        if client.sid in self.clients and self._versions.get(key, 0) == version:
+            offer = client.delivery.offer(key, Frame(event, raw.decode()))
+            if offer is Offer.SENT:
+                self._sent(event, 1)
+
+
+def _unknown(products: dict[str, list[str]], room: Room) -> bool:
+    if room.product is None:
+        return False
+    expiries = products.get(room.product)
+    return expiries is None or (room.expiry is not None and room.expiry not in expiries)
+
+
+def _frame_sink(environ: dict[str, Any]) -> FrameSink | None:
+    """The direct frame path of a client that connected over a websocket (edge.websocket)."""
+    scope = environ.get("asgi.scope") or {}
+    if scope.get("type") != "websocket":
+        return None
+    extension = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+    return extension["sink"] if extension else None
