@@ -160,6 +160,7 @@ class SocketHub:
         # latest one is stale (every member of the room got the live message).
         self._versions: dict[OutboxKey, int] = {}
         self._out: dict[str, Any] = {}  # event → its messages_out counter child
+        self._direct = 0  # clients on the direct websocket path
         metrics.socket_pending.set_function(self.pending_total)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -252,17 +253,23 @@ class SocketHub:
                 lambda p: self._send_queued(eio_sid, p), self._sent, name=f"pump-{sid}"
             )
         self.clients[sid] = _Client(sid, eio_sid, username, delivery)
-        self.metrics.socket_clients.set(len(self.clients))
+        self._direct += isinstance(delivery, DirectDelivery)
+        self._count_clients()
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         client = self.clients.pop(sid, None)
         if client is None:
             return
+        self._direct -= isinstance(client.delivery, DirectDelivery)
         await client.delivery.close()
         for room in client.rooms:
             self._leave(sid, room)
-        self.metrics.socket_clients.set(len(self.clients))
+        self._count_clients()
         self.metrics.socket_rooms.set(len(self.rooms))
+
+    def _count_clients(self) -> None:
+        self.metrics.socket_clients.set(len(self.clients))
+        self.metrics.socket_clients_direct.set(self._direct)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.delivery.close() for c in self.clients.values()))

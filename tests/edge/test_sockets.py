@@ -3,6 +3,7 @@ per-client conflation for a client that stops reading."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -74,6 +75,32 @@ async def test_unsubscribed_rooms_get_nothing_more(fed_edge: Edge) -> None:
         await rec.next("chain_update", "chain_summary", where=lambda d: d["expiry"] == MONTHLY)
         got = rec.drain()
         assert all(d.get("expiry") != NEAR for e, d in got if e.startswith("chain"))
+
+
+async def test_websocket_polling_and_upgraded_clients_all_get_snapshot_and_live_updates(
+    fed_edge: Edge,
+) -> None:
+    # A websocket client's frames are written straight to its transport; a long-polling
+    # client's (and one that upgraded from polling) go through python-engineio's queue.
+    room = f"chain:NIFTY:{MID}"
+    transports = [["websocket"], ["polling"], ["polling", "websocket"]]
+    async with contextlib.AsyncExitStack() as stack:
+        recs = [
+            await stack.enter_async_context(recorder(fed_edge.url, transports=t))
+            for t in transports
+        ]
+        snaps = []
+        for rec in recs:
+            assert (await rec.client.call("subscribe", room, timeout=10))["ok"]
+            assert (await rec.next("subscribed")) == {"rooms": [room]}
+            snaps.append(await rec.next("chain_summary"))
+        assert await metric(fed_edge, "deltastream_edge_socket_clients") == 3
+        assert await metric(fed_edge, "deltastream_edge_socket_clients_direct") == 1
+        m = market()
+        await fed_edge.feed_messages([*m.open(), *m.step(START_NS + 99 * STEP_NS)])
+        for rec, snap in zip(recs, snaps, strict=True):
+            live = await rec.next("chain_summary", where=lambda d, s=snap: d["seq"] > s["seq"])
+            assert live["expiry"] == MID
 
 
 @pytest.mark.parametrize(
