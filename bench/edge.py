@@ -21,6 +21,7 @@ the output says which. ``GET /api/analytics/summary/NIFTY?expiry=<E>`` and witho
 expiry, while the feed runs::
 
     python bench/edge.py [--seconds 8] [--rate 20] [--clients 1,100,1000] [--edges 1]
+                         [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0]
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _pct(values: list[int], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
@@ -393,7 +398,8 @@ async def main(args: argparse.Namespace) -> None:
         nc = await nats.connect(server.url)
         try:
             await _wait_service(nc)
-            edges = _start_edges(args.edges, port, env)
+            edge_env = dict(kv.split("=", 1) for kv in args.edge_env)
+            edges = _start_edges(args.edges, port, {**env, **edge_env})
             sink = FeedSink(nc.jetstream())
             market = SyntheticMarket(
                 [DEFAULT_PRODUCTS["NIFTY"]], seed=5, start_ns=time.time_ns(), rows_per_batch=20,
@@ -406,8 +412,8 @@ async def main(args: argparse.Namespace) -> None:
             summary_subject = subjects.analytics_summary("NIFTY", expiry)
             await _wait_summary(port, expiry)
             print(
-                f"{args.edges} edge process(es) on port {port}, one actor host, nats-server; "
-                f"{args.rate:g} steps/s, room chain:NIFTY:{expiry}",
+                f"{args.edges} edge process(es) on port {port} {edge_env or ''}, one actor host, "
+                f"nats-server; {args.rate:g} steps/s, room chain:NIFTY:{expiry}",
                 flush=True,
             )
             feed = _Feed(sink, market, args.rate)
@@ -415,13 +421,13 @@ async def main(args: argparse.Namespace) -> None:
                 line = await _socket_phase(
                     n, port, f"chain:NIFTY:{expiry}", feed, nc, summary_subject, args.seconds
                 )
-                print(line, flush=True)
+                print(f"{line} [load {_load()}]", flush=True)
             base = f"http://127.0.0.1:{port}/api/analytics/summary/NIFTY"
             for url in (f"{base}?expiry={expiry}", base):
                 feed.start()
                 line = await _rest_phase(url, args.seconds)
                 await feed.stop()
-                print(f"REST GET {url.split(str(port))[1]}: {line}", flush=True)
+                print(f"REST GET {url.split(str(port))[1]}: {line} [load {_load()}]", flush=True)
         finally:
             await nc.close()
             for p in [*edges, actors]:
@@ -442,7 +448,9 @@ async def _wait_summary(port: int, expiry: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        asyncio.run(_worker(int(sys.argv[2]), sys.argv[3], int(sys.argv[4])))
+        import uvloop  # the load generator's own cost should be as small as it can be
+
+        uvloop.run(_worker(int(sys.argv[2]), sys.argv[3], int(sys.argv[4])))
     elif len(sys.argv) > 1 and sys.argv[1] == "--rest":
         asyncio.run(_rest_httpx(sys.argv[2], float(sys.argv[3])))
     else:
@@ -452,9 +460,11 @@ if __name__ == "__main__":
         p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                        default=[1, 100, 1000])  # fmt: skip
         p.add_argument("--edges", type=int, default=1, help="edge processes (SO_REUSEPORT)")
+        p.add_argument("--edge-env", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra environment of the edges (DELTASTREAM_ settings)")  # fmt: skip
         ns = p.parse_args()
         print(f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
               f"python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
-              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+              f"load average {_load()}",
               flush=True)  # fmt: skip
         asyncio.run(main(ns))
