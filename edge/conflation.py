@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Any
 
 from edge.frames import Frame
 from edge.websocket import FrameSink
@@ -108,36 +109,40 @@ class DirectDelivery:
 class QueuedDelivery:
     """Frames through python-engineio's queue, one at a time, by a pump task."""
 
-    def __init__(
-        self,
-        send: Callable[[str], Awaitable[bool]],
-        on_sent: Callable[[str, int], None],
-        *,
-        name: str,
-    ) -> None:
+    def __init__(self, eio: Any, eio_sid: str, on_sent: Callable[[str, int], None]) -> None:
         self.outbox = Outbox()
-        self._send = send
+        self._eio = eio  # the engineio.AsyncServer
+        self._eio_sid = eio_sid
         self._on_sent = on_sent
-        self._task = asyncio.create_task(self._pump(), name=name)
+        self._task = asyncio.create_task(self._pump(), name=f"pump-{eio_sid}")
 
     def offer(self, key: OutboxKey, frame: Frame) -> Offer:
         return self.outbox.put(key, frame)
 
     async def send(self, frame: Frame) -> None:
-        if await self._send(frame.packet):
+        if self._socket() is not None:
+            await self._eio.send(self._eio_sid, frame.packet)
             self._on_sent(frame.event, 1)
 
+    def _socket(self) -> Any:
+        sock = self._eio.sockets.get(self._eio_sid)
+        return None if sock is None or sock.closed or sock.closing else sock
+
     async def _pump(self) -> None:
-        """Send the outbox's frames, oldest key first, one at a time, until ``send`` says the
-        client is gone (returns False). ``send`` returns once the transport took the frame."""
+        """Send the outbox's frames, oldest key first, one at a time, until the client is
+        gone. Each waits until engine.io's writer took the previous one (the queue is
+        joined), so engine.io's queue holds at most one of them."""
         outbox = self.outbox
         while True:
             await outbox.ready.wait()
             frame = outbox.pop()
             if frame is None:
                 continue
-            if not await self._send(frame.packet):
+            sock = self._socket()
+            if sock is None:
                 return
+            await self._eio.send(self._eio_sid, frame.packet)
+            await sock.queue.join()
             self._on_sent(frame.event, 1)
 
     async def close(self) -> None:

@@ -208,15 +208,6 @@ class SocketHub:
             self.metrics.messages_conflated.inc(conflated)
         return len(members)
 
-    async def _send_queued(self, eio_sid: str, packet: str) -> bool:
-        sock = self.sio.eio.sockets.get(eio_sid)
-        if sock is None or sock.closed or sock.closing:
-            return False
-        await self.sio.eio.send(eio_sid, packet)
-        # Returns once engine.io's writer took the packet, i.e. finished the previous frame.
-        await sock.queue.join()
-        return True
-
     def _sent(self, event: str, n: int) -> None:
         counter = self._out.get(event)
         if counter is None:
@@ -249,9 +240,7 @@ class SocketHub:
         if sink is not None:
             delivery = DirectDelivery(sink, self._sent)
         else:
-            delivery = QueuedDelivery(
-                lambda p: self._send_queued(eio_sid, p), self._sent, name=f"pump-{sid}"
-            )
+            delivery = QueuedDelivery(self.sio.eio, eio_sid, self._sent)
         self.clients[sid] = _Client(sid, eio_sid, username, delivery)
         self._direct += isinstance(delivery, DirectDelivery)
         self._count_clients()
