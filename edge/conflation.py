@@ -5,7 +5,7 @@ python-engineio's per-client queue is unbounded: a client that reads slower than
 moves would make the edge buffer every update for it. Each client instead has an ``Outbox``
 holding at most one frame per key (event, room), where room is the message's own room
 (``chain:<P>:<E>`` for chain events, ``product:<P>`` for underlying and surface): a newer
-frame replaces a pending one in place. A ``Delivery`` moves frames from there to the wire:
+frame replaces a pending one in place. One of two deliveries moves frames to the wire:
 
 - ``DirectDelivery`` (websocket clients, ``edge.websocket``): ``offer`` writes the frame to
   the transport at once while its buffer is below the high-water mark and nothing is
