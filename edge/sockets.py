@@ -1,6 +1,6 @@
 """The Socket.IO server: rooms, subscribe/unsubscribe, snapshots on subscribe, fan-out.
 
-Rooms::
+Rooms (names and payloads parsed in ``edge.rooms``)::
 
     general                 underlying_update of every product
     product:<P>             underlying_update, surface_update of P
@@ -15,18 +15,18 @@ through the Socket.IO acknowledgement when the client asks for one.
 
 Fan-out does not go through ``AsyncServer.emit``: the bridge's NATS payload is already JSON,
 so the Socket.IO packet and its websocket frame are built once around the raw bytes
-(``edge.frames``) and offered to each member's ``Delivery`` (``edge.conflation``) in one loop.
-A client that connected over a websocket gets the frame written straight to its transport
-(``edge.websocket``); a long-polling client (or one that upgraded from polling) through
-python-engineio's queue. Replies to a client's own events (``subscribed``, ``error``, ...)
-take the same path, so they stay in order with its data. Room membership is kept here, not
-in the manager.
+(``edge.frames``) and offered to each member's delivery (``edge.conflation``) in one loop, or
+for a large frame to many clients in slices (``edge.fanout``). A client that connected over a
+websocket gets the frame written straight to its transport (``edge.websocket``); a
+long-polling client (or one that upgraded from polling) through python-engineio's queue.
+Replies to a client's own events (``subscribed``, ``error``, ...) take the same path, so they
+stay in order with its data. Room membership is kept here, not in the manager.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ import msgspec
 import socketio
 import structlog
 
+from edge import fanout
 from edge.auth.tokens import TokenIssuer
 from edge.conflation import DirectDelivery, Offer, OutboxKey, QueuedDelivery
 from edge.errors import (
@@ -46,16 +47,14 @@ from edge.errors import (
 )
 from edge.frames import Frame
 from edge.metrics import EdgeMetrics
+from edge.rooms import Room, expand_request
 from edge.snapshots import PRODUCTS_MAX_AGE_S, SnapshotClient
 from edge.websocket import FRAMES_EXTENSION, FrameSink
 
 __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_ROOMS_PER_CLIENT",
-    "Room",
     "SocketHub",
-    "expand_request",
-    "parse_room",
 ]
 
 log = structlog.get_logger(__name__)
@@ -66,63 +65,6 @@ MAX_EVENT_BYTES = 2048
 # event payloads above MAX_EVENT_BYTES get an ``error`` event and the connection stays up).
 MAX_PACKET_BYTES = 64 * 1024
 NAMESPACE = "/"
-
-_PRODUCT = r"[A-Z0-9][A-Z0-9_-]{0,31}"
-_EXPIRY = r"\d{4}-\d{2}-\d{2}"
-# Used with fullmatch: "$" would also accept a trailing newline.
-_ROOM_RE = re.compile(
-    rf"general|product:(?P<p1>{_PRODUCT})|chain:(?P<p2>{_PRODUCT})(?::(?P<e>{_EXPIRY}))?"
-)
-_PRODUCT_RE = re.compile(_PRODUCT)
-_EXPIRY_RE = re.compile(_EXPIRY)
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    name: str
-    product: str | None = None
-    expiry: str | None = None
-
-
-def parse_room(name: object) -> Room:
-    if not isinstance(name, str) or len(name) > 80:
-        raise InvalidPayload("room must be a string of at most 80 characters")
-    m = _ROOM_RE.fullmatch(name)
-    if m is None:
-        raise InvalidPayload(
-            f"unknown room {name[:80]!r}: use general, product:<P>, chain:<P> "
-            "or chain:<P>:<YYYY-MM-DD>"
-        )
-    return Room(name, m["p1"] or m["p2"], m["e"])
-
-
-class _Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    room: str | None = None
-    product: str | None = None
-    expiry: str | None = None
-
-
-def expand_request(data: object) -> list[Room]:
-    """The rooms a subscribe/unsubscribe payload names."""
-    if isinstance(data, str):
-        return [parse_room(data)]
-    try:
-        req = msgspec.convert(data, _Request)
-    except msgspec.ValidationError as exc:
-        raise InvalidPayload(f"expected {{'room': ...}} or {{'product': ...}}: {exc}") from exc
-    if req.room is not None:
-        if req.product is not None or req.expiry is not None:
-            raise InvalidPayload("give either 'room' or 'product' (and 'expiry'), not both")
-        return [parse_room(req.room)]
-    if req.product is None:
-        raise InvalidPayload("payload needs 'room' or 'product'")
-    product = req.product.upper()
-    if not _PRODUCT_RE.fullmatch(product):
-        raise InvalidPayload(f"malformed product {req.product[:40]!r}")
-    if req.expiry is not None and not _EXPIRY_RE.fullmatch(req.expiry):
-        raise InvalidPayload("expiry must be YYYY-MM-DD")
-    chain = f"chain:{product}" + (f":{req.expiry}" if req.expiry else "")
-    return [parse_room(f"product:{product}"), parse_room(chain)]
 
 
 @dataclass(eq=False)
@@ -135,10 +77,6 @@ class _Client:
 
 
 _encoder = msgspec.json.Encoder()
-
-
-class _Keyed(msgspec.Struct):
-    expiry: str = ""
 
 
 class SocketHub:
@@ -161,6 +99,7 @@ class SocketHub:
         self._versions: dict[OutboxKey, int] = {}
         self._out: dict[str, Any] = {}  # event → its messages_out counter child
         self._direct = 0  # clients on the direct websocket path
+        self._spreads: dict[OutboxKey, fanout.SlicedFanout] = {}
         metrics.socket_pending.set_function(self.pending_total)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -194,19 +133,40 @@ class SocketHub:
             return 0
         members = groups[0] if len(groups) == 1 else set().union(*groups)
         frame = Frame(event, payload)
+        spreading = self._spreads.get(key)
+        if spreading is not None:
+            spreading.replace(frame, members)  # keeps this key's frames in order per client
+        elif len(members) > fanout.SLICE_CLIENTS and len(payload) >= fanout.LARGE_FRAME_BYTES:
+            self._spreads[key] = fanout.SlicedFanout(
+                frame,
+                members,
+                deliver=lambda sids, f: self._offer_to(sids, key, rooms, f),
+                done=lambda: self._spreads.pop(key, None),
+                name=f"fanout-{event}-{own_room}",
+            )
+        else:
+            self._offer_to(members, key, rooms, frame)
+        return len(members)
+
+    def _offer_to(
+        self, sids: Iterable[str], key: OutboxKey, rooms: tuple[str, ...], frame: Frame
+    ) -> None:
+        """Offer ``frame`` to those of ``sids`` still connected and in one of ``rooms``."""
         clients = self.clients
         sent = conflated = 0
-        for sid in members:
-            offer = clients[sid].delivery.offer(key, frame)
+        for sid in sids:
+            client = clients.get(sid)
+            if client is None or client.rooms.isdisjoint(rooms):
+                continue
+            offer = client.delivery.offer(key, frame)
             if offer is Offer.SENT:
                 sent += 1
             elif offer is Offer.REPLACED:
                 conflated += 1
         if sent:
-            self._sent(event, sent)
+            self._sent(frame.event, sent)
         if conflated:
             self.metrics.messages_conflated.inc(conflated)
-        return len(members)
 
     def _sent(self, event: str, n: int) -> None:
         counter = self._out.get(event)
@@ -261,6 +221,10 @@ class SocketHub:
         self.metrics.socket_clients_direct.set(self._direct)
 
     async def close(self) -> None:
+        spreads = [s.task for s in self._spreads.values()]
+        for task in spreads:
+            task.cancel()
+        await asyncio.gather(*spreads, return_exceptions=True)
         await asyncio.gather(*(c.delivery.close() for c in self.clients.values()))
 
     # ------------------------------------------------------------ events

@@ -10,9 +10,10 @@ import pytest
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
+from edge import fanout
 from tests.edge.conftest import Edge
 from tests.edge.sio import RawEngineIO, recorder
-from tests.feeding import START_NS, STEP_NS, market
+from tests.feeding import START_NS, STEP_NS, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
 
@@ -106,6 +107,32 @@ async def test_websocket_and_upgraded_clients_both_get_snapshot_and_live_updates
         for rec, snap in zip(recs, snaps, strict=True):
             live = await rec.next("chain_summary", where=lambda d, s=snap: d["seq"] > s["seq"])
             assert live["expiry"] == MID
+
+
+async def test_frames_spread_in_slices_arrive_in_order_and_end_with_the_latest(
+    fed_edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every frame to more than two clients goes out two clients at a time, so frames of the
+    # next market steps arrive while earlier ones are still being spread.
+    monkeypatch.setattr(fanout, "SLICE_CLIENTS", 2)
+    monkeypatch.setattr(fanout, "LARGE_FRAME_BYTES", 1)
+    room = f"chain:NIFTY:{MID}"
+    async with contextlib.AsyncExitStack() as stack:
+        recs = [await stack.enter_async_context(recorder(fed_edge.url)) for _ in range(5)]
+        firsts = []
+        for rec in recs:
+            assert (await rec.client.call("subscribe", room, timeout=10))["ok"]
+            firsts.append((await rec.next("chain_summary"))["seq"])
+        m = market()
+        await fed_edge.feed_messages(session(m, 12))
+        async with fed_edge.client() as c:
+            last = (await c.get(f"/api/analytics/summary/NIFTY?expiry={MID}")).json()["seq"]
+        assert last > max(firsts)
+        for rec, first in zip(recs, firsts, strict=True):
+            seqs = [first]
+            while seqs[-1] < last:
+                seqs.append((await rec.next("chain_summary"))["seq"])
+            assert seqs == sorted(set(seqs)) and seqs[-1] == last
 
 
 @pytest.mark.parametrize(
