@@ -2,8 +2,9 @@
 
 Headers carry the facts (``Deltastream-Reason``, ``Deltastream-Detail``,
 ``Deltastream-Subject``, ``Deltastream-Stream-Seq``); the body is the original payload,
-byte for byte, so nothing is lost. ``Nats-Msg-Id`` is the FEED sequence, so a message
-dead-lettered again after a restart is stored once.
+byte for byte, so nothing is lost. ``Nats-Msg-Id`` is ``<stream>-<sequence>`` (FEED unless
+said otherwise, then ``Deltastream-Stream`` names it), so a message dead-lettered again after
+a restart is stored once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ async def dead_letter(
     reason: str,
     detail: str,
     stream_seq: int | None,
+    stream: str = subjects.FEED_STREAM,
 ) -> None:
     headers = {
         "Deltastream-Reason": reason,
@@ -37,7 +39,9 @@ async def dead_letter(
     }
     if stream_seq is not None:
         headers["Deltastream-Stream-Seq"] = str(stream_seq)
-        headers["Nats-Msg-Id"] = f"{subjects.FEED_STREAM}-{stream_seq}"
+        headers["Nats-Msg-Id"] = f"{stream}-{stream_seq}"
+        if stream != subjects.FEED_STREAM:
+            headers["Deltastream-Stream"] = stream
     await js.publish(subjects.dlq(_dlq_suffix(subject)), payload, headers=headers)
 
 

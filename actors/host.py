@@ -20,6 +20,7 @@ from nats.micro.service import Service
 from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
+from actors.monitoring import MonitoringServer
 from actors.products import ProductSpec
 from actors.publisher import Publisher
 from actors.service import start_service
@@ -56,9 +57,18 @@ class ActorHost:
         self.service: Service | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
+        self.monitoring: MonitoringServer | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.settings.actors_http_port:
+            # First, so liveness answers (and /health says 503) during a long restore.
+            self.monitoring = MonitoringServer(
+                self.health,
+                host=self.settings.actors_http_host,
+                port=self.settings.actors_http_port,
+            )
+            await self.monitoring.start()
         self.nc = await nats.connect(
             self.settings.nats_url,
             name=f"deltastream-{self.name}",
@@ -166,6 +176,9 @@ class ActorHost:
         if self.nc is not None:
             with contextlib.suppress(nats.errors.Error):
                 await self.nc.drain()
+        if self.monitoring is not None:
+            await self.monitoring.stop()
+            self.monitoring = None
         log.info("actor_host_stopped")
 
 

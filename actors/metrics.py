@@ -1,14 +1,25 @@
-"""Prometheus metrics of the actor host (exposed on its /metrics and the edge's)."""
+"""Prometheus metrics of the actor host and of every process's log shipping.
+
+The actor host's metrics live in prometheus_client's default registry and are served by the
+host's own HTTP endpoint (``actors.monitoring``). Log shipping runs in every process (edges,
+feeds, actor hosts), so its counters have a registry of their own that each process's
+``/metrics`` appends.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
+    "ACTOR_HOST_HEALTHY",
     "CHAINS_LIVE",
     "FEED_ACCEPTED",
     "FEED_REDELIVERED",
     "FEED_REJECTED",
+    "LOG_EVENTS_BUFFERED",
+    "LOG_EVENTS_DROPPED",
+    "LOG_EVENTS_PUBLISHED",
+    "LOG_REGISTRY",
     "RECOMPUTE_SECONDS",
     "SUPERVISOR_RESTARTS",
 ]
@@ -28,4 +39,25 @@ RECOMPUTE_SECONDS = Histogram(
 CHAINS_LIVE = Gauge("deltastream_chains_live", "Chain actors alive")
 SUPERVISOR_RESTARTS = Counter(
     "deltastream_supervisor_restarts_total", "Chain actors restarted by the supervisor"
+)
+ACTOR_HOST_HEALTHY = Gauge(
+    "deltastream_actor_host_healthy",
+    "1 when the supervisor has not escalated and NATS is connected (read at scrape time)",
+)
+
+LOG_REGISTRY = CollectorRegistry(auto_describe=True)
+LOG_EVENTS_PUBLISHED = Counter(
+    "deltastream_log_events_published",
+    "Log events handed to NATS (deltastream.logs.<service>)",
+    registry=LOG_REGISTRY,
+)
+LOG_EVENTS_DROPPED = Counter(
+    "deltastream_log_events_dropped",
+    "Log events dropped, oldest first, because the buffer was full while NATS was away",
+    registry=LOG_REGISTRY,
+)
+LOG_EVENTS_BUFFERED = Gauge(
+    "deltastream_log_events_buffered",
+    "Log events waiting for NATS in this process",
+    registry=LOG_REGISTRY,
 )

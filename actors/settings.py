@@ -7,8 +7,10 @@ Each key is cast to its declared type; an unknown ``DELTASTREAM_`` key or a bad 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from actors.errors import ConfigError
 
@@ -65,12 +67,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_secret: str | None = None
     token_ttl_s: int = 3600
     login_attempts_per_minute: int = 10
-    redis_url: str | None = None
-    mongo_url: str | None = None
+    # Comma list of proxy addresses whose X-Forwarded-For is believed ("*" = any: only when
+    # nothing but the proxy can reach the edge).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Requests per minute per caller (user, else address) on /api/data and /api/analytics;
+    # 0 = no limit. Shared across edges through Redis when it is configured.
+    api_requests_per_minute: Annotated[int, Meta(ge=0)] = 0
 
-    # logs
+    # Redis (optional): history cache-aside and rate-limit counters shared by the edges
+    redis_url: str | None = None
+    redis_key_prefix: str = "deltastream:"
+    redis_timeout_s: Annotated[float, Meta(gt=0)] = 1.0
+    history_cache_ttl_s: Annotated[float, Meta(gt=0)] = 30.0
+    # How often an edge probes a degraded Redis or MongoDB to see whether it is back.
+    dependency_retry_s: Annotated[float, Meta(gt=0)] = 2.0
+
+    # MongoDB archive (optional): `deltastream archive` writes it, the edges read history
+    mongo_url: str | None = None
+    mongo_database: str = "deltastream"
+    mongo_timeout_s: Annotated[float, Meta(gt=0)] = 5.0
+    archive_batch: Annotated[int, Meta(ge=1, le=10_000)] = 256
+    archive_ack_wait_s: Annotated[float, Meta(gt=0)] = 30.0
+    archive_backoff_max_s: Annotated[float, Meta(gt=0)] = 30.0
+    # One enriched chain per product/expiry is kept per interval (the first one in it).
+    archive_chain_interval_s: Annotated[float, Meta(gt=0)] = 60.0
+    # Time to live of archived documents, counted from when they were archived; 0 = forever.
+    archive_underlying_ttl_s: Annotated[float, Meta(ge=0)] = 90 * 86400.0
+    archive_summary_ttl_s: Annotated[float, Meta(ge=0)] = 90 * 86400.0
+    archive_chain_ttl_s: Annotated[float, Meta(ge=0)] = 30 * 86400.0
+    # Prometheus port of `deltastream archive`; 0 = not served.
+    archive_metrics_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+
+    # actor host monitoring: /metrics and /health over HTTP (0 = no HTTP endpoint)
+    actors_http_host: str = "127.0.0.1"
+    actors_http_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+
+    # logs: stderr (JSON lines) and the LOGS stream (deltastream.logs.<service>)
     log_level: str = "info"
     log_json: bool = True
+    log_nats: bool = True
+    log_buffer_events: Annotated[int, Meta(ge=1)] = 10_000
+    logs_max_age_s: Annotated[float, Meta(gt=0)] = 7 * 86400.0
+    logs_max_bytes: Annotated[int, Meta(ge=1024**2)] = 256 * 1024**2
+    log_posts_per_minute: Annotated[int, Meta(ge=1)] = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:

@@ -6,6 +6,7 @@ are documented in ``subjects.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import nats.js
@@ -27,12 +28,17 @@ from actors import subjects
 from actors.settings import Settings
 
 __all__ = [
+    "ARCHIVE_SUBJECTS",
     "analytics_config",
+    "archive_consumer_config",
     "dlq_config",
+    "ensure_archive_consumer",
     "ensure_ingress_consumer",
+    "ensure_logs_stream",
     "ensure_streams",
     "feed_config",
     "last_on_subject",
+    "logs_config",
     "open_bucket",
     "read_range",
 ]
@@ -40,6 +46,16 @@ __all__ = [
 FEED_SUBJECTS = [f"{subjects.PREFIX}.feed.>"]
 ANALYTICS_SUBJECTS = [f"{subjects.PREFIX}.analytics.>"]
 DLQ_SUBJECTS = [f"{subjects.PREFIX}.dlq.>"]
+LOGS_SUBJECTS = [subjects.LOGS_WILDCARD]
+# One log event is a line of JSON; the shippers and POST /api/logs keep them far smaller.
+_LOG_EVENT_MAX_BYTES = 64 * 1024
+# What the archive keeps: ticks, summaries and (downsampled) enriched chains.
+ARCHIVE_SUBJECTS = [
+    subjects.analytics_underlying("*"),
+    subjects.analytics_summary("*", "*"),
+    subjects.analytics_chain("*", "*"),
+]
+_LAST_SEQ = 2**63 - 1
 _DLQ_DEDUP_WINDOW_S = 3600.0
 _ONE_MIB = 1024 * 1024
 
@@ -90,6 +106,23 @@ def dlq_config(s: Settings) -> StreamConfig:
     )
 
 
+def logs_config(s: Settings) -> StreamConfig:
+    # Discard-old: logs are for looking back a while, and a full stream must never refuse
+    # (and so slow down) the processes that write to it.
+    return StreamConfig(
+        name=subjects.LOGS_STREAM,
+        description="Structured log events of every deltastream process and of programs outside",
+        subjects=LOGS_SUBJECTS,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=s.logs_max_age_s,
+        max_bytes=s.logs_max_bytes,
+        max_msg_size=_LOG_EVENT_MAX_BYTES,
+        discard=DiscardPolicy.OLD,
+        num_replicas=s.replicas,
+    )
+
+
 async def _upsert(js: nats.js.JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.update_stream(config)
@@ -100,6 +133,16 @@ async def _upsert(js: nats.js.JetStreamContext, config: StreamConfig) -> None:
 async def ensure_streams(js: nats.js.JetStreamContext, settings: Settings) -> None:
     for config in (feed_config(settings), analytics_config(settings), dlq_config(settings)):
         await _upsert(js, config)
+
+
+async def ensure_logs_stream(js: nats.js.JetStreamContext, settings: Settings) -> None:
+    """Create or update LOGS. Every process that writes logs calls this, so two may race:
+    the loser of a concurrent create finds the stream there and updates it instead."""
+    config = logs_config(settings)
+    try:
+        await _upsert(js, config)
+    except nats.js.errors.BadRequestError:
+        await js.update_stream(config)
 
 
 async def open_bucket(js: nats.js.JetStreamContext, bucket: str, settings: Settings) -> KeyValue:
@@ -146,27 +189,60 @@ async def ensure_ingress_consumer(
     await js.add_consumer(subjects.FEED_STREAM, config)
 
 
+def archive_consumer_config(s: Settings) -> ConsumerConfig:
+    # No max_deliver: the writer holds a batch (in-progress acks) while MongoDB is down and
+    # dead-letters what can never be stored itself, so a redelivery is only ever a retry.
+    return ConsumerConfig(
+        durable_name=subjects.ARCHIVE_CONSUMER,
+        description="MongoDB archive writer",
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=s.archive_ack_wait_s,
+        max_deliver=-1,
+        max_ack_pending=4 * s.archive_batch,
+        filter_subjects=ARCHIVE_SUBJECTS,
+        deliver_policy=DeliverPolicy.ALL,
+        num_replicas=s.replicas,
+    )
+
+
+async def ensure_archive_consumer(js: nats.js.JetStreamContext, settings: Settings) -> None:
+    """Create the durable ``archive`` consumer on ANALYTICS, or update a compatible one: its
+    ack floor is kept, so a restarted writer goes on where the last one stopped."""
+    await js.add_consumer(subjects.ANALYTICS_STREAM, archive_consumer_config(settings))
+
+
 async def read_range(
     js: nats.js.JetStreamContext,
     *,
     stream: str,
     filter_subjects: list[str],
-    first_seq: int,
-    last_seq: int,
+    first_seq: int = 1,
+    last_seq: int = _LAST_SEQ,
+    start_time_ns: int | None = None,
     batch: int = 500,
 ) -> AsyncIterator[Msg]:
-    """Messages of ``stream`` on ``filter_subjects`` with first_seq ≤ seq ≤ last_seq, in order.
+    """Messages of ``stream`` on ``filter_subjects`` with first_seq ≤ seq ≤ last_seq, in order;
+    with ``start_time_ns``, from the first message stored at or after that time instead.
 
     An ephemeral pull consumer without acks; it is deleted at the end.
     """
     if last_seq < first_seq:
         return
+    if start_time_ns is None:
+        start: dict[str, object] = {
+            "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": max(first_seq, 1),
+        }
+    else:
+        start = {
+            "deliver_policy": DeliverPolicy.BY_START_TIME,
+            "opt_start_time": dt.datetime.fromtimestamp(start_time_ns / 1e9, tz=dt.UTC),
+        }
     info = await js.add_consumer(
         stream,
         ConsumerConfig(
             ack_policy=AckPolicy.NONE,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=max(first_seq, 1),
+            **start,  # type: ignore[arg-type]
             filter_subjects=filter_subjects,
             inactive_threshold=30.0,
             mem_storage=True,

@@ -13,13 +13,17 @@ from typing import Literal
 
 __all__ = [
     "ANALYTICS_STREAM",
+    "ARCHIVE_CONSUMER",
     "DLQ_STREAM",
     "FEED_STREAM",
     "INGRESS_CONSUMER",
     "KV_SNAPSHOTS",
     "KV_USERS",
+    "LOGS_STREAM",
+    "LOGS_WILDCARD",
     "PREFIX",
     "SERVICE_NAME",
+    "AnalyticsSubject",
     "FeedSubject",
     "analytics_chain",
     "analytics_ohlc",
@@ -31,7 +35,9 @@ __all__ = [
     "feed_chain",
     "feed_quotes",
     "feed_underlying",
+    "logs",
     "max_deliveries_advisory",
+    "parse_analytics_subject",
     "parse_feed_subject",
     "service_subject",
 ]
@@ -42,11 +48,16 @@ FEED_STREAM = "FEED"
 ANALYTICS_STREAM = "ANALYTICS"
 DLQ_STREAM = "DLQ"
 INGRESS_CONSUMER = "ingress"
+LOGS_STREAM = "LOGS"
+ARCHIVE_CONSUMER = "archive"
 KV_SNAPSHOTS = "deltastream_snapshots"
 KV_USERS = "deltastream_users"
 SERVICE_NAME = "deltastream-snapshots"
 
+LOGS_WILDCARD = f"{PREFIX}.logs.*"
+
 FeedKind = Literal["underlying", "chain", "quotes"]
+AnalyticsKind = Literal["underlying", "summary", "chain", "surface", "ohlc"]
 
 # A NATS token: no dots, wildcards or whitespace. Products are upper case by contract.
 _PRODUCT_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}", re.ASCII)
@@ -101,6 +112,11 @@ def dlq(original_subject: str) -> str:
     return f"{PREFIX}.dlq.{rest}"
 
 
+def logs(service: str) -> str:
+    """Log events of one service (``actors``, ``edge``, ``feed``, … or a program outside)."""
+    return f"{PREFIX}.logs.{service}"
+
+
 def service_subject(endpoint: str) -> str:
     return f"{PREFIX}.svc.{endpoint}"
 
@@ -133,4 +149,26 @@ def parse_feed_subject(subject: str) -> FeedSubject | None:
         return FeedSubject("underlying", product, None)
     if kind in ("chain", "quotes") and len(parts) == 5 and _is_date(parts[4]):
         return FeedSubject(kind, product, parts[4])  # type: ignore[arg-type]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsSubject:
+    kind: AnalyticsKind
+    product: str
+    expiry: str | None
+
+
+def parse_analytics_subject(subject: str) -> AnalyticsSubject | None:
+    """Split an underlying, summary or chain analytics subject; None when it is not one."""
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != PREFIX or parts[1] != "analytics":
+        return None
+    kind, product = parts[2], parts[3]
+    if not _PRODUCT_RE.fullmatch(product):
+        return None
+    if kind == "underlying" and len(parts) == 4:
+        return AnalyticsSubject("underlying", product, None)
+    if kind in ("summary", "chain") and len(parts) == 5 and _is_date(parts[4]):
+        return AnalyticsSubject(kind, product, parts[4])  # type: ignore[arg-type]
     return None

@@ -40,14 +40,24 @@ NS = 1_000_000_000
 
 def _host(url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DELTASTREAM_NATS_URL": url, "DELTASTREAM_LOG_LEVEL": "warning"}
-    return subprocess.Popen([sys.executable, "-m", "edge.cli", "actors"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "actors"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
     # one product, 5 expiries of 101 strikes; each quotes message changes `rows` rows
-    return SyntheticMarket([DEFAULT_PRODUCTS["NIFTY"]], seed=3, start_ns=start_ns,
-                           rows_per_batch=rows // 2, weekly=4, monthly=1)
+    return SyntheticMarket(
+        [DEFAULT_PRODUCTS["NIFTY"]],
+        seed=3,
+        start_ns=start_ns,
+        rows_per_batch=rows // 2,
+        weekly=4,
+        monthly=1,
+    )
 
 
 async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float) -> float:
@@ -60,8 +70,9 @@ async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float
     async def cb(msg: nats.aio.msg.Msg) -> None:
         if not first:
             first.append(time.perf_counter())
-        seen[msg.subject] = max(seen.get(msg.subject, 0),
-                                msgspec.json.decode(msg.data)["stream_seq"])
+        seen[msg.subject] = max(
+            seen.get(msg.subject, 0), msgspec.json.decode(msg.data)["stream_seq"]
+        )
         if all(seen.get(s, 0) >= q for s, q in final.items()):
             done.set()
 
@@ -101,9 +112,11 @@ async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
         host.terminate()
         host.wait()
         await nc.close()
-    print(f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
-          f"(from the first summary to the last) = {n_rows / elapsed:,.0f} rows/s, "
-          f"{n_msgs / elapsed:,.0f} msgs/s")
+    print(
+        f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
+        f"(from the first summary to the last) = {n_rows / elapsed:,.0f} rows/s, "
+        f"{n_msgs / elapsed:,.0f} msgs/s"
+    )
 
 
 async def latency(url: str, *, rows: int, rate_rows_s: int, seconds: int) -> None:
@@ -153,10 +166,12 @@ async def latency(url: str, *, rows: int, rate_rows_s: int, seconds: int) -> Non
     lat_ms.sort()
     q = statistics.quantiles(lat_ms, n=100)
     h = statistics.quantiles(host_ms, n=100)
-    print(f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent): "
-          f"{len(lat_ms)} summaries, feed ts → summary received: p50 {q[49]:.2f} ms, "
-          f"p99 {q[98]:.2f} ms, max {lat_ms[-1]:.2f} ms; "
-          f"of which feed ts → actor publish: p50 {h[49]:.2f} ms, p99 {h[98]:.2f} ms")
+    print(
+        f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent): "
+        f"{len(lat_ms)} summaries, feed ts → summary received: p50 {q[49]:.2f} ms, "
+        f"p99 {q[98]:.2f} ms, max {lat_ms[-1]:.2f} ms; "
+        f"of which feed ts → actor publish: p50 {h[49]:.2f} ms, p99 {h[98]:.2f} ms"
+    )
 
 
 async def main() -> None:
@@ -168,11 +183,13 @@ async def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         with NatsServer(Path(tmp) / "a") as server:
-            await throughput(server.url, rows=args.rows_per_msg,
-                             seconds_of_market=args.market_seconds)
+            await throughput(
+                server.url, rows=args.rows_per_msg, seconds_of_market=args.market_seconds
+            )
         with NatsServer(Path(tmp) / "b") as server:
-            await latency(server.url, rows=args.rows_per_msg, rate_rows_s=args.rate,
-                          seconds=args.seconds)
+            await latency(
+                server.url, rows=args.rows_per_msg, rate_rows_s=args.rate, seconds=args.seconds
+            )
 
 
 if __name__ == "__main__":

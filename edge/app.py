@@ -2,8 +2,9 @@
 
 ``create_app(settings)`` returns ``socketio.ASGIApp(sio, other_asgi_app=starlette_app)``;
 the Starlette lifespan (forwarded by the Socket.IO app) connects NATS, opens the users
-bucket, settles the JWT key, attaches the snapshot client to the socket hub and starts the
-ANALYTICS bridge. Nothing here blocks the loop: argon2 work runs in threads.
+bucket, settles the JWT key, attaches the snapshot client to the socket hub, opens the
+optional Redis and MongoDB clients (lazily: an edge starts, degraded, while either is down)
+and starts the ANALYTICS bridge. Nothing here blocks the loop: argon2 work runs in threads.
 """
 
 from __future__ import annotations
@@ -23,20 +24,26 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from actors import subjects
+from actors.archive.store import ArchiveStore, mongo_client
 from actors.errors import ConfigError
+from actors.redis_store import open_redis
 from actors.settings import Settings
-from actors.streams import open_bucket
+from actors.streams import ensure_logs_stream, open_bucket
 from edge import openapi
 from edge.auth.passwords import PasswordHasher
 from edge.auth.ratelimit import SlidingWindowLimiter
+from edge.auth.shared_limit import SharedLimiter
 from edge.auth.tokens import MIN_KEY_BYTES, TokenIssuer
 from edge.auth.users import UserStore
 from edge.bridge import Bridge
+from edge.dependency import Dependency
 from edge.errors import EdgeError, handle_error
-from edge.history import AnalyticsHistory
+from edge.history.cache import HistoryCache
+from edge.history.service import HistoryService
+from edge.history.stream import AnalyticsHistory
 from edge.latest import LatestMessages
 from edge.metrics import EdgeMetrics, LatencyMiddleware
-from edge.routes import analytics_routes, auth_routes, data_routes, health_routes
+from edge.routes import analytics_routes, auth_routes, data_routes, health_routes, logs_routes
 from edge.routes.web import routes as web_routes
 from edge.snapshots import SnapshotClient
 from edge.sockets import SocketHub
@@ -47,6 +54,8 @@ __all__ = ["create_app"]
 log = structlog.get_logger(__name__)
 
 LOGIN_WINDOW_S = 60.0
+LOG_POST_WINDOW_S = 60.0
+API_WINDOW_S = 60.0
 
 
 async def _signing_key(settings: Settings, users: UserStore) -> bytes:
@@ -58,7 +67,56 @@ async def _signing_key(settings: Settings, users: UserStore) -> bytes:
     return key
 
 
-def create_app(settings: Settings) -> socketio.ASGIApp:
+class _Backends:
+    """The optional Redis and MongoDB clients of one edge, and their health."""
+
+    def __init__(self, settings: Settings, metrics: EdgeMetrics, mongo: Any) -> None:
+        self.redis: Any = None
+        self.redis_dep: Dependency | None = None
+        self.archive: ArchiveStore | None = None
+        self.mongo_dep: Dependency | None = None
+        self._own_mongo = False
+        if settings.redis_url is not None:
+            self.redis = open_redis(settings)
+            self.redis_dep = Dependency(
+                "redis",
+                probe=self.redis.ping,
+                retry_s=settings.dependency_retry_s,
+                gauge=metrics.up_gauge("redis"),
+                consequence="no history cache; rate limits local to this edge",
+            )
+        if settings.mongo_url is not None or mongo is not None:
+            if mongo is None:
+                mongo = mongo_client(settings, app_name="deltastream-edge")
+                self._own_mongo = True
+            self.archive = ArchiveStore.from_settings(settings, mongo)
+            self.mongo_dep = Dependency(
+                "mongo",
+                probe=self.archive.ping,
+                retry_s=settings.dependency_retry_s,
+                gauge=metrics.up_gauge("mongo"),
+                consequence="history from the ANALYTICS stream (recent only)",
+            )
+
+    async def start(self) -> None:
+        for dep in (self.redis_dep, self.mongo_dep):
+            if dep is not None:
+                await dep.start()
+
+    async def close(self) -> None:
+        for dep in (self.redis_dep, self.mongo_dep):
+            if dep is not None:
+                await dep.close()
+        if self.redis is not None:
+            with contextlib.suppress(OSError):
+                await self.redis.aclose()
+        if self.archive is not None and self._own_mongo:
+            self.archive.close()
+
+
+def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
+    """The edge app. ``mongo``: a motor-compatible client to read the archive with instead of
+    one opened from ``settings.mongo_url`` (the tests pass mongomock-motor's)."""
     metrics = EdgeMetrics()
     hub = SocketHub(metrics=metrics, auth_required=settings.auth_required)
 
@@ -74,37 +132,88 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
             reconnected_cb=_log_reconnected,
         )
         bridge: Bridge | None = None
+        backends = _Backends(settings, metrics, mongo)
         try:
             js = nc.jetstream()
+            try:
+                await ensure_logs_stream(js, settings)  # POST /api/logs stores into it
+            except (nats.errors.Error, TimeoutError) as exc:
+                # The edge serves without it; /api/logs answers 503 until it exists.
+                log.warning("logs_stream_unavailable", error=type(exc).__name__)
             users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
             tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
             latest = LatestMessages(max_age_s=settings.snapshot_max_age_s)
             snapshots = SnapshotClient(nc, latest=latest)
             hub.attach(snapshots, tokens)
-            limit = settings.login_attempts_per_minute
+            await backends.start()
+            shared = {
+                "redis": backends.redis,
+                "dependency": backends.redis_dep,
+                "prefix": settings.redis_key_prefix,
+            }
+            cache = None
+            if backends.archive is not None and backends.redis_dep is not None:
+                cache = HistoryCache(
+                    backends.redis,
+                    dependency=backends.redis_dep,
+                    prefix=settings.redis_key_prefix,
+                    ttl_s=settings.history_cache_ttl_s,
+                    metrics=metrics,
+                )
+            api_limiter = None
+            if settings.api_requests_per_minute > 0:
+                api_limiter = SharedLimiter(
+                    scope="api",
+                    limit=settings.api_requests_per_minute,
+                    window_s=API_WINDOW_S,
+                    **shared,
+                )
             app.state.edge = EdgeState(
                 settings=settings,
                 metrics=metrics,
                 nc=nc,
                 js=js,
                 snapshots=snapshots,
-                history=AnalyticsHistory(js),
+                history=HistoryService(
+                    AnalyticsHistory(js),
+                    metrics=metrics,
+                    archive=backends.archive,
+                    mongo=backends.mongo_dep,
+                    cache=cache,
+                ),
                 users=users,
                 passwords=await asyncio.to_thread(PasswordHasher),
                 tokens=tokens,
-                account_limiter=SlidingWindowLimiter(limit=limit, window_s=LOGIN_WINDOW_S),
-                address_limiter=SlidingWindowLimiter(limit=limit, window_s=LOGIN_WINDOW_S),
+                login_limiter=SharedLimiter(
+                    scope="login",
+                    limit=settings.login_attempts_per_minute,
+                    window_s=LOGIN_WINDOW_S,
+                    **shared,
+                ),
+                api_limiter=api_limiter,
+                log_limiter=SlidingWindowLimiter(
+                    limit=settings.log_posts_per_minute, window_s=LOG_POST_WINDOW_S
+                ),
                 hub=hub,
+                redis=backends.redis_dep,
+                mongo=backends.mongo_dep,
             )
             bridge = Bridge(nc, hub, metrics, latest)
             await bridge.start()
             metrics.nats_connected.set(1)
-            log.info("edge_started", nats=settings.nats_url, auth_required=settings.auth_required)
+            log.info(
+                "edge_started",
+                nats=settings.nats_url,
+                auth_required=settings.auth_required,
+                redis=settings.redis_url is not None,
+                archive=backends.archive is not None,
+            )
             yield
         finally:
             if bridge is not None:
                 await bridge.stop()
             await hub.close()
+            await backends.close()
             with contextlib.suppress(nats.errors.Error, OSError):
                 await nc.drain()
             log.info("edge_stopped")
@@ -121,6 +230,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
             *analytics_routes,
             *auth_routes,
             *health_routes,
+            *logs_routes,
             *openapi.routes,
             *web_routes,
         ],

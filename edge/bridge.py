@@ -17,6 +17,7 @@ kept in ``LatestMessages`` (``edge.latest``), from which snapshot reads are answ
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -39,6 +40,14 @@ PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 _KINDS = frozenset({"underlying", "summary", "chain", "surface", "ohlc"})  # bounded labels
 # Events whose message is exactly what the actors answer to a snapshot request.
 _LATEST_EVENTS = frozenset({"chain_summary", "underlying_update"})
+_TIMED_KINDS = frozenset({"underlying", "summary"})  # small payloads, one per feed message
+
+
+class _Stamp(msgspec.Struct):
+    ts: int  # the feed message's producer clock, epoch ns (other fields are skipped)
+
+
+_stamp_decoder = msgspec.json.Decoder(_Stamp)
 
 
 def route(subject: str) -> tuple[str, tuple[str, ...], str] | None:
@@ -97,6 +106,8 @@ class Bridge:
         if counter is None:
             counter = self._counted[kind] = self._metrics.messages_in.labels(kind)
         counter.inc()
+        if kind in _TIMED_KINDS:
+            self._observe_latency(kind, msg.data)
         if target is None:
             return
         event, rooms, own = target
@@ -117,3 +128,10 @@ class Bridge:
             self._latest.put(subject, data)
         if listened:
             self._hub.publish(event, rooms, own, payload)
+
+    def _observe_latency(self, kind: str, data: bytes) -> None:
+        try:
+            ts_ns = _stamp_decoder.decode(data).ts
+        except msgspec.DecodeError:
+            return  # counted as invalid below when it is kept or somebody listens
+        self._metrics.feed_latency.labels(kind).observe(max(0, time.time_ns() - ts_ns) / 1e9)

@@ -4,10 +4,16 @@
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
     deltastream actors  [--nats URL]
+    deltastream archive [--nats URL] [--metrics-port N]
     deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
     deltastream feed replay FILE [--nats URL] [--speed X]
     deltastream record FILE [--nats URL] [--follow]
+    deltastream logs [-f] [--service S] [--level L] [--limit N] [--nats URL]
+
+Every command but ``logs`` writes JSON log lines to stderr and ships the same events to
+``deltastream.logs.<service>`` (``actors.log_setup``). A bad argument is one line on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import msgspec
 import structlog
 
+from actors.archive.writer import ArchiveWriter
 from actors.errors import ConfigError
 from actors.feeds.recording import record, replay
 from actors.feeds.synthetic import run_synthetic
 from actors.host import ActorHost
+from actors.log_events import LEVELS, is_service_name
 from actors.log_setup import configure_logging
+from actors.log_shipper import LogShipper
 from actors.natsserver import NatsServer
 from actors.products import load_products
 from actors.settings import Settings
+from edge.log_tail import TailError, tail_logs
 from edge.server import serve
 
 __all__ = ["main"]
@@ -44,8 +55,36 @@ def _default_data_dir() -> Path:
     return base / "deltastream"
 
 
+MAX_TAIL_LINES = 1000
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line (``deltastream: …``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _service_name(text: str) -> str:
+    if not is_service_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a service name (lower case letters, digits, _ or -; 32 at most)"
+        )
+    return text
+
+
+def _tail_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_TAIL_LINES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_TAIL_LINES}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deltastream", description="Real-time option analytics")
+    p = _Parser(prog="deltastream", description="Real-time option analytics")
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="embedded nats-server + actor host + synthetic feed")
@@ -57,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
 
     actors = sub.add_parser("actors", help="run an actor host")
     actors.add_argument("--nats", default=None, help="NATS URL")
+
+    archive = sub.add_parser("archive", help="run the MongoDB archive writer (ANALYTICS → MongoDB)")
+    archive.add_argument("--nats", default=None, help="NATS URL")
+    archive.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
 
     edge = sub.add_parser("edge", help="run an edge: REST, Socket.IO and the dashboard")
     edge.add_argument("--nats", default=None, help="NATS URL")
@@ -91,16 +136,37 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("file", type=Path)
     rec.add_argument("--nats", default=None)
     rec.add_argument("--follow", action="store_true", help="keep recording until Ctrl-C")
+
+    logs = sub.add_parser("logs", help="print recent log events of every process, and follow")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    logs.add_argument("--service", type=_service_name, default=None, help="actors, edge, feed…")
+    logs.add_argument("--level", choices=LEVELS, default="debug", help="minimum level")
+    logs.add_argument("-n", "--limit", type=_tail_limit, default=20, help="recent events first")
+    logs.add_argument("--nats", default=None, help="NATS URL")
     return p
 
 
-def _run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def _run(
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    shipper: LogShipper | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Run ``main`` until it returns; SIGINT/SIGTERM set its ``stop``. With ``settings``, the
+    log shipper (if any) starts first and sends what is left when ``main`` returned."""
+
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        if shipper is not None and settings is not None:
+            await shipper.start(settings)
+        try:
+            await main(stop)
+        finally:
+            if shipper is not None:
+                await shipper.close()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as r:
         r.run(runner())
@@ -125,6 +191,20 @@ async def _actors(settings: Settings, stop: asyncio.Event) -> None:
         await host.stop()
 
 
+async def _archive(settings: Settings, stop: asyncio.Event) -> None:
+    writer = ArchiveWriter.from_settings(settings)
+    metrics = None
+    if settings.archive_metrics_port:
+        metrics = writer.metrics.serve(settings.archive_metrics_port, host=settings.http_host)
+    await writer.start()
+    try:
+        await stop.wait()
+    finally:
+        await writer.stop()
+        if metrics is not None:
+            metrics.shutdown()
+
+
 async def _start_edge(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None]:
     """Start the edge and wait until it listens; a failed start-up raises its error here."""
     ready = asyncio.Event()
@@ -143,35 +223,50 @@ async def _edge(settings: Settings, stop: asyncio.Event) -> None:
     await task
 
 
-async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def _up(
+    settings: Settings, args: argparse.Namespace, stop: asyncio.Event, shipper: LogShipper | None
+) -> None:
     data = args.data or _default_data_dir()
     server = NatsServer(data / "jetstream", port=args.nats_port)
     await asyncio.to_thread(server.start)
     settings = msgspec.structs.replace(settings, nats_url=server.url)
+    if shipper is not None:
+        await shipper.start(settings)
     if args.port is not None:
         settings = msgspec.structs.replace(settings, http_port=args.port)
     products = load_products(settings.products_file)
     host = ActorHost(settings, products)
+    archive = ArchiveWriter.from_settings(settings) if settings.mongo_url else None
     feed_task: asyncio.Task[int] | None = None
     edge_stop = asyncio.Event()
     edge_task: asyncio.Task[None] | None = None
     try:
         await host.start()
+        if archive is not None:
+            await archive.start()
         edge_task = await _start_edge(settings, edge_stop)
         if not args.no_feed:
             feed_task = asyncio.create_task(
                 run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
             )
         feed = f"synthetic, {args.rate:g} steps/s" if feed_task else "none"
+        archived = (
+            f"MongoDB {settings.mongo_database}" if archive else "off (DELTASTREAM_MONGO_URL)"
+        )
         http = f"http://{settings.http_host}:{settings.http_port}"
+        actors = "micro service 'deltastream-snapshots'"
+        if host.monitoring is not None:
+            actors += f", {host.monitoring.url}/metrics and /health"
         print(
             "deltastream is up\n"
             f"  dashboard  {http}/\n"
             f"  REST       {http}/api/docs (OpenAPI), {http}/health, {http}/metrics\n"
             f"  Socket.IO  {http}/socket.io\n"
             f"  NATS       {server.url}  (JetStream store {data / 'jetstream'})\n"
-            "  actors     micro service 'deltastream-snapshots'\n"
+            f"  actors     {actors}\n"
             f"  feed       {feed}\n"
+            f"  archive    {archived}\n"
+            f"  logs       deltastream logs -f --nats {server.url}\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
@@ -185,8 +280,28 @@ async def _up(settings: Settings, args: argparse.Namespace, stop: asyncio.Event)
         if edge_task is not None:
             with contextlib.suppress(Exception):
                 await edge_task
+        if archive is not None:
+            await archive.stop()
         await host.stop()
+        if shipper is not None:
+            await shipper.close()  # while the server still takes the last events
         await asyncio.to_thread(server.stop)
+
+
+def _service_of(args: argparse.Namespace) -> str:
+    return "feed" if args.command == "feed" else str(args.command)
+
+
+async def _tail(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    await tail_logs(
+        settings.nats_url,
+        service=args.service,
+        min_level=args.level,
+        limit=args.limit,
+        follow=args.follow,
+        stop=stop,
+        write=lambda line: print(line, flush=True),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,12 +311,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2
-    configure_logging(level=settings.log_level, json=settings.log_json, service=args.command)
+    if args.command == "archive" and settings.mongo_url is None:
+        print("deltastream: archive needs DELTASTREAM_MONGO_URL", file=sys.stderr)
+        return 2
+    shipping = settings.log_nats and args.command != "logs"
+    service = _service_of(args)
+    shipper = (
+        LogShipper(capacity=settings.log_buffer_events, name=f"deltastream-{service}-logs")
+        if shipping
+        else None
+    )
+    configure_logging(
+        level=settings.log_level,
+        json=settings.log_json,
+        service=service,
+        by_module=args.command == "up",
+        shipper=shipper,
+    )
+    ship: dict[str, Any] = {"shipper": shipper, "settings": settings}
     try:
         if args.command == "up":
-            _run(lambda stop: _up(settings, args, stop))
+            _run(lambda stop: _up(settings, args, stop, shipper))
+        elif args.command == "logs":
+            _run(lambda stop: _tail(settings, args, stop))
         elif args.command == "actors":
-            _run(lambda stop: _actors(settings, stop))
+            _run(lambda stop: _actors(settings, stop), **ship)
+        elif args.command == "archive":
+            if args.metrics_port is not None:
+                settings = msgspec.structs.replace(settings, archive_metrics_port=args.metrics_port)
+            archive_settings = settings
+            _run(lambda stop: _archive(archive_settings, stop), **ship)
         elif args.command == "edge":
             overrides = {
                 "http_host": args.host,
@@ -211,12 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             edge_settings = msgspec.structs.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )
-            _run(lambda stop: _edge(edge_settings, stop))
+            _run(lambda stop: _edge(edge_settings, stop), **ship)
         elif args.command == "record":
             _run(
                 lambda stop: _discard(
                     record(settings.nats_url, args.file, follow=args.follow, stop=stop)
-                )
+                ),
+                **ship,
             )
         elif args.feed_command == "synthetic":
             products = load_products(settings.products_file)
@@ -231,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         steps=args.steps,
                         stop=stop,
                     )
-                )
+                ),
+                **ship,
             )
         else:
             if not args.file.exists():
@@ -240,11 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(
                 lambda stop: _discard(
                     replay(settings.nats_url, args.file, speed=args.speed, stop=stop)
-                )
+                ),
+                **ship,
             )
     except ConfigError as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2
+    except TailError as exc:
+        print(f"deltastream logs: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,8 @@
     DeltastreamError                      (actors.errors)
     └── EdgeError                 500 internal
         ├── BadRequest            400 bad_request
+        │   ├── BadRange          400 bad_range            (history from/to/limit)
+        │   ├── BadCursor         400 bad_cursor           (history cursor)
         │   ├── InvalidSymbol     400 invalid_symbol
         │   ├── InvalidPayload    400 invalid_payload      (Socket.IO event data)
         │   └── WeakPassword      400 weak_password
@@ -39,6 +41,8 @@ from actors.errors import DeltastreamError
 
 __all__ = [
     "BadCredentials",
+    "BadCursor",
+    "BadRange",
     "BadRequest",
     "Conflict",
     "EdgeError",
@@ -77,6 +81,14 @@ class EdgeError(DeltastreamError):
 class BadRequest(EdgeError):
     status = 400
     code = "bad_request"
+
+
+class BadRange(BadRequest):
+    code = "bad_range"
+
+
+class BadCursor(BadRequest):
+    code = "bad_cursor"
 
 
 class InvalidSymbol(BadRequest):

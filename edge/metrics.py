@@ -1,7 +1,8 @@
 """Prometheus metrics of one edge, in a registry of its own (several apps may share a process).
 
 Request latency is labelled by route template (``/api/data/chain/{product}``), never by the
-raw path, so a scan of random URLs cannot blow up the label set.
+raw path, so a scan of random URLs cannot blow up the label set. ``render`` appends the
+process's log-shipping counters (``actors.metrics.LOG_REGISTRY``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.metrics import LOG_REGISTRY
+
 __all__ = ["EdgeMetrics", "LatencyMiddleware"]
 
 UNMATCHED_ROUTE = "<unmatched>"
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_FEED_LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
 
 
 class EdgeMetrics:
@@ -77,9 +83,37 @@ class EdgeMetrics:
         self.nats_connected = Gauge(
             "deltastream_edge_nats_connected", "1 when the edge's NATS connection is up", registry=r
         )
+        self.history_pages = Counter(
+            "deltastream_edge_history_pages",
+            "History pages answered, by source (archive, stream)",
+            ["source"],
+            registry=r,
+        )
+        self.history_cache = Counter(
+            "deltastream_edge_history_cache",
+            "History page cache look-ups in Redis, by result (hit, miss, error)",
+            ["result"],
+            registry=r,
+        )
+        self.feed_latency = Histogram(
+            "deltastream_edge_feed_latency_seconds",
+            "From the feed message's ts (producer clock) to this edge receiving the analytics "
+            "it caused, by kind (underlying, summary); includes clock skew between the hosts",
+            ["kind"],
+            buckets=_FEED_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+
+    def up_gauge(self, dependency: str) -> Gauge:
+        """``deltastream_edge_<dependency>_up``, registered only for what is configured."""
+        return Gauge(
+            f"deltastream_edge_{dependency}_up",
+            f"1 while this edge uses {dependency} (0: degraded, working without it)",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + generate_latest(LOG_REGISTRY)
 
 
 def _route_template(routes: list[Route], scope: Scope) -> str:

@@ -2,8 +2,8 @@
 
 ``GET /api/docs`` answers the JSON document; ``GET /api/docs/ui`` a small self-contained
 HTML page listing the operations (no CDN). When ``auth_required`` is on, data and analytics
-operations declare the bearer scheme as mandatory. ``tests/edge/test_openapi.py`` runs
-schemathesis against the live server with this document.
+operations declare the bearer scheme as mandatory; with an API rate limit they declare 429.
+``tests/edge/test_openapi.py`` runs schemathesis against the live server with this document.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from actors.log_events import LEVELS
 from edge.openapi_components import SCHEMAS, STR, Schema, obj, ref
 from edge.routes.params import json_response
 from edge.state import edge_state
@@ -27,16 +28,16 @@ __all__ = [
 ]
 
 _ERROR_TEXT = {
-    400: "Bad request (the detail names the problem)",
+    400: "Bad request: a bad history range, limit or cursor (the detail names the problem)",
     401: "Missing, malformed, tampered or expired token",
     404: "Unknown product, expiry, strike or route",
     409: "The user already exists",
     413: "Request body too large",
     422: "A parameter or body field failed validation (the detail names it)",
-    429: "Too many attempts (see Retry-After)",
+    429: "Too many attempts or requests (see Retry-After)",
     502: "The actor service failed",
-    503: "The actor service or NATS is unavailable, or a chain is restarting",
-    504: "The actor service did not answer in time",
+    503: "The actor service, NATS or a stream is unavailable, or a chain is restarting",
+    504: "The actor service or JetStream did not answer in time",
 }
 _UPSTREAM = (502, 503, 504)
 _PRODUCT = {
@@ -55,6 +56,48 @@ _EXPIRY = {
 }
 
 
+_HISTORY_FLAG = {
+    "name": "history",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+    "description": "true: a page of history (newest first) instead of the live value",
+}
+
+
+def _instant(name: str, what: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": f"{what}: ISO-8601 with a UTC offset (2026-11-25T10:00:00Z; a bare date "
+        "is midnight UTC) or epoch milliseconds, on the messages' own ts",
+    }
+
+
+_CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "next_cursor of the previous page (opaque)",
+}
+
+
+def _history_params(what: str) -> list[Schema]:
+    return [
+        _limit(1000, 100, what),
+        _instant("from", "Oldest ts included"),
+        _instant("to", "ts to stop before"),
+        _CURSOR,
+    ]
+
+
+def _either(live: str, history: str) -> Schema:
+    return {"anyOf": [ref(live), ref(history)]}
+
+
 def _limit(maximum: int, default: int | None, what: str) -> Schema:
     schema: Schema = {"type": "integer", "minimum": 1, "maximum": maximum}
     if default is not None:
@@ -70,7 +113,7 @@ def _limit(maximum: int, default: int | None, what: str) -> Schema:
 
 def _op(
     summary: str,
-    ok: str | None,
+    ok: str | Schema | None,
     errors: tuple[int, ...],
     *,
     params: list[Schema] | None = None,
@@ -81,7 +124,8 @@ def _op(
     secured: bool = False,
     media: str = "application/json",
 ) -> Schema:
-    ok_content = {media: {"schema": ref(ok) if ok else {"type": "string"}}}
+    ok_schema = ref(ok) if isinstance(ok, str) else ok or {"type": "string"}
+    ok_content = {media: {"schema": ok_schema}}
     responses: dict[str, Any] = {str(ok_status): {"description": "OK", "content": ok_content}}
     for status in errors:
         responses[str(status)] = {
@@ -104,8 +148,8 @@ def _op(
     return op
 
 
-def build_document(*, auth_required: bool) -> Schema:
-    guard: tuple[int, ...] = (401,) if auth_required else ()
+def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
+    guard: tuple[int, ...] = ((401,) if auth_required else ()) + ((429,) if api_limited else ())
     sec = {"secured": auth_required}
     p, e = [_PRODUCT], [_PRODUCT, _EXPIRY]
     data_err = (*guard, 404, 422, *_UPSTREAM)
@@ -118,10 +162,10 @@ def build_document(*, auth_required: bool) -> Schema:
         },
         "/api/data/underlying/{product}": {
             "get": _op(
-                "Latest enriched underlying ticks, newest first (ANALYTICS history)",
+                "Enriched underlying ticks, newest first, a page at a time (archive or stream)",
                 "UnderlyingHistory",
-                data_err,
-                params=[_PRODUCT, _limit(1000, 100, "How many ticks")],
+                (400, *data_err),
+                params=[_PRODUCT, *_history_params("How many ticks")],
                 **sec,
             )
         },
@@ -152,10 +196,10 @@ def build_document(*, auth_required: bool) -> Schema:
         },
         "/api/analytics/summary/{product}": {
             "get": _op(
-                "Chain summary of one expiry",
-                "Summary",
+                "Chain summary of one expiry, or a page of its history",
+                _either("Summary", "SummaryHistory"),
                 (400, *data_err),
-                params=e,
+                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
                 tag="analytics",
                 **sec,
             )
@@ -172,29 +216,30 @@ def build_document(*, auth_required: bool) -> Schema:
         },
         "/api/analytics/pcr/{product}": {
             "get": _op(
-                "Put-call ratio, optionally with its history (newest first)",
+                "Put-call ratio, optionally with a page of its history (newest first)",
                 "Pcr",
                 (400, *data_err),
                 tag="analytics",
-                params=[
-                    *e,
-                    {
-                        "name": "history",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
-                    },
-                    _limit(1000, 100, "History points"),
-                ],
+                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
                 **sec,
             )
         },
         "/api/analytics/max-pain/{product}": {
             "get": _op(
-                "Max pain strike, distance from spot and payout curve",
-                "MaxPain",
+                "Max pain strike, distance from spot and payout curve, or a page of its history",
+                _either("MaxPain", "MaxPainHistory"),
                 (400, *data_err),
-                params=e,
+                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
+                tag="analytics",
+                **sec,
+            )
+        },
+        "/api/analytics/atm-iv/{product}": {
+            "get": _op(
+                "ATM strike and IV, forward, straddle and expected moves, or a page of history",
+                _either("AtmIv", "AtmIvHistory"),
+                (400, *data_err),
+                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
                 tag="analytics",
                 **sec,
             )
@@ -270,9 +315,47 @@ def build_document(*, auth_required: bool) -> Schema:
         "/api/auth/me": {
             "get": _op("The caller's account", "Me", (401, 503), tag="auth", secured=True)
         },
+        "/api/logs": {
+            "post": _op(
+                "Store log events of a program outside (one, or a list of up to 100)",
+                "LogsAccepted",
+                (*guard, 413, 422, 429, 503, 504),
+                body="LogPost",
+                ok_status=202,
+                tag="logs",
+                **sec,
+            )
+        },
+        "/api/logs/{service}": {
+            "get": _op(
+                "Recent log events of a service, newest first, at or above a level",
+                "Logs",
+                (*guard, 422, 503, 504),
+                params=[
+                    {
+                        "name": "service",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                        "description": "actors, edge, feed, record, up or a posting program's",
+                    },
+                    {
+                        "name": "level",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(LEVELS), "default": "debug"},
+                        "description": "Minimum level",
+                    },
+                    _limit(1000, 100, "How many events"),
+                ],
+                tag="logs",
+                **sec,
+            )
+        },
         "/health": {
             "get": _op(
-                "Readiness: NATS, streams, actor host (503 when not ready)",
+                "Readiness: NATS, streams, actor host (503 when not ready); Redis and MongoDB "
+                "when configured (degraded, still 200, when they are down)",
                 "Health",
                 (503,),
                 tag="ops",
@@ -309,13 +392,19 @@ def build_document(*, auth_required: bool) -> Schema:
     }
 
 
-async def docs(request: Request) -> Response:
+def _document(request: Request) -> Schema:
     settings = edge_state(request).settings
-    return json_response(build_document(auth_required=settings.auth_required))
+    return build_document(
+        auth_required=settings.auth_required, api_limited=settings.api_requests_per_minute > 0
+    )
+
+
+async def docs(request: Request) -> Response:
+    return json_response(_document(request))
 
 
 async def docs_ui(request: Request) -> Response:
-    doc = build_document(auth_required=edge_state(request).settings.auth_required)
+    doc = _document(request)
     items = "".join(
         f"<li><code>{method.upper()} {html.escape(path)}</code> — {html.escape(op['summary'])}</li>"
         for path, ops in doc["paths"].items()

@@ -142,9 +142,80 @@ _SMILE = obj(
     svi_rmse_vol=NUM_N,
     svi_butterfly_arbitrage={"type": "boolean", "nullable": True},
 )
+_PAGE: dict[str, Schema] = {
+    "next_cursor": {
+        "type": "string",
+        "nullable": True,
+        "description": "Pass as `cursor` for the next (older) page; null on the last page",
+    },
+    "source": {"type": "string", "enum": ["archive", "stream"]},
+}
+_PAGE_KEYS = ["next_cursor", "source"]
+_PCR_POINT = obj(
+    ["ts", "seq", "pcr_oi", "pcr_volume"], ts=INT, seq=INT, pcr_oi=NUM_N, pcr_volume=NUM_N
+)
+_MAX_PAIN_POINT = obj(
+    ["ts", "seq", "max_pain", "max_pain_distance", "spot"],
+    ts=INT,
+    seq=INT,
+    max_pain=NUM_N,
+    max_pain_distance=NUM_N,
+    spot=NUM_N,
+)
+_ATM_IV_FIELDS: dict[str, Schema] = {
+    "ts": INT,
+    "seq": INT,
+    "atm_strike": NUM_N,
+    "atm_iv": NUM_N,
+    "forward": NUM_N,
+    "t_years": NUM_N,
+    "straddle": NUM_N,
+    "expected_move": NUM_N,
+    "expected_move_straddle": NUM_N,
+}
+
+
+def _history(point: Schema) -> Schema:
+    return obj(
+        ["product", "expiry", "history", *_PAGE_KEYS],
+        product=STR,
+        expiry=STR,
+        history=arr(point),
+        **_PAGE,
+    )
+
+
 _BUILDUP_SIDE = obj(["buildup", "oi", "oi_change"], buildup=STR, oi=INT, oi_change=INT, ltp=NUM_N)
 _COUNTS = {"type": "object", "additionalProperties": INT}
 _USER = obj(["username", "created_ns"], username=STR, created_ns=INT)
+
+_LEVEL: Schema = {"type": "string", "enum": ["debug", "info", "warning", "error", "critical"]}
+_LOG_ENTRY: Schema = {
+    **obj(
+        ["service", "level", "message"],
+        service={"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+        level=_LEVEL,
+        message={"type": "string", "minLength": 1, "maxLength": 4096},
+        fields={
+            "type": "object",
+            "maxProperties": 32,
+            "description": "Facts; names match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ and may not be "
+            "timestamp, level, service, event, host, pid, logger, origin, client, user or "
+            "client_ts_ns; string values at most 1024 characters",
+            "additionalProperties": {
+                "nullable": True,
+                "anyOf": [
+                    {"type": "string", "maxLength": 1024},
+                    {"type": "integer"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                ],
+            },
+        },
+        ts_ns={"type": "integer", "minimum": 0, "description": "The program's clock, epoch ns"},
+    ),
+    "additionalProperties": False,
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(["error", "detail"], error=STR, detail=STR),
@@ -160,7 +231,9 @@ SCHEMAS: dict[str, Schema] = {
     "Products": obj(["products"], products=arr(ref("Product"))),
     "Expiries": obj(["product", "expiries"], product=STR, expiries=arr(STR)),
     "UnderlyingTick": _TICK,
-    "UnderlyingHistory": obj(["product", "ticks"], product=STR, ticks=arr(ref("UnderlyingTick"))),
+    "UnderlyingHistory": obj(
+        ["product", "ticks", *_PAGE_KEYS], product=STR, ticks=arr(ref("UnderlyingTick")), **_PAGE
+    ),
     "Quote": _SIDE,
     "Chain": obj(
         [*_CHAIN_HEAD, "n_strikes", "rows"],
@@ -177,6 +250,7 @@ SCHEMAS: dict[str, Schema] = {
         quote=ref("Quote"),
     ),
     "Summary": obj(["product", "expiry", "ts", "seq", "pcr_oi", "atm_iv"], **_SUMMARY_FIELDS),
+    "SummaryHistory": _history(ref("Summary")),
     "Summaries": obj(["product", "summaries"], product=STR, summaries=arr(ref("Summary"))),
     "Pcr": obj(
         ["product", "expiry", "ts", "pcr_oi", "pcr_volume"],
@@ -189,16 +263,12 @@ SCHEMAS: dict[str, Schema] = {
         put_oi=INT,
         call_volume=INT,
         put_volume=INT,
-        history=arr(
-            obj(
-                ["ts", "seq", "pcr_oi", "pcr_volume"],
-                ts=INT,
-                seq=INT,
-                pcr_oi=NUM_N,
-                pcr_volume=NUM_N,
-            )
-        ),
+        history=arr(_PCR_POINT),
+        **_PAGE,
     ),
+    "MaxPainHistory": _history(_MAX_PAIN_POINT),
+    "AtmIv": obj(["product", "expiry", *_ATM_IV_FIELDS], product=STR, expiry=STR, **_ATM_IV_FIELDS),
+    "AtmIvHistory": _history(obj(list(_ATM_IV_FIELDS), **_ATM_IV_FIELDS)),
     "MaxPain": obj(
         ["product", "expiry", "strike", "strikes", "payout"],
         product=STR,
@@ -234,7 +304,7 @@ SCHEMAS: dict[str, Schema] = {
     "Ohlc": obj(["product", "interval", "bars"], product=STR, interval=STR, bars=arr(_BAR)),
     "Health": obj(
         ["status", "checks"],
-        status={"type": "string", "enum": ["ok", "unavailable"]},
+        status={"type": "string", "enum": ["ok", "degraded", "unavailable"]},
         checks={
             "type": "object",
             "additionalProperties": obj(["ok", "detail"], ok=BOOL, detail=STR),
@@ -268,6 +338,24 @@ SCHEMAS: dict[str, Schema] = {
         user=_USER,
     ),
     "Verified": obj(["valid", "username", "expires_at"], valid=BOOL, username=STR, expires_at=INT),
+    "LogEntry": _LOG_ENTRY,
+    "LogPost": {
+        "description": "One event, or a list of 1 to 100; the whole body at most 64 KiB",
+        "oneOf": [
+            ref("LogEntry"),
+            {"type": "array", "minItems": 1, "maxItems": 100, "items": ref("LogEntry")},
+        ],
+    },
+    "LogsAccepted": obj(["accepted"], accepted=INT),
+    "LogEvent": {
+        **obj(["event", "level"], event=STR, level=STR),
+        "description": "timestamp, level, service, event, host, pid, logger, then facts "
+        "(posted events: origin, client, user?, client_ts_ns?, fields)",
+        "additionalProperties": True,
+    },
+    "Logs": obj(
+        ["service", "level", "events"], service=STR, level=_LEVEL, events=arr(ref("LogEvent"))
+    ),
     "Me": obj(
         ["username", "created_ns", "expires_at"], username=STR, created_ns=INT, expires_at=INT
     ),

@@ -1,10 +1,11 @@
 """Run the edge's uvicorn server in-process, on the running event loop.
 
-``serve(settings, stop=..., ready=..., bound=...)`` returns when ``stop`` is set (or
+``serve(settings, stop=..., ready=..., bound=..., mongo=...)`` returns when ``stop`` is set (or
 raises when start-up failed). ``ready`` is set once the lifespan finished and the socket
 listens. With ``http_port`` 0 the OS picks a free port: the socket is bound before uvicorn
 starts, and its port is appended to ``bound`` (a list the caller passes) before ``ready``
-is set. Signals are left to the caller (``edge/cli.py`` turns SIGINT/SIGTERM into ``stop``).
+is set. ``mongo`` is an optional archive client (see ``create_app``). Signals are left to
+the caller (``edge/cli.py`` turns SIGINT/SIGTERM into ``stop``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 
@@ -67,9 +69,10 @@ async def serve(
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
     bound: list[int] | None = None,
+    mongo: Any = None,
 ) -> None:
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, mongo=mongo),
         host=settings.http_host,
         port=settings.http_port,
         lifespan="on",
@@ -80,7 +83,10 @@ async def serve(
         # high-water mark (pause_writing/resume_writing).
         ws=FrameProtocol,
         ws_max_size=WS_MAX_FRAME_BYTES,
+        # X-Forwarded-For names the client (rate limits are per address) only when it comes
+        # from a trusted proxy: the reverse proxy in front of the edges.
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     sock = _listen(settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port)
     if bound is not None:

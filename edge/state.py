@@ -13,9 +13,11 @@ from starlette.requests import HTTPConnection
 from actors.settings import Settings
 from edge.auth.passwords import PasswordHasher
 from edge.auth.ratelimit import SlidingWindowLimiter
+from edge.auth.shared_limit import SharedLimiter
 from edge.auth.tokens import TokenClaims, TokenIssuer, bearer_token
 from edge.auth.users import UserStore
-from edge.history import AnalyticsHistory
+from edge.dependency import Dependency
+from edge.history.service import HistoryService
 from edge.metrics import EdgeMetrics
 from edge.snapshots import SnapshotClient
 from edge.sockets import SocketHub
@@ -30,13 +32,16 @@ class EdgeState:
     nc: Any
     js: Any
     snapshots: SnapshotClient
-    history: AnalyticsHistory
+    history: HistoryService
     users: UserStore
     passwords: PasswordHasher
     tokens: TokenIssuer
-    account_limiter: SlidingWindowLimiter
-    address_limiter: SlidingWindowLimiter
+    login_limiter: SharedLimiter
+    api_limiter: SharedLimiter | None
+    log_limiter: SlidingWindowLimiter
     hub: SocketHub
+    redis: Dependency | None = None
+    mongo: Dependency | None = None
 
 
 def edge_state(conn: HTTPConnection) -> EdgeState:

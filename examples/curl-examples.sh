@@ -96,8 +96,13 @@ EXPIRIES=$(curl -fsS "${AUTH[@]}" "$URL/api/data/expiries/$PRODUCT")
 echo "$EXPIRIES" | show
 EXPIRY=$(echo "$EXPIRIES" | field expiries.0)
 
-section "GET /api/data/underlying/$PRODUCT?limit=2"
-curl -fsS "${AUTH[@]}" "$URL/api/data/underlying/$PRODUCT?limit=2" | show 30
+section "GET /api/data/underlying/$PRODUCT?limit=2, then the next page with its cursor"
+PAGE=$(curl -fsS "${AUTH[@]}" "$URL/api/data/underlying/$PRODUCT?limit=2")
+echo "$PAGE" | show 30
+CURSOR=$(echo "$PAGE" | field next_cursor)
+if [ "$CURSOR" != "None" ]; then
+  curl -fsS "${AUTH[@]}" "$URL/api/data/underlying/$PRODUCT?limit=2&cursor=$CURSOR" | show 30
+fi
 
 section "GET /api/data/chain/$PRODUCT?expiry=$EXPIRY&limit=3"
 CHAIN=$(curl -fsS "${AUTH[@]}" "$URL/api/data/chain/$PRODUCT?expiry=$EXPIRY&limit=3")
@@ -127,6 +132,12 @@ curl -fsS "${AUTH[@]}" "$URL/api/analytics/pcr/$PRODUCT?expiry=$EXPIRY&history=t
 section "GET /api/analytics/max-pain/$PRODUCT"
 curl -fsS "${AUTH[@]}" "$URL/api/analytics/max-pain/$PRODUCT?expiry=$EXPIRY" | show 15
 
+section "GET /api/analytics/atm-iv/$PRODUCT, then its history since 2000-01-01 (a time range)"
+curl -fsS "${AUTH[@]}" "$URL/api/analytics/atm-iv/$PRODUCT?expiry=$EXPIRY" | show 15
+curl -fsS "${AUTH[@]}" \
+  "$URL/api/analytics/atm-iv/$PRODUCT?expiry=$EXPIRY&history=true&from=2000-01-01T00:00:00Z&limit=2" \
+  | show 30
+
 section "GET /api/analytics/volatility-surface/$PRODUCT"
 curl -fsS "${AUTH[@]}" "$URL/api/analytics/volatility-surface/$PRODUCT" | show 20
 
@@ -135,6 +146,13 @@ curl -fsS "${AUTH[@]}" "$URL/api/analytics/oi-buildup/$PRODUCT?expiry=$EXPIRY" |
 
 section "GET /api/analytics/ohlc/$PRODUCT?interval=1m&limit=3"
 curl -fsS "${AUTH[@]}" "$URL/api/analytics/ohlc/$PRODUCT?interval=1m&limit=3" | show 30
+
+section "POST /api/logs (a program outside logs into the LOGS stream; one event or a list)"
+curl -fsS -XPOST "${AUTH[@]}" "$URL/api/logs" -H 'Content-Type: application/json' \
+  -d '{"service":"curl-example","level":"warning","message":"disk_almost_full","fields":{"free_pct":4.5}}' | show
+
+section "GET /api/logs/curl-example?level=info&limit=3 (newest first)"
+curl -fsS "${AUTH[@]}" "$URL/api/logs/curl-example?level=info&limit=3" | show 20
 
 section "An error is JSON too: GET /api/data/chain/NOPE (404)"
 curl -sS "${AUTH[@]}" "$URL/api/data/chain/NOPE" | show

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Look inside a running deltastream with the `nats` CLI (natscli): streams, the ingress
-# consumer, the snapshots bucket, the `deltastream-snapshots` micro service, live subjects
-# and dead letters. Names and payloads: subjects.md.
+# consumer, the snapshots bucket, the `deltastream-snapshots` micro service, live subjects,
+# logs and dead letters. Names and payloads: subjects.md.
 #
 #   NATS_URL=nats://127.0.0.1:4222 PRODUCT=NIFTY bash examples/nats-examples.sh
 #
-# Read-only except for one deliberately malformed feed message (section "Dead letters"),
-# which shows how a rejected message lands in the DLQ with its reason.
+# Read-only except for one log event (section "Logs") and one deliberately malformed feed
+# message (section "Dead letters"), which shows how a rejected message lands in the DLQ.
 # One `nats` command per line: tests/examples/test_examples.py replays each with nats-py.
 set -euo pipefail
 
@@ -46,6 +46,12 @@ section "Live analytics (each exits after --count messages)"
 nats sub "deltastream.analytics.underlying.$PRODUCT" --count 3
 nats sub "deltastream.analytics.summary.$PRODUCT.>" --count 3
 nats sub "deltastream.analytics.surface.$PRODUCT" --count 1
+
+section "Logs of every process: stream LOGS, subjects deltastream.logs.<service>"
+nats stream info LOGS
+# Any program may log there too: one JSON object, the same fields deltastream's processes use.
+nats pub deltastream.logs.nats-example '{"timestamp":"2026-11-26T09:15:00.000000Z","level":"info","service":"nats-example","event":"hello_from_nats"}' --jetstream
+nats sub 'deltastream.logs.*' --last --count 1
 
 section "Dead letters: a malformed tick, rejected as schema_invalid"
 nats pub "deltastream.feed.underlying.$PRODUCT" 'not json' --jetstream

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
 import pytest
+from mongomock_motor import AsyncMongoMockClient
+from motor.motor_asyncio import AsyncIOMotorClient
 from nats.js.api import DeliverPolicy
 
 from actors import subjects
@@ -17,6 +22,7 @@ from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.settings import Settings
+from tests.redis_server import RedisServer
 
 WAIT_S = 30.0
 
@@ -45,6 +51,42 @@ def test_settings(nats_url: str, **overrides: object) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free port with a temp dir and no persistence, per test."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class MongoBackend:
+    """A motor-compatible client and a database of the test's own."""
+
+    client: Any
+    database: str
+    real: bool
+
+
+@pytest.fixture
+async def mongo() -> AsyncIterator[MongoBackend]:
+    """mongomock-motor (in memory, this process only), or the MongoDB server at ``MONGO_URL``
+    when that is set: the same archive tests then run against a real server."""
+    database = f"deltastream_test_{uuid.uuid4().hex[:12]}"
+    url = os.environ.get("MONGO_URL")
+    if not url:
+        yield MongoBackend(AsyncMongoMockClient(tz_aware=True), database, real=False)
+        return
+    client = AsyncIOMotorClient(url, serverSelectionTimeoutMS=10_000, tz_aware=True)
+    try:
+        yield MongoBackend(client, database, real=True)
+    finally:
+        await client.drop_database(database)
+        client.close()
 
 
 @pytest.fixture

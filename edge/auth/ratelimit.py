@@ -2,8 +2,8 @@
 
 Each key (an account or a client address) remembers the times of its recent attempts; the
 number of keys is capped, oldest first out, so a flood of random names cannot grow memory
-without bound. Several replicas each enforce the limit on their own; a shared store
-(Redis, DESIGN.md §6) would make it global.
+without bound. Several replicas each enforce the limit on their own;
+``edge.auth.shared_limit`` makes a limit global through Redis and falls back to this one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["SlidingWindowLimiter"]
 
@@ -41,6 +41,16 @@ class SlidingWindowLimiter:
         if hits is None or len(hits) < self.limit:
             return None
         return max(1, math.ceil(hits[0] + self.window_s - self._clock()))
+
+    def acquire(self, keys: Sequence[str]) -> int | None:
+        """Count one attempt against every key unless one of them is at its limit; then
+        answer the seconds to wait (and count nothing)."""
+        waits = [w for key in keys if (w := self.retry_after_s(key))]
+        if waits:
+            return max(waits)
+        for key in keys:
+            self.hit(key)
+        return None
 
     def hit(self, key: str) -> None:
         hits = self._recent(key)

@@ -1,7 +1,8 @@
 """``/api/auth``: register, login, verify, refresh, me.
 
 Passwords and tokens are never logged. Login is rate limited per account and per client
-address (``login_attempts_per_minute``); every attempt counts, successful or not.
+address (``login_attempts_per_minute``), across every edge when Redis is configured; every
+attempt counts, successful or not.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from starlette.routing import Route
 
 from edge.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_strength
 from edge.auth.tokens import TokenClaims, bearer_token
-from edge.errors import BadCredentials, InvalidToken, PayloadTooLarge, RateLimited
-from edge.routes.params import json_response
+from edge.errors import BadCredentials, InvalidToken, RateLimited
+from edge.routes.params import json_body, json_response
 from edge.state import EdgeState, edge_state
 
 __all__ = [
@@ -52,20 +53,7 @@ class TokenBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 async def _body(request: Request, kind: type[Any]) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"request body above {MAX_BODY_BYTES} bytes")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError:
-        raise  # names the field; answered 422
-    except msgspec.DecodeError as exc:
-        raise msgspec.ValidationError(f"body is not valid JSON - at `body`: {exc}") from exc
+    return await json_body(request, kind, max_bytes=MAX_BODY_BYTES)
 
 
 def _token_reply(st: EdgeState, username: str, created_ns: int) -> dict[str, Any]:
@@ -99,14 +87,10 @@ async def login(request: Request) -> Response:
     creds: Credentials = await _body(request, Credentials)
     username = creds.username.lower()
     address = request.client.host if request.client else "unknown"
-    keys = (f"account:{username}", f"address:{address}")
-    limiters = (st.account_limiter, st.address_limiter)
-    waits = [w for lim, key in zip(limiters, keys, strict=True) if (w := lim.retry_after_s(key))]
-    if waits:
+    wait_s = await st.login_limiter.acquire((f"account:{username}", f"address:{address}"))
+    if wait_s is not None:
         log.info("login_rate_limited", username=username, address=address)
-        raise RateLimited("too many login attempts; try again later", retry_after_s=max(waits))
-    for lim, key in zip(limiters, keys, strict=True):
-        lim.hit(key)
+        raise RateLimited("too many login attempts; try again later", retry_after_s=wait_s)
     record = await st.users.get(username)
     ok = await st.passwords.verify(record.password_hash if record else None, creds.password)
     if not ok or record is None:

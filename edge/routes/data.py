@@ -1,4 +1,5 @@
-"""``/api/data``: products, expiries, underlying history, the enriched chain, one option."""
+"""``/api/data``: products, expiries, underlying history (archive or stream, paged), the
+enriched chain, one option."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from starlette.routing import Route
 from actors import subjects
 from actors.messages import ChainSide, EnrichedChain
 from edge.errors import NotFound, UnknownExpiry, UnknownProduct, UpstreamError
-from edge.routes.params import ChainQuery, LimitQuery, json_response, product_param, query
-from edge.state import edge_state, require_auth
+from edge.history.params import history_query
+from edge.routes.access import admit
+from edge.routes.history import history_response
+from edge.routes.params import ChainQuery, json_response, product_param, query
+from edge.state import edge_state
 from edge.symbols import parse_symbol
 
 __all__ = [
@@ -71,32 +75,33 @@ def _nearest_atm(chain: EnrichedChain, limit: int | None) -> list[int]:
 
 
 async def products(request: Request) -> Response:
-    require_auth(request)
+    await admit(request)
     raw = await edge_state(request).snapshots.products()
     return Response(b'{"products":' + raw + b"}", media_type="application/json")
 
 
 async def expiries(request: Request) -> Response:
-    require_auth(request)
+    await admit(request)
     product = product_param(request)
     found = await edge_state(request).snapshots.expiries(product)
     return json_response({"product": product, "expiries": found})
 
 
 async def underlying(request: Request) -> Response:
-    require_auth(request)
+    await admit(request)
     product = product_param(request)
-    q = query(request, LimitQuery)
-    st = edge_state(request)
-    ticks = await st.history.latest(subjects.analytics_underlying(product), q.limit)
-    if not ticks and product not in await st.snapshots.product_map():
-        raise UnknownProduct(f"unknown product {product!r}")
-    body = b'{"product":"' + product.encode() + b'","ticks":[' + b",".join(ticks) + b"]}"
-    return Response(body, media_type="application/json")
+    return await history_response(
+        edge_state(request),
+        history_query(request),
+        subject=subjects.analytics_underlying(product),
+        head={"product": product},
+        items_key="ticks",
+        product=product,
+    )
 
 
 async def chain(request: Request) -> Response:
-    require_auth(request)
+    await admit(request)
     product = product_param(request)
     q = query(request, ChainQuery)
     expiry = q.expiry.isoformat() if q.expiry else None
@@ -109,7 +114,7 @@ async def chain(request: Request) -> Response:
 
 
 async def option_quote(request: Request) -> Response:
-    require_auth(request)
+    await admit(request)
     st = edge_state(request)
     product_map = await st.snapshots.product_map()
     sym = parse_symbol(str(request.path_params["symbol"]), product_map)

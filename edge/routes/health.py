@@ -1,5 +1,11 @@
 """``/health`` (readiness with named checks), ``/health/live`` (the process answers) and
-``/metrics`` (Prometheus text)."""
+``/metrics`` (Prometheus text).
+
+Readiness needs NATS, the streams and the actor host (else 503). Redis and MongoDB are
+optional: when configured they appear as checks ``redis`` and ``mongo``, "ok" or "degraded:
+<reason>" — the edge then serves without them (no cache, local limits, history from the
+stream), so it stays ready and ``status`` says ``degraded``.
+"""
 
 from __future__ import annotations
 
@@ -76,14 +82,18 @@ async def health(request: Request) -> Response:
         )
         for name, (ok, detail) in zip([*STREAMS, "actors"], results, strict=True):
             checks[name if name == "actors" else f"stream:{name}"] = {"ok": ok, "detail": detail}
+    for dep in (st.redis, st.mongo):
+        if dep is not None:
+            checks[dep.name] = dep.check()
     failing = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"]]
     degraded = [
         f"{name}: {c['detail']}"
         for name, c in checks.items()
         if c["ok"] and c["detail"].startswith("degraded")
     ]
+    status = "unavailable" if failing else "degraded" if degraded else "ok"
     body: dict[str, Any] = {
-        "status": "ok" if not failing else "unavailable",
+        "status": status,
         "checks": checks,
         "degraded": degraded,
     }

@@ -15,12 +15,14 @@ from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.errors import PayloadTooLarge
+
 __all__ = [
     "ChainQuery",
     "ExpiryQuery",
-    "LimitQuery",
+    "HistoryFlagQuery",
     "OhlcQuery",
-    "PcrQuery",
+    "json_body",
     "json_response",
     "product_param",
     "query",
@@ -36,10 +38,6 @@ _PRODUCT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")  # fullmatch; upper-
 HistoryLimit = Annotated[int, Meta(ge=1, le=MAX_HISTORY)]
 
 
-class LimitQuery(msgspec.Struct, frozen=True):
-    limit: HistoryLimit = 100
-
-
 class ExpiryQuery(msgspec.Struct, frozen=True):
     expiry: dt.date | None = None
 
@@ -49,11 +47,12 @@ class ChainQuery(msgspec.Struct, frozen=True):
     limit: HistoryLimit | None = None
 
 
-class PcrQuery(msgspec.Struct, frozen=True):
+class HistoryFlagQuery(msgspec.Struct, frozen=True):
+    """``expiry`` and ``history``; the history parameters are ``edge.history.params``'s."""
+
     expiry: dt.date | None = None
     # Only the words true/false: a lax bool would also take 1/0/yes, unlike the OpenAPI type.
     history: Literal["true", "false"] = "false"
-    limit: HistoryLimit = 100
 
 
 class OhlcQuery(msgspec.Struct, frozen=True):
@@ -72,6 +71,27 @@ def query(request: Request, kind: type[T]) -> T:
         return msgspec.convert(params, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise msgspec.ValidationError(str(exc).replace("`$.", "`query.")) from exc
+
+
+async def json_body(request: Request, kind: type[T], *, max_bytes: int) -> T:
+    """The request body decoded as ``kind``; 413 past ``max_bytes`` (declared or sent),
+    a ValidationError naming the field (422) when it does not fit ``kind``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"request body above {max_bytes} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(f"request body above {max_bytes} bytes")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        text = text.replace("`$", "`body") if "`$" in text else f"{text} - at `body`"
+        raise msgspec.ValidationError(text) from exc
+    except msgspec.DecodeError as exc:
+        raise msgspec.ValidationError(f"body is not valid JSON - at `body`: {exc}") from exc
 
 
 def product_param(request: Request) -> str:

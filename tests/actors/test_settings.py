@@ -33,6 +33,10 @@ def test_variables_without_the_prefix_are_ignored() -> None:
         ("DELTASTREAM_LOG_JSON", "0", "log_json", False),
         ("DELTASTREAM_JWT_SECRET", "s3cret", "jwt_secret", "s3cret"),
         ("DELTASTREAM_LOG_LEVEL", "debug", "log_level", "debug"),
+        ("DELTASTREAM_ACTORS_HTTP_PORT", "8001", "actors_http_port", 8001),
+        ("DELTASTREAM_LOG_NATS", "false", "log_nats", False),
+        ("DELTASTREAM_LOGS_MAX_BYTES", "1048576", "logs_max_bytes", 1048576),
+        ("DELTASTREAM_FORWARDED_ALLOW_IPS", "*", "forwarded_allow_ips", "*"),
     ],
 )
 def test_each_variable_is_cast_to_its_field_type(
@@ -71,6 +75,11 @@ def test_an_unknown_key_is_a_config_error_naming_it(key: str) -> None:
         ("DELTASTREAM_ACK_WAIT_S", "soon"),
         ("DELTASTREAM_RESTRICT_PRODUCTS", "maybe"),
         ("DELTASTREAM_LOG_JSON", "2"),
+        ("DELTASTREAM_ACTORS_HTTP_PORT", "70000"),
+        ("DELTASTREAM_ACTORS_HTTP_PORT", "-1"),
+        ("DELTASTREAM_LOG_BUFFER_EVENTS", "0"),
+        ("DELTASTREAM_LOGS_MAX_BYTES", "1000"),
+        ("DELTASTREAM_LOG_POSTS_PER_MINUTE", "0"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_key(key: str, raw: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,10 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     return factories
 
 
+HEALTH_TIMEOUT_S = 30.0
+HEALTH_POLL_S = 0.05
+
+
 @dataclass
 class Edge:
     url: str
@@ -62,13 +67,16 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 async def edge_factory(
     nats_server: NatsServer, actor_host: ActorHost
 ) -> AsyncIterator[EdgeFactory]:
-    """Start edges (settings overrides as keywords) against the test's NATS and actor host."""
+    """Start edges (settings overrides as keywords; ``mongo``: an archive client) against the
+    test's NATS and actor host."""
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    async def start(**overrides: object) -> Edge:
+    async def start(*, mongo: Any = None, **overrides: object) -> Edge:
         settings = msgspec.structs.replace(test_settings(nats_server.url), http_port=0, **overrides)
         stop, ready, bound = asyncio.Event(), asyncio.Event(), []
-        task = asyncio.create_task(serve(settings, stop=stop, ready=ready, bound=bound))
+        task = asyncio.create_task(
+            serve(settings, stop=stop, ready=ready, bound=bound, mongo=mongo)
+        )
         running.append((stop, task))
         waiter = asyncio.create_task(ready.wait())
         done, _ = await asyncio.wait(
@@ -102,3 +110,19 @@ async def fed_edge(edge: Edge) -> Edge:
     """An edge whose actors hold NIFTY (three expiries) after a few market steps."""
     await edge.feed(steps=4)
     return edge
+
+
+async def wait_health(edge: Edge, check: str, prefix: str) -> dict[str, Any]:
+    """Wait until /health's ``check`` detail starts with ``prefix``; the body then.
+
+    /health is the only view a test has of an edge's Redis/MongoDB probes (they run inside
+    the server), so this polls it, with a ceiling, rather than waiting on an event.
+    """
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    async with edge.client() as c:
+        while True:
+            body: dict[str, Any] = (await c.get("/health")).json()
+            if body["checks"].get(check, {}).get("detail", "").startswith(prefix):
+                return body
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(HEALTH_POLL_S)

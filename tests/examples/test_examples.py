@@ -343,6 +343,8 @@ async def test_nats_examples_each_line_has_a_working_nats_py_equivalent(fed_edge
     assert len(ticks) == 3 and all('"product":"NIFTY"' in t for t in ticks)
     assert len(answer('nats sub "deltastream.analytics.summary.').splitlines()) == 3
     assert '"expiries"' in answer('nats sub "deltastream.analytics.surface.')
+    assert "subjects=['deltastream.logs.*']" in answer("nats stream info LOGS")
+    assert "hello_from_nats" in answer("nats sub 'deltastream.logs.*' --last")
     dead = answer("nats sub 'deltastream.dlq.>' --last")
     assert "'Deltastream-Reason': 'schema_invalid'" in dead
     assert "schema_invalid" in answer("nats stream view DLQ") and "b'not json'" in answer(

@@ -1,0 +1,134 @@
+"""The history parameters of the REST routes: ``from``, ``to``, ``limit`` and ``cursor``.
+
+``from`` and ``to`` are ISO-8601 instants with a UTC offset (``2026-11-25T10:00:00+05:30``,
+``…Z``; a bare date is midnight UTC) or epoch milliseconds; the range is ``from ≤ ts < to``
+on the messages' own clock (``ts``). ``limit`` is 1–1000 (100). ``cursor`` is the opaque
+``next_cursor`` of the previous page. Anything else answers 400 naming the parameter:
+``bad_range`` for times and limits, ``bad_cursor`` for a cursor this API did not issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import msgspec
+from starlette.requests import Request
+
+from actors.archive.pages import HistoryRange, Position
+from edge.errors import BadCursor, BadRange
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "HistoryQuery",
+    "decode_cursor",
+    "encode_cursor",
+    "history_query",
+    "parse_instant",
+]
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_EPOCH_MS = 7_258_118_400_000  # 2200-01-01, the feed's own upper bound for ts
+_NS_PER_MS = 1_000_000
+_CURSOR_VERSION = 1
+_MAX_CURSOR_CHARS = 128
+_PARAMS = ("from", "to", "limit", "cursor")
+# In a query string an unencoded "+" arrives as a space: "…T10:00:00 05:30" meant "+05:30".
+_SPACE_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    limit: int = DEFAULT_LIMIT
+    from_ns: int | None = None
+    to_ns: int | None = None
+    before: Position | None = None
+
+    @property
+    def ranged(self) -> bool:
+        """True when a range or a cursor was asked for (not just a limit)."""
+        return self.from_ns is not None or self.to_ns is not None or self.before is not None
+
+    def range(self, subject: str) -> HistoryRange:
+        return HistoryRange(
+            subject=subject,
+            limit=self.limit,
+            from_ns=self.from_ns,
+            to_ns=self.to_ns,
+            before=self.before,
+        )
+
+
+def parse_instant(name: str, text: str) -> int:
+    """Epoch ns of an ISO-8601 instant or of epoch milliseconds; ``BadRange`` otherwise."""
+    text = text.strip()
+    if text.isdigit():
+        ms = int(text)
+        if ms > MAX_EPOCH_MS:
+            raise BadRange(f"query.{name}: {text} ms is after 2200-01-01")
+        return ms * _NS_PER_MS
+    if _DATE_ONLY.fullmatch(text):
+        text += "T00:00:00+00:00"
+    text = _SPACE_OFFSET.sub(r"\1+\2", text)
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRange(
+            f"query.{name}: {text[:40]!r} is neither ISO-8601 nor epoch milliseconds"
+        ) from None
+    if at.tzinfo is None:
+        raise BadRange(f"query.{name}: {text[:40]!r} needs a UTC offset (Z or ±hh:mm)")
+    ns = (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) * 1000
+    if not 0 <= ns <= MAX_EPOCH_MS * _NS_PER_MS:
+        raise BadRange(f"query.{name}: {text[:40]!r} is outside 1970-01-01 … 2200-01-01")
+    return ns
+
+
+def encode_cursor(position: Position) -> str:
+    raw = msgspec.msgpack.encode((_CURSOR_VERSION, position.ts, position.seq))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> Position:
+    bad = BadCursor("query.cursor: not a cursor this API issued (use next_cursor as it is)")
+    if not text or len(text) > _MAX_CURSOR_CHARS:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        version, ts, seq = msgspec.msgpack.decode(raw, type=tuple[int, int, int])
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise bad from None
+    if version != _CURSOR_VERSION or ts < 0 or seq < 1:
+        raise bad
+    return Position(ts, seq)
+
+
+def _limit(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadRange(f"query.limit: {text[:20]!r} is not an integer from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def history_query(request: Request) -> HistoryQuery:
+    given: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in _PARAMS:
+            if name in given:
+                raise BadRange(f"query.{name}: given more than once")
+            given[name] = value
+    from_ns = parse_instant("from", given["from"]) if "from" in given else None
+    to_ns = parse_instant("to", given["to"]) if "to" in given else None
+    if from_ns is not None and to_ns is not None and from_ns > to_ns:
+        raise BadRange(f"query.from ({given['from']}) is after query.to ({given['to']})")
+    return HistoryQuery(
+        limit=_limit(given["limit"]) if "limit" in given else DEFAULT_LIMIT,
+        from_ns=from_ns,
+        to_ns=to_ns,
+        before=decode_cursor(given["cursor"]) if "cursor" in given else None,
+    )
