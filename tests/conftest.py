@@ -24,7 +24,7 @@ from actors.products import DEFAULT_PRODUCTS
 from actors.settings import Settings
 from tests.redis_server import RedisServer
 
-WAIT_S = 30.0
+WAIT_S = 60.0
 
 
 @pytest.fixture
