@@ -8,19 +8,24 @@ message sequence, never of how updates were coalesced. The forward and time to e
 fixed when a spot tick or a chain snapshot is *applied*; rows touched later are priced with
 those values until the next one, and a reprice after either covers all rows. OI sums and
 the max-pain payout curve are integer-valued and updated incrementally, so they are exact.
+IV and greeks are worked out when first read (``actors.chain_pricing``), from what the last
+recompute fixed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import numpy as np
 from msgspec import UNSET
 
 from actors import chain_views
-from actors.analytics import black76, buildup, chain, expiry, forward
+from actors.analytics import buildup, chain, expiry, forward
+from actors.chain_pricing import ChainPricing
 from actors.messages import ChainFeed, EnrichedChain, MaxPainCurve, SmileSlice, Summary
 from actors.products import ProductSpec
 
@@ -29,6 +34,20 @@ __all__ = ["CALL", "PUT", "BookSnapshot", "ChainBook"]
 CALL, PUT = 0, 1
 _SIDES = 2
 _NO_OI = -1  # oi_open not yet seen this session
+# From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
+# updated by the changed rows (O(n) per row).
+_PAYOUT_REBUILD_MIN_ROWS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _PricingInputs:
+    """What a reprice fixes the forward and time to expiry from (copies, not views)."""
+
+    as_of_ns: int
+    spot: float
+    strikes: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
 
 
 class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +83,34 @@ def _from_nan_list(rows: list[list[float | None]]) -> np.ndarray:
     return np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float)
 
 
+def _column(
+    values: list[Any], cells: np.ndarray, dtype: type[np.generic], *, replace: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One field of a message's rows as (cells, values) to write. ``None`` clears the field
+    (NaN for prices, 0 for counts); an absent field (UNSET) keeps its value in a quotes batch
+    and clears it in a chain snapshot."""
+    try:
+        # The common case, every row carrying the field: numpy reads None as NaN for floats
+        # and refuses UNSET (and None for integers), which takes the general path below.
+        return cells, np.array(values, dtype=dtype)
+    except TypeError:
+        pass
+    empty = math.nan if dtype is np.float64 else 0
+    if replace:
+        return cells, np.array(
+            [empty if v is None or v is UNSET else v for v in values], dtype=dtype
+        )
+    keep = [i for i, v in enumerate(values) if v is not UNSET]
+    return cells[keep], np.array(
+        [empty if values[i] is None else values[i] for i in keep], dtype=dtype
+    )
+
+
+def _write(target: np.ndarray, cells: np.ndarray, values: list[Any], *, replace: bool) -> None:
+    at, new = _column(values, cells, target.dtype.type, replace=replace)
+    target.reshape(-1)[at] = new
+
+
 class ChainBook:
     def __init__(self, spec: ProductSpec, expiry_date: dt.date) -> None:
         self.spec = spec
@@ -79,13 +126,11 @@ class ChainBook:
         self.session_date: dt.date | None = None
         self.spot: float | None = None
         self.spot_ts_ns = 0
-        self.forward = math.nan
-        self.forward_source = "none"
-        self.t_years = math.nan
+        self._forward = math.nan
+        self._forward_source = "none"
+        self._t_years = math.nan
+        self._pending: _PricingInputs | None = None
         self._alloc(np.empty(0))
-        self._full = True
-        self._dirty = np.zeros((_SIDES, 0), dtype=bool)
-        self._oi_delta = np.zeros((_SIDES, 0), dtype=np.int64)
 
     # ------------------------------------------------------------ storage
 
@@ -105,13 +150,12 @@ class ChainBook:
 
     def _alloc_derived(self) -> None:
         shape = (_SIDES, self.strikes.size)
-        self.mid = np.full(shape, np.nan)
-        self.iv = np.full(shape, np.nan)
-        self.delta, self.gamma = np.full(shape, np.nan), np.full(shape, np.nan)
-        self.vega, self.theta, self.rho = (np.full(shape, np.nan) for _ in range(3))
+        self._prices = ChainPricing(self.strikes, rate=self.spec.rate)
         self._payout = np.zeros(self.strikes.size)
         self._dirty = np.zeros(shape, dtype=bool)
         self._oi_delta = np.zeros(shape, dtype=np.int64)
+        self._oi_touched = False
+        self._payout_stale = True  # the payout curve is rebuilt from OI at the next recompute
         self._full = True
 
     def _insert_strikes(self, new: list[float]) -> None:
@@ -151,17 +195,19 @@ class ChainBook:
                 self.oi_open[:, i] = keep_oi_open[:, j]
                 self.ltp_open[:, i] = keep_ltp_open[:, j]
         self._advance_clock(feed.ts, stream_seq)
-        self._apply_rows(feed, replace=True)
+        self._apply_rows(feed, self._cells(feed), replace=True)
         if feed.spot is not None:
             self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
         self._reprice_inputs()
 
     def apply_quotes(self, feed: ChainFeed, stream_seq: int) -> None:
-        new = {q.strike for q in feed.quotes if float(q.strike) not in self._row}
-        if new:
-            self._insert_strikes(sorted(new))
+        try:
+            cells = self._cells(feed)
+        except KeyError:
+            self._insert_strikes(sorted({float(q.strike) for q in feed.quotes} - self._row.keys()))
+            cells = self._cells(feed)
         self._advance_clock(feed.ts, stream_seq)
-        self._apply_rows(feed, replace=False)
+        self._apply_rows(feed, cells, replace=False)
         if feed.spot is not None:
             self.spot, self.spot_ts_ns = feed.spot, max(self.spot_ts_ns, feed.ts)
             self._reprice_inputs()
@@ -171,56 +217,36 @@ class ChainBook:
         self.spot, self.spot_ts_ns = price, max(self.spot_ts_ns, ts_ns)
         self._reprice_inputs()
 
-    def _apply_rows(self, feed: ChainFeed, *, replace: bool) -> None:
-        """Write the message's rows. One pass in Python gathers, per field, the (side, row,
-        value) triples that change; numpy then writes each field at once (rows are unique
-        per message: validation rejects duplicates)."""
-        row = self._row
-        flat: dict[str, tuple[list[int], list[float]]] = {
-            f: ([], []) for f in ("bid", "ask", "ltp", "oi", "volume")
-        }
-        n = self.strikes.size
-        touched: list[int] = []
-        for q in feed.quotes:
-            cell = (0 if q.right == "C" else n) + row[float(q.strike)]
-            touched.append(cell)
-            for name, value, empty in (
-                ("bid", q.bid, math.nan),
-                ("ask", q.ask, math.nan),
-                ("ltp", q.ltp, math.nan),
-                ("oi", q.oi, 0),
-                ("volume", q.volume, 0),
-            ):
-                if value is UNSET:
-                    if not replace:
-                        continue
-                    value = None
-                cells, values = flat[name]
-                cells.append(cell)
-                values.append(empty if value is None else value)
-        for name, target in (
-            ("bid", self.bid),
-            ("ask", self.ask),
-            ("ltp", self.ltp),
-            ("volume", self.volume),
-        ):
-            cells, values = flat[name]
-            if cells:
-                target.reshape(-1)[cells] = values
-        cells, values = flat["oi"]
-        if cells:
+    def _cells(self, feed: ChainFeed) -> np.ndarray:
+        """Flat ``[side, row]`` index of each quote (KeyError for a strike not listed)."""
+        row, put = self._row, self.strikes.size
+        return np.array(
+            [row[q.strike] + (put if q.right == "P" else 0) for q in feed.quotes], dtype=np.intp
+        )
+
+    def _apply_rows(self, feed: ChainFeed, cells: np.ndarray, *, replace: bool) -> None:
+        """Write the message's rows column by column: one list per field, one numpy write
+        (rows are unique per message: validation rejects duplicates)."""
+        quotes = feed.quotes
+        if not quotes:
+            return
+        _write(self.bid, cells, [q.bid for q in quotes], replace=replace)
+        _write(self.ask, cells, [q.ask for q in quotes], replace=replace)
+        _write(self.ltp, cells, [q.ltp for q in quotes], replace=replace)
+        _write(self.volume, cells, [q.volume for q in quotes], replace=replace)
+        oi_cells, new_oi = _column([q.oi for q in quotes], cells, np.int64, replace=replace)
+        if oi_cells.size:
+            self._oi_touched = True
             oi = self.oi.reshape(-1)
-            new_oi = np.array(values, dtype=np.int64)
-            self._oi_delta.reshape(-1)[cells] += new_oi - oi[cells]
-            oi[cells] = new_oi
+            self._oi_delta.reshape(-1)[oi_cells] += new_oi - oi[oi_cells]
+            oi[oi_cells] = new_oi
             oi_open = self.oi_open.reshape(-1)
-            unset = oi_open[cells] == _NO_OI
-            oi_open[np.array(cells)[unset]] = new_oi[unset]
-        idx = np.array(touched, dtype=np.intp)
+            unset = oi_open[oi_cells] == _NO_OI
+            oi_open[oi_cells[unset]] = new_oi[unset]
         ltp_open = self.ltp_open.reshape(-1)
-        fresh = idx[np.isnan(ltp_open[idx])]
+        fresh = cells[np.isnan(ltp_open[cells])]
         ltp_open[fresh] = self.ltp.reshape(-1)[fresh]
-        self._dirty.reshape(-1)[idx] = True
+        self._dirty.reshape(-1)[cells] = True
 
     def _current_mid(self) -> np.ndarray:
         """IV input: the two-sided mid, else the last trade."""
@@ -228,23 +254,57 @@ class ChainBook:
         return np.where(np.isfinite(two_sided), two_sided, self.ltp)
 
     def _reprice_inputs(self) -> None:
-        """Fix forward and time to expiry from the state as it is now; reprice every row."""
-        self.t_years = expiry.t_years(
-            self.as_of_ns, expiry=self.expiry, expiry_time=self.spec.expiry_time, tz=self.spec.tz
+        """Fix forward and time to expiry from the state as it is now; reprice every row.
+
+        Only the inputs are kept here (the clock, the spot, the two-sided quotes); the
+        forward is worked out from them when first read. A later reprice replaces them
+        before anything reads the forward, and every row is repriced with the latest one,
+        so under a backlog most ticks cost a copy instead of a parity fit.
+        """
+        self._pending = _PricingInputs(
+            as_of_ns=self.as_of_ns,
+            spot=math.nan if self.spot is None else self.spot,
+            strikes=self.strikes,
+            bid=self.bid.copy(),
+            ask=self.ask.copy(),
         )
+        self._full = True
+
+    def _resolve_pricing(self) -> None:
+        inputs, self._pending = self._pending, None
+        if inputs is None:
+            return
+        # expiry.t_years, with the expiry instant computed once (the same exact division).
+        self._t_years = (self._expiry_ns - inputs.as_of_ns) / expiry.NS_PER_YEAR
         # Parity needs simultaneous two-sided quotes: a stale last trade would bias it.
-        mid = chain.mid_price(self.bid, self.ask)
+        mid = chain.mid_price(inputs.bid, inputs.ask)
         est = forward.implied_forward(
-            self.strikes,
+            inputs.strikes,
             call_mid=mid[CALL],
             put_mid=mid[PUT],
-            spot=math.nan if self.spot is None else self.spot,
-            t_years=self.t_years,
+            spot=inputs.spot,
+            t_years=self._t_years,
             rate=self.spec.rate,
             dividend_yield=self.spec.dividend_yield,
         )
-        self.forward, self.forward_source = float(est.forward), str(est.source)
-        self._full = True
+        self._forward, self._forward_source = float(est.forward), str(est.source)
+
+    @property
+    def forward(self) -> float:
+        """The forward fixed by the last spot tick or chain snapshot (NaN before one)."""
+        self._resolve_pricing()
+        return self._forward
+
+    @property
+    def forward_source(self) -> str:
+        self._resolve_pricing()
+        return self._forward_source
+
+    @property
+    def t_years(self) -> float:
+        """Years to expiry at the last spot tick or chain snapshot (NaN before one)."""
+        self._resolve_pricing()
+        return self._t_years
 
     # ------------------------------------------------------------ derived
 
@@ -253,52 +313,80 @@ class ChainBook:
         return self._full or bool(self._dirty.any())
 
     def recompute(self) -> int:
-        """Bring IV, greeks, payout curve up to date; returns the number of options priced."""
-        if self._full or (not self._payout_exact and self._oi_delta.any()):
-            self._payout = chain.payout_curve(
-                self.strikes, call_oi=self.oi[CALL].astype(float), put_oi=self.oi[PUT].astype(float)
-            )
-            sides, rows = (
-                np.nonzero(np.ones_like(self._dirty)) if self._full else np.nonzero(self._dirty)
-            )
-        else:
-            touched = np.nonzero(self._oi_delta.any(axis=0))[0]
-            if touched.size:
+        """Bring mids and the payout curve up to date and fix what IV and greeks are priced
+        from; returns the number of options repriced.
+
+        IV and greeks themselves are worked out when first read (``iv``, ``delta``, …,
+        ``atm_iv``) from the mids, forward and time fixed here: the summary on every update
+        needs the few rows around the money, the full chain is read a few times a second.
+        What is read is exactly what pricing every row here would have given."""
+        full = self._full
+        if self._oi_touched or self._payout_stale:
+            touched = np.flatnonzero(self._oi_delta.any(axis=0))
+            if (
+                self._payout_stale
+                or not self._payout_exact
+                or touched.size >= _PAYOUT_REBUILD_MIN_ROWS
+            ):
+                # On a whole-number grid the curve is exact either way, so rebuilding it
+                # equals updating it; past a few rows the rebuild is the cheaper one.
+                self._payout = chain.payout_curve(
+                    self.strikes,
+                    call_oi=self.oi[CALL].astype(float),
+                    put_oi=self.oi[PUT].astype(float),
+                )
+            else:
                 self._payout = self._payout + chain.payout_curve_delta(
                     self.strikes,
                     index=touched,
                     d_call_oi=self._oi_delta[CALL, touched].astype(float),
                     d_put_oi=self._oi_delta[PUT, touched].astype(float),
                 )
-            sides, rows = np.nonzero(self._dirty)
-        self._oi_delta[:] = 0
+            self._oi_delta[:] = 0
+            self._oi_touched = self._payout_stale = False
+        cells = None if full else np.flatnonzero(self._dirty)
         self._dirty[:] = False
         self._full = False
-        if rows.size == 0:
+        n = self.strikes.size
+        if n == 0 or (cells is not None and cells.size == 0):
             return 0
-        mid = self._current_mid()
-        self.mid[sides, rows] = mid[sides, rows]
-        k = self.strikes[rows]
-        is_call = sides == CALL
-        t = self.t_years if self.t_years > 0 else math.nan
-        iv = black76.implied_vol(
-            mid[sides, rows],
-            forward=self.forward,
-            strike=k,
-            t_years=t,
-            rate=self.spec.rate,
-            is_call=is_call,
-        )
-        g = black76.greeks(
-            self.forward, strike=k, t_years=t, rate=self.spec.rate, vol=iv, is_call=is_call
-        )
-        self.iv[sides, rows] = iv
-        self.delta[sides, rows] = g.delta
-        self.gamma[sides, rows] = g.gamma
-        self.vega[sides, rows] = g.vega
-        self.theta[sides, rows] = g.theta
-        self.rho[sides, rows] = g.rho
-        return int(rows.size)
+        # New pricing inputs always come with a full recompute (a reprice sets _full).
+        self._prices.fix(self._current_mid(), cells, forward=self.forward, t_years=self.t_years)
+        return 2 * n if cells is None else int(cells.size)
+
+    @property
+    def mid(self) -> np.ndarray:
+        """The IV input per [side, row] at the last recompute: two-sided mid, else LTP."""
+        return self._prices.mid
+
+    @property
+    def iv(self) -> np.ndarray:
+        """Implied vol per [side, row] as of the last recompute (read-only)."""
+        return self._prices.column("iv")
+
+    @property
+    def delta(self) -> np.ndarray:
+        return self._prices.column("delta")
+
+    @property
+    def gamma(self) -> np.ndarray:
+        return self._prices.column("gamma")
+
+    @property
+    def vega(self) -> np.ndarray:
+        return self._prices.column("vega")
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._prices.column("theta")
+
+    @property
+    def rho(self) -> np.ndarray:
+        return self._prices.column("rho")
+
+    def atm_iv(self) -> float:
+        """ATM IV (``surface.atm_vol`` of the smile), pricing only the rows it reads."""
+        return self._prices.atm_iv(self.forward)
 
     # ------------------------------------------------------------ views
 
@@ -320,9 +408,12 @@ class ChainBook:
             return math.nan
         return float(chain.max_pain_from_payout(self.strikes, payout=self._payout).strike)
 
+    def atm_reference(self) -> float:
+        """The forward, else the spot: what ATM is measured against."""
+        return self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
+
     def atm_index(self) -> int:
-        ref = self.forward if math.isfinite(self.forward) else (self.spot or math.nan)
-        return chain.atm_index(self.strikes, ref)
+        return chain.atm_index(self.strikes, self.atm_reference())
 
     @property
     def payout(self) -> np.ndarray:
@@ -380,9 +471,9 @@ class ChainBook:
             snap.spot,
             snap.spot_ts_ns,
         )
-        book.forward = math.nan if snap.forward is None else snap.forward
-        book.forward_source = snap.forward_source
-        book.t_years = math.nan if snap.t_years is None else snap.t_years
+        book._forward = math.nan if snap.forward is None else snap.forward
+        book._forward_source = snap.forward_source
+        book._t_years = math.nan if snap.t_years is None else snap.t_years
         n = book.strikes.size
         if n:
             book.bid, book.ask = _from_nan_list(snap.bid), _from_nan_list(snap.ask)

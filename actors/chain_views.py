@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actors.analytics import buildup, chain, surface, svi
+from actors.analytics import buildup, chain, chain_scan, surface, svi
 from actors.messages import (
     BuildUpCounts,
     ChainSide,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["enriched", "max_pain", "smile", "summary"]
 
 CALL, PUT = 0, 1
+_BUILDUP_LABELS = [b.label for b in sorted(buildup.BuildUp)]  # indexed by code
 
 
 def _opt(x: float) -> float | None:
@@ -34,7 +35,7 @@ def _opt(x: float) -> float | None:
 
 
 def _opt_list(a: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(x) else x for x in a.tolist()]
+    return [None if x != x else x for x in a.tolist()]  # x != x: NaN, without a call
 
 
 def _header(book: ChainBook) -> dict[str, Any]:
@@ -54,20 +55,25 @@ def _header(book: ChainBook) -> dict[str, Any]:
 
 
 def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
-    oi_change = book.oi_change()
-    price_change = book.price_change()
-    codes = buildup.buildup(price_change, oi_change.astype(float))
-    call_oi, put_oi = int(book.oi[CALL].sum()), int(book.oi[PUT].sum())
-    call_vol, put_vol = int(book.volume[CALL].sum()), int(book.volume[PUT].sum())
-    atm = book.atm_index()
-    max_pain_strike = book.max_pain_strike()
+    totals = chain_scan.scan(
+        book.strikes,
+        oi=book.oi,
+        oi_open=book.oi_open,
+        volume=book.volume,
+        ltp=book.ltp,
+        ltp_open=book.ltp_open,
+        payout=book.payout,
+        reference=book.atm_reference(),
+    )
+    atm = totals.atm_index
+    max_pain_strike = (
+        float(book.strikes[totals.max_pain_index]) if totals.max_pain_index >= 0 else math.nan
+    )
     atm_strike = float(book.strikes[atm]) if atm >= 0 else math.nan
     straddle = atm_iv = math.nan
     if atm >= 0:
         straddle = float(book.mid[CALL, atm] + book.mid[PUT, atm])
-        atm_iv = surface.atm_vol(
-            book.strikes, call_iv=book.iv[CALL], put_iv=book.iv[PUT], forward=book.forward
-        )
+        atm_iv = book.atm_iv()
     moves = chain.expected_move(
         straddle_price=straddle,
         forward=book.forward,
@@ -77,8 +83,8 @@ def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
     )
     return Summary(
         **_header(book),
-        pcr_oi=chain.pcr(put_oi, call_oi),
-        pcr_volume=chain.pcr(put_vol, call_vol),
+        pcr_oi=chain.pcr(totals.put_oi, totals.call_oi),
+        pcr_volume=chain.pcr(totals.put_volume, totals.call_volume),
         max_pain=_opt(max_pain_strike),
         max_pain_distance=(_opt(max_pain_strike - book.spot) if book.spot is not None else None),
         atm_strike=atm_strike,
@@ -86,15 +92,15 @@ def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
         straddle=straddle,
         expected_move=moves.sigma_move,
         expected_move_straddle=moves.straddle_move,
-        call_oi=call_oi,
-        put_oi=put_oi,
-        call_oi_change=int(oi_change[CALL].sum()),
-        put_oi_change=int(oi_change[PUT].sum()),
-        call_volume=call_vol,
-        put_volume=put_vol,
-        buildup=BuildUpCounts(**buildup.buildup_counts(codes)),
-        call_buildup=buildup.chain_buildup(price_change[CALL], oi_change[CALL]).label,
-        put_buildup=buildup.chain_buildup(price_change[PUT], oi_change[PUT]).label,
+        call_oi=totals.call_oi,
+        put_oi=totals.put_oi,
+        call_oi_change=totals.call_oi_change,
+        put_oi_change=totals.put_oi_change,
+        call_volume=totals.call_volume,
+        put_volume=totals.put_volume,
+        buildup=BuildUpCounts(**totals.buildup_counts),
+        call_buildup=totals.call_buildup.label,
+        put_buildup=totals.put_buildup.label,
         n_strikes=int(book.strikes.size),
         published_ns=published_ns,
     )
@@ -118,7 +124,7 @@ def _side(book: ChainBook, s: int, codes: np.ndarray, oi_change: np.ndarray) -> 
         oi=book.oi[s].tolist(),
         oi_change=oi_change[s].tolist(),
         volume=book.volume[s].tolist(),
-        buildup=[buildup.BuildUp(c).label for c in codes[s].tolist()],
+        buildup=[_BUILDUP_LABELS[c] for c in codes[s].tolist()],
     )
 
 

@@ -13,7 +13,8 @@
     │   ├── OffGridStrike           strike not a multiple of the product's strike step
     │   ├── DuplicateRow            the same (strike, right) twice in one message
     │   ├── CrossedQuote            bid above ask
-    │   └── TooManyChains           the live-chain cap is reached
+    │   ├── TooManyChains           the live-chain cap is reached
+    │   └── TooManyStrikes          the message would list more strikes than a chain may hold
     └── ChainNotFound               no live chain for that product/expiry
 
 ``FeedRejected.reason`` is the stable machine-readable code that DLQ headers and metrics use.
@@ -34,6 +35,7 @@ __all__ = [
     "SchemaInvalid",
     "SubjectMismatch",
     "TooManyChains",
+    "TooManyStrikes",
     "UnknownProduct",
 ]
 
@@ -88,3 +90,7 @@ class CrossedQuote(FeedRejected):
 
 class TooManyChains(FeedRejected):
     reason = "too_many_chains"
+
+
+class TooManyStrikes(FeedRejected):
+    reason = "too_many_strikes"

@@ -1,14 +1,20 @@
-"""The actor host: one process's NATS connection, supervisor, ingress, service and timers.
+"""The actor host: one process's NATS connection, snapshot service, partition leases and
+the workers of the FEED partitions it owns.
 
-Start-up order matters for exact recovery: streams → restore snapshots → recreate the
-ingress consumer at the checkpoint → start consuming. Shutdown takes a final checkpoint.
+Start-up: streams and buckets → the snapshot service → a first lease round, which takes the
+host's share of the free partitions and starts a ``PartitionWorker`` for each (restore
+snapshots → recreate the partition's consumer at its checkpoint → consume). From then on
+the ``LeaseKeeper`` renews, hands partitions over and takes them as hosts come and go.
+Shutdown stops every worker gracefully (a final checkpoint each) and gives the leases back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import gc
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,20 +26,25 @@ from nats.micro.service import Service
 from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
+from actors.leases import LeaseKeeper
 from actors.monitoring import MonitoringServer
+from actors.partition_worker import PartitionWorker
 from actors.products import ProductSpec
-from actors.publisher import Publisher
-from actors.service import start_service
-from actors.settings import Settings
-from actors.snapshot_store import Checkpoint, SnapshotStore
-from actors.streams import ensure_ingress_consumer, ensure_streams, open_bucket
+from actors.service import SnapshotService
+from actors.settings import Settings, nats_servers
+from actors.snapshot_store import SnapshotStore
+from actors.streams import ensure_streams, open_bucket, open_lease_bucket
 from actors.supervisor import Supervisor
 
-__all__ = ["ActorHost"]
+__all__ = ["ActorHost", "default_host_id"]
 
 log = structlog.get_logger(__name__)
 
-FLUSH_PERIOD_S = 0.1
+
+def default_host_id() -> str:
+    """``<hostname>-<pid>``, reduced to the characters a KV key token allows."""
+    raw = f"{socket.gethostname()}-{os.getpid()}"
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in raw)[:64]
 
 
 class ActorHost:
@@ -49,18 +60,30 @@ class ActorHost:
         self.chain_actor = chain_actor
         self.products = products
         self.name = name
+        self.host_id = settings.host_id or default_host_id()
         self.nc: Any = None
-        self.supervisor: Supervisor | None = None
-        self.ingress: Ingress | None = None
         self.store: SnapshotStore | None = None
-        self.publisher: Publisher | None = None
+        self.snapshot_service: SnapshotService | None = None
         self.service: Service | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.leases: LeaseKeeper | None = None
+        self.workers: dict[int, PartitionWorker] = {}
+        self._partition_locks = {k: asyncio.Lock() for k in range(settings.partitions)}
+        self._lease_task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
         self.monitoring: MonitoringServer | None = None
 
+    # With one partition (the default) these are that partition's, as before scale-out.
+    @property
+    def supervisor(self) -> Supervisor | None:
+        worker = self.workers.get(0) if self.settings.partitions == 1 else None
+        return worker.supervisor if worker else None
+
+    @property
+    def ingress(self) -> Ingress | None:
+        worker = self.workers.get(0) if self.settings.partitions == 1 else None
+        return worker.ingress if worker else None
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         if self.settings.actors_http_port:
             # First, so liveness answers (and /health says 503) during a long restore.
             self.monitoring = MonitoringServer(
@@ -70,8 +93,8 @@ class ActorHost:
             )
             await self.monitoring.start()
         self.nc = await nats.connect(
-            self.settings.nats_url,
-            name=f"deltastream-{self.name}",
+            nats_servers(self.settings.nats_url),
+            name=f"deltastream-{self.name}-{self.host_id}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             error_cb=_log_error,
@@ -81,105 +104,154 @@ class ActorHost:
         js = self.nc.jetstream()
         await ensure_streams(js, self.settings)
         kv = await open_bucket(js, subjects.KV_SNAPSHOTS, self.settings)
-        self.store = SnapshotStore(kv)
-        self.publisher = Publisher(self.nc, loop)
-        self.supervisor = Supervisor(
-            js=js,
-            store=self.store,
-            publisher=self.publisher,
-            settings=self.settings,
-            products=self.products,
-            chain_actor=self.chain_actor,
+        self.store = SnapshotStore(kv, js, partitions=self.settings.partitions)
+        self.snapshot_service = SnapshotService(
+            self.nc,
+            partitions=self.settings.partitions,
+            local=self._local_supervisor,
+            timeout_s=self.settings.actor_timeout_s,
+            health=self.health,
         )
-        await self.supervisor.restore_all()
-        checkpoint = await self.store.load_checkpoint()
-        start_seq = checkpoint.stream_seq + 1 if checkpoint else 1
-        await ensure_ingress_consumer(js, self.settings, start_seq=start_seq)
-        self.ingress = Ingress(
-            nc=self.nc, js=js, supervisor=self.supervisor, settings=self.settings
+        self.service = await self.snapshot_service.start()
+        self.leases = LeaseKeeper(
+            js,
+            await open_lease_bucket(js, self.settings),
+            self,
+            partitions=self.settings.partitions,
+            host_id=self.host_id,
+            ttl_s=self.settings.lease_ttl_s,
+            renew_s=self.settings.lease_renew_s,
         )
-        self.ingress.handled_seq = start_seq - 1
-        self.service = await start_service(
-            self.nc, self.supervisor, timeout_s=self.settings.actor_timeout_s, health=self.health
-        )
-        self._tasks = [
-            asyncio.create_task(self.ingress.run(), name="ingress"),
-            asyncio.create_task(self._flush_loop(), name="flush"),
-            asyncio.create_task(self._checkpoint_loop(), name="checkpoint"),
-        ]
+        await self.leases.claim_identity()
+        # One round now, so that a host alone with free partitions owns them on return.
+        try:
+            await self.leases.round()
+        except nats.errors.Error as exc:
+            # e.g. the lease bucket was just created and its stream has no leader yet:
+            # the keeper's loop tries again.
+            log.warning("first_lease_round_failed", error=type(exc).__name__)
+        await self.leases.settled()
+        self._lease_task = asyncio.create_task(self.leases.run(), name="leases")
+        if gc.get_freeze_count() == 0:
+            # Start-up built most of what lives for good (modules, compiled kernels,
+            # restored actors): freezing it keeps the cyclic GC from rescanning it in every
+            # full collection, each of which stalled every thread for 0.1-0.2 s under a
+            # backlog (bench/pipeline.py). Once per process; garbage is collected first.
+            gc.collect()
+            gc.freeze()
         log.info(
             "actor_host_started",
             nats=self.settings.nats_url,
-            start_seq=start_seq,
-            chains=len(self.supervisor.chains),
+            host_id=self.host_id,
+            partitions=self.settings.partitions,
+            owned=sorted(self.workers),
         )
         self.started.set()
 
-    async def _flush_loop(self) -> None:
-        assert self.supervisor is not None
-        while True:
-            self.supervisor.flush_all(time.time_ns())
-            await asyncio.sleep(FLUSH_PERIOD_S)
+    def _local_supervisor(self, partition: int) -> Supervisor | None:
+        worker = self.workers.get(partition)
+        return worker.supervisor if worker is not None else None
 
-    async def _checkpoint_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.snapshot_interval_s)
+    # ------------------------------------------------------------ PartitionOwner
+
+    async def start_partition(self, partition: int) -> None:
+        assert self.leases is not None and self.store is not None
+        leases = self.leases
+        async with self._partition_locks[partition]:
+            if partition in self.workers:
+                return
+            worker = PartitionWorker(
+                partition,
+                nc=self.nc,
+                settings=self.settings,
+                store=self.store,
+                products=self.products,
+                held=lambda: leases.held(partition),
+                host_id=self.host_id,
+                chain_actor=self.chain_actor,
+            )
             try:
-                await self.checkpoint()
-            except nats.errors.Error as exc:
-                log.warning("checkpoint_failed", error=type(exc).__name__)
+                await worker.start()
+            except BaseException:
+                await worker.stop(graceful=False)
+                raise
+            self.workers[partition] = worker
+            if self.snapshot_service is not None:
+                await self.snapshot_service.serve_partition(partition)
 
-    async def checkpoint(self) -> int:
-        """Snapshot every actor to KV, then record the FEED sequence they all cover."""
-        assert self.supervisor and self.store and self.ingress
-        watermark = self.ingress.watermark
-        chains, products = await self.supervisor.snapshots()
-        for snap in chains:
-            await self.store.save_chain(snap)
-        for psnap in products:
-            await self.store.save_product(psnap)
-        await self.store.save_checkpoint(
-            Checkpoint(stream_seq=watermark, written_ns=time.time_ns())
-        )
-        log.debug("checkpoint_written", stream_seq=watermark, chains=len(chains))
-        return watermark
+    async def stop_partition(self, partition: int, *, graceful: bool) -> None:
+        async with self._partition_locks[partition]:
+            worker = self.workers.pop(partition, None)
+            if worker is None:
+                return
+            if self.snapshot_service is not None:
+                await self.snapshot_service.stop_serving_partition(partition)
+            await worker.stop(graceful=graceful)
+
+    # ------------------------------------------------------------ checkpoints, health
+
+    async def checkpoint(self) -> int | None:
+        """Checkpoint every partition this host runs; the lowest FEED sequence they cover
+        (with one partition: its watermark), None when nothing was written."""
+        written = [await w.checkpoint() for _, w in sorted(self.workers.items())]
+        covered = [w for w in written if w is not None]
+        return min(covered) if covered else None
 
     def health(self) -> dict[str, Any]:
-        sup = self.supervisor.health() if self.supervisor else {"healthy": False}
+        by_partition = {k: w.health() for k, w in sorted(self.workers.items())}
+        parts = list(by_partition.values())
         connected = bool(self.nc and self.nc.is_connected)
+        escalations = [p["escalation"] for p in parts if p.get("escalation")]
+        # Not ready until start-up (streams, service, the first lease round) is done.
+        healthy = all(p["healthy"] for p in parts) and connected and self.started.is_set()
+        ingress: Any = None
+        publisher: Any = None
+        if self.settings.partitions == 1:
+            ingress = parts[0]["ingress"] if parts else None
+            publisher = parts[0]["publisher"] if parts else None
+        else:
+            ingress = {str(k): p["ingress"] for k, p in by_partition.items()}
+            publisher = {str(k): p["publisher"] for k, p in by_partition.items()}
         return {
-            **sup,
-            "healthy": bool(sup.get("healthy")) and connected,
+            "healthy": healthy,
+            "escalation": escalations[0] if escalations else None,
+            "chains": sum(p["chains"] for p in parts),
+            "products": sum(p["products"] for p in parts),
+            "chains_down": sorted(c for p in parts for c in p["chains_down"]),
+            "products_down": sorted(c for p in parts for c in p["products_down"]),
+            "restarts": sum(p["restarts"] for p in parts),
             "nats_connected": connected,
-            "ingress": self.ingress.stats() if self.ingress else None,
+            "ingress": ingress,
+            "publisher": publisher,
+            "leases": self.leases.stats() if self.leases else None,
+            "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
         }
 
     async def stop(self) -> None:
-        if self.ingress:
-            self.ingress.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
-                await task
-        self._tasks = []
-        if self.nc is not None and self.nc.is_connected and self.supervisor:
-            with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await self.checkpoint()
-        if self.publisher:
-            await self.publisher.drained()
-        if self.service:
+        if self.leases is not None:
+            if self.nc is not None and self.nc.is_connected:
+                await self.leases.stop()
+            else:
+                for k in list(self.workers):
+                    await self.stop_partition(k, graceful=False)
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+                await self._lease_task
+            self._lease_task = None
+        for k in list(self.workers):  # left by a failed start
+            await self.stop_partition(k, graceful=False)
+        if self.snapshot_service is not None:
+            # ``service`` is None when somebody (a test) already stopped the micro service.
             with contextlib.suppress(nats.errors.Error):
-                await self.service.stop()
-        if self.supervisor:
-            self.supervisor.stop_all()
+                await self.snapshot_service.stop(micro=self.service is not None)
         if self.nc is not None:
             with contextlib.suppress(nats.errors.Error):
                 await self.nc.drain()
         if self.monitoring is not None:
             await self.monitoring.stop()
             self.monitoring = None
-        log.info("actor_host_stopped")
+        log.info("actor_host_stopped", host_id=self.host_id)
 
 
 async def _log_error(exc: Exception) -> None:

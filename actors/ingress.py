@@ -1,9 +1,16 @@
-"""FEED → actors: a durable pull consumer, acks after the actor applied, dead letters.
+"""FEED → actors: one partition's durable pull consumer, acks after the actor applied,
+dead letters.
 
 Per fetched batch: validate each message, dispatch it to its actors in stream order
 (the actors' inboxes keep that order), wait for every reply, then ack. What can never
 succeed is terminated and dead-lettered at once; what fails for a passing reason is nak'd
 and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it to the DLQ.
+
+With several partitions every consumer also receives every underlying tick (FEED cannot
+partition two subject shapes, see ``subjects.FeedLayout``); a tick of another partition's
+product is acked and skipped. ``active`` (the partition's lease) is asked before every
+batch and every ack: while a renewal is overdue the ingress pauses, and it is stopped when
+the lease is lost, so a host that may have lost the partition stops touching its consumer.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,7 @@ log = structlog.get_logger(__name__)
 
 _NAK_DELAY_S = 1.0
 _IDLE_S = 0.5  # also how soon an idle host restarts an actor that crashed
+_PAUSE_S = 0.05
 
 
 class _Advisory(msgspec.Struct):
@@ -67,13 +76,19 @@ class Ingress:
         supervisor: Supervisor,
         settings: Settings,
         durable: str = subjects.INGRESS_CONSUMER,
+        partition: int = 0,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.nc = nc
         self.js = js
         self.supervisor = supervisor
         self.settings = settings
         self.durable = durable
+        self.partition = partition
+        self.layout = subjects.FeedLayout(settings.partitions)
+        self.active = active or _always
         self.accepted = 0
+        self.foreign = 0  # underlying ticks of other partitions' products, skipped
         self.redelivered = 0
         self.rejected: Counter[str] = Counter()
         self.handled_seq = 0
@@ -97,6 +112,9 @@ class Ingress:
             "rejected": dict(self.rejected),
             "handled_seq": self.handled_seq,
             "watermark": self.watermark,
+            "partition": self.partition,
+            "consumer": self.durable,
+            "foreign_skipped": self.foreign,
         }
 
     # ------------------------------------------------------------ loop
@@ -107,6 +125,7 @@ class Ingress:
             stream=subjects.FEED_STREAM,
             consumer=self.durable,
             batch=self.settings.fetch_batch,
+            active=self.active,
         )
         await sub.start()
         advisory = await self.nc.subscribe(
@@ -115,6 +134,12 @@ class Ingress:
         )
         try:
             while not self._stopping.is_set():
+                if not self.active():
+                    # A lease renewal is overdue: touch nothing until it comes through (or
+                    # the partition is lost and this ingress is stopped).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), _PAUSE_S)
+                    continue
                 if self.supervisor.crash_pending.is_set():
                     await self.supervisor.restart_crashed()
                 try:
@@ -157,9 +182,14 @@ class Ingress:
             if msg.metadata.num_delivered > 1:
                 self.redelivered += 1
                 FEED_REDELIVERED.inc()
+            owner = self.layout.stored_partition(msg.subject)
+            if owner is not None and owner != self.partition:
+                self.foreign += 1
+                await self._ack(msg, seq, counted=False)
+                continue
             try:
                 valid = validate(
-                    msg.subject,
+                    self.layout.canonical(msg.subject),
                     msg.data,
                     products=self.supervisor.products,
                     restrict_products=self.settings.restrict_products,
@@ -183,6 +213,7 @@ class Ingress:
         broken: dict[ChainKey, pykka.ActorRef[Any]] = {}  # dead or too slow: restart, retry
         for msg, seq, replies in dispatched:
             error: BaseException | None = None
+            refused: FeedRejected | None = None  # by the actor, before any change
             retry = False
             for r in replies:
                 exc = r.future.exception() if r.future in done else None
@@ -191,6 +222,8 @@ class Ingress:
                     retry = True
                     if r.key is not None:
                         broken[r.key] = r.ref
+                elif isinstance(exc, FeedRejected):
+                    refused = exc
                 elif exc is not None:
                     error = error or exc
                     if r.key is not None:
@@ -198,6 +231,8 @@ class Ingress:
                         broken[r.key] = r.ref
             if error is not None:
                 await self._reject(msg, seq, "actor_failed", f"{type(error).__name__}: {error}")
+            elif refused is not None:
+                await self._reject(msg, seq, refused.reason, str(refused))
             elif retry:
                 # Applied by the rebuilt actor's replay below, or on redelivery.
                 await self._retry_later(msg, seq)
@@ -242,27 +277,33 @@ class Ingress:
 
     # ------------------------------------------------------------ outcomes
 
-    async def _ack(self, msg: Msg, seq: int) -> None:
-        self.accepted += 1
+    async def _ack(self, msg: Msg, seq: int, *, counted: bool = True) -> None:
+        if counted:
+            self.accepted += 1
         self._outstanding.discard(seq)
+        if not self.active():
+            return  # the consumer may be its next owner's by now
         with contextlib.suppress(nats.errors.Error):
             await msg.ack()
 
     async def _retry_later(self, msg: Msg, seq: int) -> None:
         self._outstanding.add(seq)
+        if not self.active():
+            return
         with contextlib.suppress(nats.errors.Error):
             await msg.nak(delay=_NAK_DELAY_S)
 
     async def _reject(self, msg: Msg, seq: int, reason: str, detail: str) -> None:
         self.rejected[reason] += 1
         FEED_REJECTED.labels(reason).inc()
+        subject = self.layout.canonical(msg.subject)
         log.warning(
-            "feed_rejected", reason=reason, detail=detail[:300], subject=msg.subject, stream_seq=seq
+            "feed_rejected", reason=reason, detail=detail[:300], subject=subject, stream_seq=seq
         )
         try:
             await dead_letter(
                 self.js,
-                subject=msg.subject,
+                subject=subject,
                 payload=msg.data,
                 reason=reason,
                 detail=detail,
@@ -274,6 +315,8 @@ class Ingress:
             await self._retry_later(msg, seq)
             return
         self._outstanding.discard(seq)
+        if not self.active():
+            return
         with contextlib.suppress(nats.errors.Error):
             await msg.term()
 
@@ -289,7 +332,7 @@ class Ingress:
         FEED_REJECTED.labels("max_deliveries").inc()
         await dead_letter(
             self.js,
-            subject=raw.subject or "",
+            subject=self.layout.canonical(raw.subject or ""),
             payload=raw.data or b"",
             reason="max_deliveries",
             detail=detail,
@@ -297,3 +340,7 @@ class Ingress:
         )
         self._outstanding.discard(advisory.stream_seq)
         log.warning("feed_dead_lettered", reason="max_deliveries", stream_seq=advisory.stream_seq)
+
+
+def _always() -> bool:
+    return True

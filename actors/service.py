@@ -3,6 +3,13 @@
 ``nats micro ls`` / ``info deltastream-snapshots`` / ``stats`` show it. Each endpoint takes
 a JSON request and answers JSON, or a micro error with a 4xx/5xx code and a description.
 Endpoints and payloads are listed in ``subjects.md``.
+
+Routing across hosts: every host serves ``deltastream.svc.<endpoint>`` in the service's
+queue group, so any one of them gets a request. It answers from its own actors when it owns
+the product's FEED partition, and otherwise forwards the request unchanged to
+``deltastream.svc.partition.<k>.<endpoint>``, which only the partition's owner subscribes
+to, and relays the answer. ``products`` gathers every partition's list; ``health`` is the
+answering host's own. With one partition and one host nothing is ever forwarded.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
+import nats.errors
 import nats.micro
 import pykka
 import structlog
 from msgspec import Meta
+from nats.aio.msg import Msg
 from nats.micro.request import Request
 from nats.micro.service import Service
 
@@ -35,18 +44,23 @@ from actors.supervisor import Supervisor
 
 __all__ = [
     "ENDPOINTS",
+    "FORWARD_TIMEOUT_S",
     "SERVICE_VERSION",
     "ChainRequest",
     "OhlcRequest",
     "ProductRequest",
     "SnapshotEndpoints",
-    "start_service",
+    "SnapshotService",
 ]
 
 log = structlog.get_logger(__name__)
 
-SERVICE_VERSION = "0.1.0"
+SERVICE_VERSION = "0.2.0"
 MAX_OHLC_BARS = 500
+# Below the edge's own request time-out (2 s), so it gets the owner's answer or a clear 503.
+FORWARD_TIMEOUT_S = 1.5
+_ERROR_CODE = "Nats-Service-Error-Code"
+_ERROR_TEXT = "Nats-Service-Error"
 
 
 class ProductRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -72,17 +86,16 @@ class _ServiceError(Exception):
 
 
 _encoder = msgspec.json.Encoder()
+_list_decoder = msgspec.json.Decoder(list[dict[str, Any]])
 
 
 class SnapshotEndpoints:
-    """Handlers; each reads the supervisor's registry and asks one actor."""
+    """Handlers over one partition's actors; each reads the supervisor's registry and asks
+    one actor."""
 
-    def __init__(
-        self, supervisor: Supervisor, timeout_s: float, health: Callable[[], dict[str, Any]]
-    ) -> None:
+    def __init__(self, supervisor: Supervisor, timeout_s: float) -> None:
         self.sup = supervisor
         self.timeout_s = timeout_s
-        self._health = health
 
     async def _ask(self, ref: pykka.ActorRef[Any], message: Any) -> Any:
         try:
@@ -116,7 +129,7 @@ class SnapshotEndpoints:
             raise _ServiceError(404, f"unknown product {product!r}")
         return expiries[0]
 
-    async def products(self, _: bytes) -> bytes:
+    def product_list(self) -> list[dict[str, Any]]:
         out = []
         for name in sorted(self.sup.product_refs):
             spec = self.sup.spec_for(name)
@@ -130,7 +143,10 @@ class SnapshotEndpoints:
                     "expiry_time": spec.expiry_time.isoformat(),
                 }
             )
-        return _encoder.encode(out)
+        return out
+
+    async def products(self, _: bytes) -> bytes:
+        return _encoder.encode(self.product_list())
 
     async def summary(self, data: bytes) -> bytes:
         req = _decode(data, ChainRequest)
@@ -179,15 +195,186 @@ class SnapshotEndpoints:
         )
         return _encoder.encode(bars)
 
-    async def health(self, _: bytes) -> bytes:
-        return _encoder.encode(self._health())
-
 
 def _decode(data: bytes, kind: type[Any]) -> Any:
     try:
         return msgspec.json.decode(data or b"{}", type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _ServiceError(400, f"bad request: {exc}") from exc
+
+
+# Endpoints answered by one product's partition, and the request each one takes.
+_ROUTED: dict[str, type[Any]] = {
+    "summary": ChainRequest,
+    "summaries": ProductRequest,
+    "chain": ChainRequest,
+    "max_pain": ChainRequest,
+    "surface": ProductRequest,
+    "underlying": ProductRequest,
+    "ohlc": OhlcRequest,
+}
+
+ENDPOINTS = (
+    "products",
+    "summary",
+    "summaries",
+    "chain",
+    "max_pain",
+    "surface",
+    "underlying",
+    "ohlc",
+    "health",
+)
+
+
+class SnapshotService:
+    """The micro service of one host plus the subscriptions of the partitions it owns.
+
+    ``local(k)`` is the supervisor of partition k when this host runs it, else None.
+    """
+
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        partitions: int,
+        local: Callable[[int], Supervisor | None],
+        timeout_s: float,
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.nc = nc
+        self.partitions = partitions
+        self.local = local
+        self.timeout_s = timeout_s
+        self._health = health
+        self.micro: Service | None = None
+        self.forwarded = 0
+        self._subs: dict[int, Any] = {}
+
+    async def start(self) -> Service:
+        self.micro = await nats.micro.add_service(
+            self.nc,
+            name=subjects.SERVICE_NAME,
+            version=SERVICE_VERSION,
+            description="Snapshots of live chains, products and surfaces from the actors",
+        )
+        for name in ENDPOINTS:
+            await self.micro.add_endpoint(
+                name=name,
+                subject=subjects.service_subject(name),
+                handler=_wrap(self._entry_handler(name)),
+            )
+        return self.micro
+
+    async def serve_partition(self, k: int) -> None:
+        if k in self._subs:
+            return
+        prefix = subjects.partition_service_subject(k, "")
+
+        async def on_request(msg: Msg) -> None:
+            endpoint = msg.subject.removeprefix(prefix)
+            try:
+                body = await self._local(k, endpoint, msg.data)
+            except _ServiceError as exc:
+                await _reply_error(self.nc, msg, exc)
+                return
+            except Exception:  # the transport's outermost loop: never leave a request hanging
+                log.exception("service_handler_failed", subject=msg.subject)
+                await _reply_error(self.nc, msg, _ServiceError(500, "internal error"))
+                return
+            if msg.reply:
+                await self.nc.publish(msg.reply, body)
+
+        self._subs[k] = await self.nc.subscribe(f"{prefix}*", cb=on_request)
+
+    async def stop_serving_partition(self, k: int) -> None:
+        sub = self._subs.pop(k, None)
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error as exc:
+                log.warning("partition_unsubscribe_failed", partition=k, error=type(exc).__name__)
+
+    async def stop(self, *, micro: bool = True) -> None:
+        for k in list(self._subs):
+            await self.stop_serving_partition(k)
+        if self.micro is not None and micro:
+            await self.micro.stop()
+        self.micro = None
+
+    # ------------------------------------------------------------ routing
+
+    async def _local(self, k: int, endpoint: str, data: bytes) -> bytes:
+        if endpoint not in _ROUTED and endpoint not in ("products", "health"):
+            raise _ServiceError(404, f"no endpoint {endpoint!r}")
+        if endpoint == "health":  # the health of the host that runs partition k
+            return _encoder.encode(self._health())
+        sup = self.local(k)
+        if sup is None:
+            raise _ServiceError(503, f"partition {k} is not served here (changing owner)")
+        body: bytes = await getattr(SnapshotEndpoints(sup, self.timeout_s), endpoint)(data)
+        return body
+
+    def _entry_handler(self, endpoint: str) -> Callable[[bytes], Awaitable[bytes]]:
+        async def health(_: bytes) -> bytes:
+            return _encoder.encode(self._health())
+
+        async def products(_: bytes) -> bytes:
+            return await self._all_products()
+
+        async def routed(data: bytes) -> bytes:
+            req = _decode(data, _ROUTED[endpoint])
+            k = subjects.partition_of(req.product, self.partitions)
+            if self.local(k) is not None:
+                return await self._local(k, endpoint, data)
+            return await self._forward(k, endpoint, data)
+
+        if endpoint == "health":
+            return health
+        if endpoint == "products":
+            return products
+        return routed
+
+    async def _forward(self, k: int, endpoint: str, data: bytes) -> bytes:
+        self.forwarded += 1
+        try:
+            reply = await self.nc.request(
+                subjects.partition_service_subject(k, endpoint), data, timeout=FORWARD_TIMEOUT_S
+            )
+        except nats.errors.NoRespondersError as exc:
+            raise _ServiceError(503, f"partition {k} has no owner right now; retry") from exc
+        except nats.errors.TimeoutError as exc:
+            raise _ServiceError(503, f"the owner of partition {k} did not answer in time") from exc
+        headers = reply.headers or {}
+        code = headers.get(_ERROR_CODE)
+        if code is not None:
+            raise _ServiceError(int(code) if code.isdigit() else 500, headers.get(_ERROR_TEXT, ""))
+        return bytes(reply.data)
+
+    async def _all_products(self) -> bytes:
+        async def one(k: int) -> list[dict[str, Any]]:
+            sup = self.local(k)
+            if sup is not None:
+                return SnapshotEndpoints(sup, self.timeout_s).product_list()
+            return _list_decoder.decode(await self._forward(k, "products", b"{}"))
+
+        results = await asyncio.gather(
+            *(one(k) for k in range(self.partitions)), return_exceptions=True
+        )
+        merged: list[dict[str, Any]] = []
+        for k, result in enumerate(results):
+            if isinstance(result, BaseException):
+                # A partition changing owner is left out rather than failing the whole list.
+                log.warning("products_partition_missing", partition=k, error=str(result)[:200])
+                continue
+            merged.extend(result)
+        return _encoder.encode(sorted(merged, key=lambda p: str(p.get("product"))))
+
+
+async def _reply_error(nc: Any, msg: Msg, exc: _ServiceError) -> None:
+    if msg.reply:
+        headers = {_ERROR_CODE: str(exc.code), _ERROR_TEXT: exc.description}
+        await nc.publish(msg.reply, b"", headers=headers)
 
 
 def _wrap(handler: Callable[[bytes], Awaitable[bytes]]) -> Callable[[Request], Awaitable[None]]:
@@ -204,39 +391,3 @@ def _wrap(handler: Callable[[bytes], Awaitable[bytes]]) -> Callable[[Request], A
         await req.respond(body)
 
     return endpoint
-
-
-ENDPOINTS = (
-    "products",
-    "summary",
-    "summaries",
-    "chain",
-    "max_pain",
-    "surface",
-    "underlying",
-    "ohlc",
-    "health",
-)
-
-
-async def start_service(
-    nc: Any,
-    supervisor: Supervisor,
-    *,
-    timeout_s: float,
-    health: Callable[[], dict[str, Any]],
-) -> Service:
-    handlers = SnapshotEndpoints(supervisor, timeout_s, health)
-    svc = await nats.micro.add_service(
-        nc,
-        name=subjects.SERVICE_NAME,
-        version=SERVICE_VERSION,
-        description="Snapshots of live chains, products and surfaces from the actors",
-    )
-    for name in ENDPOINTS:
-        await svc.add_endpoint(
-            name=name,
-            subject=subjects.service_subject(name),
-            handler=_wrap(getattr(handlers, name)),
-        )
-    return svc

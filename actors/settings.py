@@ -6,6 +6,7 @@ Each key is cast to its declared type; an unknown ``DELTASTREAM_`` key or a bad 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -14,13 +15,17 @@ from msgspec import Meta
 
 from actors.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "OHLC_INTERVALS", "Settings"]
+__all__ = ["ENV_PREFIX", "MAX_PARTITIONS", "OHLC_INTERVALS", "Settings", "nats_servers"]
 
 ENV_PREFIX = "DELTASTREAM_"
 OHLC_INTERVALS = ("1m", "5m", "15m")
+MAX_PARTITIONS = 256
+# A host id is one KV key token (``host.<id>``) and part of log lines: keep it plain.
+_HOST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # One URL, or several separated by commas (the servers of a cluster).
     nats_url: str = "nats://127.0.0.1:4222"
     # JetStream replicas for streams and buckets: 1 embedded, 3 on a cluster.
     replicas: int = 1
@@ -29,6 +34,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     products_file: str | None = None
     restrict_products: bool = False
     max_chains: int = 200
+    # Strikes one chain may list: with max_chains, the bound on what a hostile feed can make
+    # the host hold (a quotes message may add up to 10 000 new strikes to its chain).
+    max_strikes: int = 2000
 
     # streams
     feed_max_age_s: float = 3 * 86400.0
@@ -53,6 +61,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     restart_max: int = 5
     restart_window_s: float = 60.0
     ohlc_intervals: tuple[str, ...] = ("1m", "5m", "15m")
+
+    # scale-out: FEED partitions (the same on every host), leases on them
+    partitions: int = 1
+    host_id: str | None = None  # default: <hostname>-<pid>
+    lease_ttl_s: float = 2.0
+    lease_renew_s: float = 0.5
 
     # edge
     http_host: str = "127.0.0.1"
@@ -136,4 +150,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if unknown or not settings.ohlc_intervals:
             allowed = ", ".join(OHLC_INTERVALS)
             raise ConfigError(f"setting {ENV_PREFIX}OHLC_INTERVALS: a comma list of {allowed}")
+        _check_scale_out(settings)
         return settings
+
+
+def _check_scale_out(s: Settings) -> None:
+    if not 1 <= s.partitions <= MAX_PARTITIONS:
+        raise ConfigError(f"setting {ENV_PREFIX}PARTITIONS: between 1 and {MAX_PARTITIONS}")
+    if s.host_id is not None and not _HOST_ID_RE.fullmatch(s.host_id):
+        raise ConfigError(f"setting {ENV_PREFIX}HOST_ID: 1-64 of A-Z, a-z, 0-9, _ and -")
+    if s.lease_renew_s <= 0 or s.lease_ttl_s <= 3 * s.lease_renew_s:
+        # An owner must be able to miss two renewals and still stop before its lease expires.
+        raise ConfigError(
+            f"settings {ENV_PREFIX}LEASE_RENEW_S and {ENV_PREFIX}LEASE_TTL_S: "
+            "the renew period must be positive and below a third of the TTL"
+        )
+    if not nats_servers(s.nats_url):
+        raise ConfigError(f"setting {ENV_PREFIX}NATS_URL: no server URL")
+
+
+def nats_servers(nats_url: str) -> list[str]:
+    """The server URLs of a ``nats_url`` setting (comma-separated, like the nats CLI's)."""
+    return [u.strip() for u in nats_url.split(",") if u.strip()]

@@ -1,4 +1,4 @@
-"""JetStream set-up (streams, KV buckets, the ingress consumer) and range reads of FEED.
+"""JetStream set-up (streams, KV buckets, the ingress consumers) and range reads of FEED.
 
 Everything is created or updated idempotently at start-up from ``Settings``; the values
 are documented in ``subjects.md``.
@@ -7,10 +7,12 @@ are documented in ``subjects.md``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 
 import nats.js
 import nats.js.errors
+import structlog
 from nats.aio.msg import Msg
 from nats.js.api import (
     AckPolicy,
@@ -21,10 +23,12 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    SubjectTransform,
 )
 from nats.js.kv import KeyValue
 
 from actors import subjects
+from actors.errors import ConfigError
 from actors.settings import Settings
 
 __all__ = [
@@ -37,11 +41,15 @@ __all__ = [
     "ensure_logs_stream",
     "ensure_streams",
     "feed_config",
+    "feed_layout_of",
     "last_on_subject",
     "logs_config",
     "open_bucket",
+    "open_lease_bucket",
     "read_range",
 ]
+
+log = structlog.get_logger(__name__)
 
 FEED_SUBJECTS = [f"{subjects.PREFIX}.feed.>"]
 ANALYTICS_SUBJECTS = [f"{subjects.PREFIX}.analytics.>"]
@@ -60,13 +68,19 @@ _DLQ_DEDUP_WINDOW_S = 3600.0
 _ONE_MIB = 1024 * 1024
 
 
+_PARTITION_RE = re.compile(r"\{\{\s*partition\((\d+),")
+
+
 def feed_config(s: Settings) -> StreamConfig:
     # Discard-new with limits: when FEED is full, publishers get an error instead of the
     # stream silently dropping the oldest unconsumed messages.
+    layout = subjects.FeedLayout(s.partitions)
+    transform = layout.transform()
     return StreamConfig(
         name=subjects.FEED_STREAM,
         description="Market feed ingress: source of truth for recovery",
-        subjects=FEED_SUBJECTS,
+        subjects=layout.stream_subjects(),
+        subject_transform=SubjectTransform(*transform) if transform else None,
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=s.feed_max_age_s,
@@ -130,9 +144,52 @@ async def _upsert(js: nats.js.JetStreamContext, config: StreamConfig) -> None:
         await js.add_stream(config)
 
 
+def feed_layout_of(config: StreamConfig) -> subjects.FeedLayout:
+    """The partition layout a FEED stream's configuration stores its subjects in."""
+    transform = config.subject_transform
+    found = _PARTITION_RE.search(transform.dest or "") if transform else None
+    return subjects.FeedLayout(int(found.group(1)) if found else 1)
+
+
+async def _check_feed_layout(js: nats.js.JetStreamContext, settings: Settings) -> bool:
+    """False when FEED does not exist yet or already has this layout; True when it is empty
+    and will change layout. A FEED holding messages in another layout is a ConfigError: its
+    stored subjects and the partitions' checkpoints would not match the new consumers."""
+    try:
+        info = await js.stream_info(subjects.FEED_STREAM)
+    except nats.js.errors.NotFoundError:
+        return False
+    current = feed_layout_of(info.config).partitions
+    if current == settings.partitions:
+        return False
+    if info.state.messages:
+        raise ConfigError(
+            f"setting DELTASTREAM_PARTITIONS={settings.partitions}: stream FEED holds "
+            f"{info.state.messages} messages stored for {current} partition(s). To change "
+            "the count: stop the feed, let the hosts catch up, stop them (each writes its "
+            "snapshots), purge FEED (nats stream purge FEED), then start them with the new count"
+        )
+    return True
+
+
+async def _drop_stale_ingress(js: nats.js.JetStreamContext, settings: Settings) -> None:
+    keep = {subjects.ingress_consumer(k, settings.partitions) for k in range(settings.partitions)}
+    for info in await js.consumers_info(subjects.FEED_STREAM):
+        name = info.name or ""
+        if name.startswith(subjects.INGRESS_CONSUMER) and name not in keep:
+            try:
+                await js.delete_consumer(subjects.FEED_STREAM, name)
+            except nats.js.errors.NotFoundError:
+                continue
+            log.info("stale_ingress_consumer_deleted", consumer=name)
+
+
 async def ensure_streams(js: nats.js.JetStreamContext, settings: Settings) -> None:
+    relayout = await _check_feed_layout(js, settings)
     for config in (feed_config(settings), analytics_config(settings), dlq_config(settings)):
         await _upsert(js, config)
+    if relayout:
+        await _drop_stale_ingress(js, settings)
 
 
 async def ensure_logs_stream(js: nats.js.JetStreamContext, settings: Settings) -> None:
@@ -156,37 +213,70 @@ async def open_bucket(js: nats.js.JetStreamContext, bucket: str, settings: Setti
         )
 
 
+async def open_lease_bucket(js: nats.js.JetStreamContext, settings: Settings) -> KeyValue:
+    """The partition-lease bucket: an entry not rewritten within ``lease_ttl_s`` is gone.
+
+    In memory (leases mean nothing after a whole-cluster restart), replicated like the rest.
+    Every host must use the same TTL; a host that finds another one corrects the bucket.
+    """
+    try:
+        kv = await js.key_value(subjects.KV_LEASES)
+    except nats.js.errors.BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=subjects.KV_LEASES,
+                description="Partition leases and host presence",
+                history=1,
+                ttl=settings.lease_ttl_s,
+                storage=StorageType.MEMORY,
+                replicas=settings.replicas,
+            )
+        )
+    stream = f"KV_{subjects.KV_LEASES}"
+    info = await js.stream_info(stream)
+    if info.config.max_age != settings.lease_ttl_s:
+        log.warning("lease_ttl_changed", was_s=info.config.max_age, now_s=settings.lease_ttl_s)
+        info.config.max_age = settings.lease_ttl_s
+        info.config.duplicate_window = min(info.config.duplicate_window or 0, settings.lease_ttl_s)
+        await js.update_stream(info.config)
+    return kv
+
+
 async def ensure_ingress_consumer(
     js: nats.js.JetStreamContext,
     settings: Settings,
     *,
     start_seq: int,
-    filter_subjects: list[str] | None = None,
-    durable: str = subjects.INGRESS_CONSUMER,
-) -> None:
-    """(Re)create the durable ingress consumer so it delivers FEED from ``start_seq``.
+    partition: int = 0,
+) -> str:
+    """(Re)create a partition's durable ingress consumer so it delivers FEED from
+    ``start_seq``; returns its name.
 
-    The position comes from the host's checkpoint, not from the consumer's ack floor: after
-    a crash the actors' state is restored from snapshots at the checkpoint, so everything
-    after it must be delivered again (actors skip what they already applied).
+    The position comes from the partition's checkpoint, not from the consumer's ack floor:
+    after a crash or a change of owner the actors' state is restored from snapshots at the
+    checkpoint, so everything after it must be delivered again (actors skip what they
+    already applied).
     """
+    layout = subjects.FeedLayout(settings.partitions)
+    durable = subjects.ingress_consumer(partition, settings.partitions)
     try:
         await js.delete_consumer(subjects.FEED_STREAM, durable)
     except nats.js.errors.NotFoundError:
         pass
     config = ConsumerConfig(
         durable_name=durable,
-        description="actor host ingress",
+        description=f"actor host ingress, partition {partition} of {settings.partitions}",
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_s,
         max_deliver=settings.max_deliver,
         max_ack_pending=settings.max_ack_pending,
-        filter_subjects=filter_subjects or FEED_SUBJECTS,
+        filter_subjects=layout.consumer_filters(partition),
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start_seq > 1 else DeliverPolicy.ALL,
         opt_start_seq=start_seq if start_seq > 1 else None,
         num_replicas=settings.replicas,
     )
     await js.add_consumer(subjects.FEED_STREAM, config)
+    return durable
 
 
 def archive_consumer_config(s: Settings) -> ConsumerConfig:

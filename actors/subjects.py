@@ -17,6 +17,7 @@ __all__ = [
     "DLQ_STREAM",
     "FEED_STREAM",
     "INGRESS_CONSUMER",
+    "KV_LEASES",
     "KV_SNAPSHOTS",
     "KV_USERS",
     "LOGS_STREAM",
@@ -24,6 +25,7 @@ __all__ = [
     "PREFIX",
     "SERVICE_NAME",
     "AnalyticsSubject",
+    "FeedLayout",
     "FeedSubject",
     "analytics_chain",
     "analytics_ohlc",
@@ -31,14 +33,20 @@ __all__ = [
     "analytics_surface",
     "analytics_underlying",
     "chain_key",
+    "checkpoint_key",
     "dlq",
     "feed_chain",
     "feed_quotes",
     "feed_underlying",
+    "ingress_consumer",
+    "lease_key",
     "logs",
     "max_deliveries_advisory",
     "parse_analytics_subject",
     "parse_feed_subject",
+    "partition_of",
+    "partition_service_subject",
+    "presence_key",
     "service_subject",
 ]
 
@@ -52,6 +60,7 @@ LOGS_STREAM = "LOGS"
 ARCHIVE_CONSUMER = "archive"
 KV_SNAPSHOTS = "deltastream_snapshots"
 KV_USERS = "deltastream_users"
+KV_LEASES = "deltastream_leases"
 SERVICE_NAME = "deltastream-snapshots"
 
 LOGS_WILDCARD = f"{PREFIX}.logs.*"
@@ -121,6 +130,11 @@ def service_subject(endpoint: str) -> str:
     return f"{PREFIX}.svc.{endpoint}"
 
 
+def partition_service_subject(partition: int, endpoint: str) -> str:
+    """Where the host that owns ``partition`` answers ``endpoint`` (hosts forward to it)."""
+    return f"{PREFIX}.svc.partition.{partition}.{endpoint}"
+
+
 def max_deliveries_advisory(stream: str, consumer: str) -> str:
     return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 
@@ -128,6 +142,114 @@ def max_deliveries_advisory(stream: str, consumer: str) -> str:
 def chain_key(product: str, expiry: str) -> str:
     """KV key of a chain snapshot (KV keys allow dots, so keep the subject's shape)."""
     return f"chain.{product}.{expiry}"
+
+
+def ingress_consumer(partition: int, partitions: int) -> str:
+    """The durable FEED consumer of a partition; with one partition, the historical name."""
+    return INGRESS_CONSUMER if partitions == 1 else f"{INGRESS_CONSUMER}-{partition}"
+
+
+def checkpoint_key(partition: int, partitions: int) -> str:
+    """KV key (snapshots bucket) of a partition's checkpoint; ``checkpoint`` with one."""
+    return "checkpoint" if partitions == 1 else f"checkpoint.{partition}"
+
+
+def lease_key(partition: int) -> str:
+    """KV key (leases bucket) naming the host that owns ``partition``."""
+    return f"lease.{partition}"
+
+
+def presence_key(host_id: str) -> str:
+    """KV key (leases bucket) that says host ``host_id`` is alive."""
+    return f"host.{host_id}"
+
+
+_FNV32_OFFSET = 0x811C9DC5
+_FNV32_PRIME = 0x01000193
+_U32 = 0xFFFFFFFF
+
+
+def partition_of(product: str, partitions: int) -> int:
+    """The partition of a product: what nats-server's ``{{partition(n, …)}}`` subject
+    mapping computes for the product token (32-bit FNV-1a of its bytes, modulo ``n``).
+
+    The FEED stream applies that mapping to chain and quotes subjects; hosts apply this
+    function to underlying subjects and to service requests, so both must agree (a test
+    checks it against the server).
+    """
+    h = _FNV32_OFFSET
+    for byte in product.encode():
+        h = ((h ^ byte) * _FNV32_PRIME) & _U32
+    return h % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLayout:
+    """How FEED stores the feed subjects when it is split into ``partitions``.
+
+    One partition: FEED takes ``deltastream.feed.>`` as published. Several: FEED takes only
+    the three contract shapes, and its subject transform appends the product's partition to
+    chain and quotes subjects (``deltastream.feed.quotes.NIFTY.2026-12-29`` is stored as
+    ``….2026-12-29.3``). One transform can match only one subject shape, so underlying
+    ticks keep their subject: every partition's consumer receives them and the ingress
+    keeps those of its own products (``partition_of``). Publishers never see the change.
+    """
+
+    partitions: int = 1
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitions > 1
+
+    def stream_subjects(self) -> list[str]:
+        if not self.partitioned:
+            return [f"{PREFIX}.feed.>"]
+        return [
+            f"{PREFIX}.feed.underlying.*",
+            f"{PREFIX}.feed.chain.*.*",
+            f"{PREFIX}.feed.quotes.*.*",
+        ]
+
+    def transform(self) -> tuple[str, str] | None:
+        """(source, destination) of FEED's subject transform, None when not partitioned."""
+        if not self.partitioned:
+            return None
+        return (
+            f"{PREFIX}.feed.*.*.*",
+            f"{PREFIX}.feed.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
+            f".{{{{partition({self.partitions},2)}}}}",
+        )
+
+    def consumer_filters(self, partition: int) -> list[str]:
+        if not self.partitioned:
+            return [f"{PREFIX}.feed.>"]
+        return [f"{PREFIX}.feed.underlying.*", f"{PREFIX}.feed.*.*.*.{partition}"]
+
+    def partition_of(self, product: str) -> int:
+        return partition_of(product, self.partitions)
+
+    def chain_filters(self, product: str, expiry: str) -> list[str]:
+        """The stored subjects of one chain's own messages (snapshots and quotes)."""
+        chain, quotes = feed_chain(product, expiry), feed_quotes(product, expiry)
+        if not self.partitioned:
+            return [chain, quotes]
+        k = self.partition_of(product)
+        return [f"{chain}.{k}", f"{quotes}.{k}"]
+
+    def stored_partition(self, stored: str) -> int | None:
+        """The partition a stored FEED subject belongs to (None when not partitioned)."""
+        if not self.partitioned:
+            return None
+        parts = stored.split(".")
+        if len(parts) == 6:
+            return int(parts[5])
+        return self.partition_of(parts[3])  # an underlying tick: by its product token
+
+    def canonical(self, stored: str) -> str:
+        """The subject as published, from the subject FEED stored."""
+        if not self.partitioned or stored.count(".") != 5:
+            return stored
+        return stored.rsplit(".", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
-"""Start, find, restart and give up on the host's actors (OTP-style restart intensity).
+"""Start, find, restart and give up on one FEED partition's actors (OTP-style restart
+intensity).
 
 The supervisor lives on the asyncio loop because restarting a chain means I/O: read the
 chain's latest snapshot from KV and replay FEED after it. It owns the registry of
-``ChainActor``s (one per product/expiry) and ``ProductActor``s (one per product).
+``ChainActor``s (one per product/expiry) and ``ProductActor``s (one per product) of the
+products in its partition; a host has one supervisor per partition it owns.
 
 Restart intensity: more than ``restart_max`` restarts within ``restart_window_s`` and the
 supervisor escalates: it stops restarting, marks itself unhealthy (``/health`` says so) and
@@ -16,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -81,6 +83,7 @@ class Supervisor:
         self.publisher = publisher
         self.settings = settings
         self.products = products
+        self.layout = subjects.FeedLayout(settings.partitions)
         self.chains: dict[ChainKey, pykka.ActorRef[Any]] = {}
         self.chain_specs: dict[ChainKey, ProductSpec] = {}
         self.product_refs: dict[str, pykka.ActorRef[Any]] = {}
@@ -169,6 +172,8 @@ class Supervisor:
             return ref
         if len(self.chains) >= self.settings.max_chains:
             raise TooManyChains(f"live-chain cap of {self.settings.max_chains} reached")
+        # The product cap first: a chain refused there must leave no per-key lock behind.
+        await self.product(spec)
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
@@ -204,6 +209,7 @@ class Supervisor:
             chain_interval_ns=int(self.settings.chain_publish_interval_s * _NS_PER_S),
             surface_interval_ns=int(self.settings.surface_publish_interval_s * _NS_PER_S),
             on_crash=self._crash_hook(key),
+            max_strikes=self.settings.max_strikes,
         )
         self.chains[key] = ref
         self.chain_specs[key] = spec
@@ -217,11 +223,12 @@ class Supervisor:
         )
         return ref
 
-    async def restore_all(self) -> None:
-        """Start every chain and product that has a snapshot (host start-up)."""
-        for product in await self.store.product_keys():
+    async def restore_all(self, owned: Callable[[str], bool] | None = None) -> None:
+        """Start every chain and product that has a snapshot, of the products ``owned``
+        accepts (a partition's, when it starts on this host)."""
+        for product in await self.store.product_keys(owned):
             await self.product(self.spec_for(product))
-        for product, expiry in await self.store.chain_keys():
+        for product, expiry in await self.store.chain_keys(owned):
             try:
                 await self.chain(self.spec_for(product), expiry)
             except TooManyChains:
@@ -334,7 +341,7 @@ class Supervisor:
     def _revalidate(self, msg: Any) -> Any:
         try:
             return validate(
-                msg.subject,
+                self.layout.canonical(msg.subject),
                 msg.data,
                 products=self.products,
                 restrict_products=self.settings.restrict_products,
@@ -353,8 +360,7 @@ class Supervisor:
         poison = self.poison.get(key, set())
         replies: list[tuple[int, asyncio.Future[Any]]] = []
         filters = [
-            subjects.feed_chain(product, expiry_iso),
-            subjects.feed_quotes(product, expiry_iso),
+            *self.layout.chain_filters(product, expiry_iso),
             subjects.feed_underlying(product),
         ]
         async for msg in read_range(
@@ -378,10 +384,11 @@ class Supervisor:
                 command = ApplyChain(feed=m, stream_seq=seq, replace=valid.subject.kind == "chain")
             replies.append((seq, ask(ref, command)))
         results = await asyncio.gather(*(f for _, f in replies), return_exceptions=True)
+        # A message the actor refused (FeedRejected) changed nothing: not a failure.
         failed = {
             seq
             for (seq, _), r in zip(replies, results, strict=True)
-            if isinstance(r, BaseException)
+            if isinstance(r, BaseException) and not isinstance(r, FeedRejected)
         }
         if failed:
             self.chains.pop(key, None)

@@ -78,9 +78,24 @@ def _expiry_ns(expiry_date: dt.date, expiry_time: dt.time, tz: str) -> int:
     return expiry.expiry_instant_ns(expiry_date, expiry_time=expiry_time, tz=tz)
 
 
-@functools.lru_cache(maxsize=65536)
-def _on_grid(spec: ProductSpec, strike: float) -> bool:
-    return spec.on_grid(strike)
+_ON_GRID_KEPT_MAX = 65536
+# Strikes already found on the grid, per (product, strike step): what decides the answer.
+# One set difference per message replaces a check per row (and hashing a whole ProductSpec
+# per row would cost more than the check itself).
+_on_grid_seen: dict[tuple[str, float], set[float]] = {}
+
+
+def _all_on_grid(spec: ProductSpec, strikes: set[float]) -> bool:
+    seen = _on_grid_seen.setdefault((spec.name, spec.strike_step), set())
+    new = strikes - seen
+    if not new:
+        return True
+    if not all(spec.on_grid(k) for k in new):
+        return False
+    if len(seen) + len(new) > _ON_GRID_KEPT_MAX:
+        seen.clear()
+    seen |= new
+    return True
 
 
 def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> None:
@@ -91,13 +106,31 @@ def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> Non
     expires_ns = _expiry_ns(feed.expiry, spec.expiry_time, spec.tz)
     if feed.ts >= expires_ns:
         raise ExpiredChain(f"expiry {feed.expiry.isoformat()} is past at ts {feed.ts}")
+    if not _rows_ok(feed, spec):
+        _raise_first_bad_row(feed, spec)
+
+
+def _rows_ok(feed: ChainFeed, spec: ProductSpec) -> bool:
+    """Every row unique, on the grid and not crossed: one cheap pass per check (this runs on
+    every feed message); the caller names the first bad row when one is not."""
+    quotes = feed.quotes
+    if len({(q.strike, q.right) for q in quotes}) != len(quotes):
+        return False
+    if not _all_on_grid(spec, {q.strike for q in quotes}):
+        return False
+    return not any(
+        isinstance(q.bid, float) and isinstance(q.ask, float) and q.bid > q.ask for q in quotes
+    )
+
+
+def _raise_first_bad_row(feed: ChainFeed, spec: ProductSpec) -> None:
     seen: set[tuple[float, str]] = set()
     for i, q in enumerate(feed.quotes):
         key = (float(q.strike), q.right)
         if key in seen:
             raise DuplicateRow(f"quotes[{i}]: strike {q.strike} {q.right} appears twice")
         seen.add(key)
-        if not _on_grid(spec, q.strike):
+        if not spec.on_grid(q.strike):
             raise OffGridStrike(
                 f"quotes[{i}]: strike {q.strike} is not a multiple of {spec.strike_step}"
             )

@@ -400,7 +400,7 @@ async def main(args: argparse.Namespace) -> None:
             await _wait_service(nc)
             edge_env = dict(kv.split("=", 1) for kv in args.edge_env)
             edges = _start_edges(args.edges, port, {**env, **edge_env})
-            sink = FeedSink(nc.jetstream())
+            sink = FeedSink(nc)
             market = SyntheticMarket(
                 [DEFAULT_PRODUCTS["NIFTY"]], seed=5, start_ns=time.time_ns(), rows_per_batch=20,
                 weekly=1, monthly=0,

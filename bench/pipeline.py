@@ -6,10 +6,14 @@ Run from the repository root: ``python bench/pipeline.py [--rows-per-msg 100]``.
    host is then started and timed until every chain's summary reflects the last message
    (the whole path: fetch, validate, actors apply + recompute + publish, ack).
 2. Latency: with the host running, a publisher offers a fixed rate of quote rows whose
-   ``ts`` is the wall clock at publish; a subscriber records now − ts of every summary.
+   ``ts`` is the wall clock at publish; a subscriber in a process of its own records
+   now − ts of every summary (after a warm-up).
+3. Transport: the same feed at the same rate into FEED, taken by a bare pull consumer in
+   another process, no actors: the floor the latency of phase 2 stands on.
 
 nats-server, the actor host (a separate process, as deployed) and the load generator share
-this machine's cores, so the numbers are for the whole system on one box.
+this machine's cores, so the numbers are for the whole system on one box. Each phase also
+prints the CPU time the host (its event-loop thread apart) and nats-server used per message.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,24 +33,48 @@ import msgspec
 import nats
 
 from actors import subjects
-from actors.feeds.market import SyntheticMarket
+from actors.feeds.market import FeedMessage, SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
+from actors.pull import ContinuousPull
 from actors.settings import Settings
-from actors.streams import ensure_streams
+from actors.streams import ensure_ingress_consumer, ensure_streams
 
 NS = 1_000_000_000
 
 
-def _host(url: str) -> subprocess.Popen[bytes]:
+def _host(url: str, profile: Path | None) -> subprocess.Popen[bytes]:
+    """Start an actor host; with ``profile``, py-spy samples the thread holding the GIL
+    into that speedscope file until the host exits."""
     env = {**os.environ, "DELTASTREAM_NATS_URL": url, "DELTASTREAM_LOG_LEVEL": "warning"}
-    return subprocess.Popen(
+    host = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "actors"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    if profile is not None:
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--threads",
+                "--gil",
+                "--nonblocking",
+                "--rate",
+                "200",
+                "--format",
+                "speedscope",
+                "--pid",
+                str(host.pid),
+                "-o",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return host
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
@@ -60,7 +89,60 @@ def _market(rows: int, start_ns: int) -> SyntheticMarket:
     )
 
 
-async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float) -> float:
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        print(f"{process.args} did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
+        process.kill()
+        process.wait()
+
+
+def _cpu_s(stat: Path, *, system_only: bool = False) -> float:
+    """CPU time (user + system, or system alone) used so far by the process or thread of a
+    /proc stat file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[12]) if system_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_name(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds per process; for the host also its main thread (the event loop: NATS,
+    ingress, publishing) apart from its other threads (the actors)."""
+    out = {name: _cpu_s(Path(f"/proc/{pid}/stat")) for name, pid in pids.items()}
+    if "host" in pids:
+        pid = pids["host"]
+        out["host in the kernel"] = _cpu_s(Path(f"/proc/{pid}/stat"), system_only=True)
+        out["host main thread"] = _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return out
+
+
+class _Cpu:
+    """CPU seconds of the host and nats-server between ``start`` and ``stop``."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.begin: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.begin = _cpu_by_name(self.pids)
+
+    def stop(self) -> None:
+        self.used = {name: s - self.begin[name] for name, s in _cpu_by_name(self.pids).items()}
+
+    def report(self, elapsed_s: float, n_msgs: int) -> str:
+        return ", ".join(
+            f"{name} {used:.2f} CPU-s ({100 * used / elapsed_s:.0f} % of a core, "
+            f"{1e6 * used / n_msgs:.0f} µs/msg)"
+            for name, used in self.used.items()
+        )
+
+
+async def _wait_summaries(
+    nc: nats.NATS, final: dict[str, int], timeout_s: float, cpu: _Cpu
+) -> float:
     """Wait until every chain's summary reflects its last message; returns the time from
     the first summary to then (the host's start-up excluded)."""
     seen: dict[str, int] = {}
@@ -70,10 +152,12 @@ async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float
     async def cb(msg: nats.aio.msg.Msg) -> None:
         if not first:
             first.append(time.perf_counter())
+            cpu.start()
         seen[msg.subject] = max(
             seen.get(msg.subject, 0), msgspec.json.decode(msg.data)["stream_seq"]
         )
-        if all(seen.get(s, 0) >= q for s, q in final.items()):
+        if not done.is_set() and all(seen.get(s, 0) >= q for s, q in final.items()):
+            cpu.stop()
             done.set()
 
     sub = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
@@ -84,12 +168,15 @@ async def _wait_summaries(nc: nats.NATS, final: dict[str, int], timeout_s: float
     return time.perf_counter() - first[0]
 
 
-async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
+async def throughput(
+    server: NatsServer, *, rows: int, seconds_of_market: int, profile: Path | None
+) -> None:
+    url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
     start = 1_795_581_000 * NS
     m = _market(rows, start)
-    sink = FeedSink(nc.jetstream())
+    sink = FeedSink(nc)
     final: dict[str, int] = {}
     n_rows = n_msgs = 0
     seq = 0
@@ -105,91 +192,254 @@ async def throughput(url: str, *, rows: int, seconds_of_market: int) -> None:
                 final[s] = seq
         n_msgs += 1
     await sink.flush()
-    host = _host(url)
+    host = _host(url, profile)
+    assert server.process is not None
+    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
     try:
-        elapsed = await _wait_summaries(nc, final, timeout_s=600)
+        elapsed = await _wait_summaries(nc, final, 600, cpu)
     finally:
-        host.terminate()
-        host.wait()
+        _stop(host)
         await nc.close()
     print(
         f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
         f"(from the first summary to the last) = {n_rows / elapsed:,.0f} rows/s, "
-        f"{n_msgs / elapsed:,.0f} msgs/s"
+        f"{n_msgs / elapsed:,.0f} msgs/s; {cpu.report(elapsed, n_msgs)}"
     )
 
 
-async def latency(url: str, *, rows: int, rate_rows_s: int, seconds: int) -> None:
+def _steps(m: SyntheticMarket, *, n_steps: int, period_s: float) -> list[list[FeedMessage]]:
+    """Build every step up front: generating one takes this process a few ms, which would
+    otherwise delay the messages it is timing."""
+    t0 = time.time_ns()
+    return [list(m.step(t0 + int(i * period_s * NS))) for i in range(n_steps)]
+
+
+async def _offer(
+    sink: FeedSink, steps: list[list[FeedMessage]], *, period_s: float, warmup_s: float, cpu: _Cpu
+) -> tuple[int, int, int]:
+    """Publish the steps at their pace, each message stamped at publish as a live feed
+    would; returns (first measured ts, messages and quote rows measured)."""
+    next_at = time.monotonic()
+    measure_from_ns = time.time_ns() + int(warmup_s * NS)
+    n_msgs = n_rows = 0
+    for i, step in enumerate(steps):
+        if i == int(warmup_s / period_s):
+            cpu.start()
+        for msg in step:
+            msg.payload["ts"] = time.time_ns()
+            await sink.publish(msg.subject, msg.payload)
+            if msg.payload["ts"] >= measure_from_ns:
+                n_rows += len(msg.payload.get("quotes", ()))
+                n_msgs += 1
+        next_at += period_s
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    await sink.flush()
+    cpu.stop()
+    return measure_from_ns, n_msgs, n_rows
+
+
+def _quantiles(values_ms: list[float]) -> str:
+    q = statistics.quantiles(values_ms, n=100)
+    return f"p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, max {max(values_ms):.2f} ms"
+
+
+async def latency(
+    server: NatsServer,
+    *,
+    rows: int,
+    rate_rows_s: int,
+    seconds: int,
+    warmup_s: float,
+    profile: Path | None,
+) -> None:
+    url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), Settings(nats_url=url))
-    host = _host(url)
-    lat_ms: list[float] = []
-    host_ms: list[float] = []  # ts → the actor's publish (the host's share)
+    host = _host(url, profile)
+    assert server.process is not None
+    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
+    # Summaries are timed by a subscriber in a process of its own, as a consumer of the
+    # analytics would be: this process's event loop is busy publishing the feed.
+    seen_file = server.store_dir.parent / "summaries.json"
+    receiver = subprocess.Popen([sys.executable, __file__, "--receive", url, str(seen_file)])
     try:
-        ready = asyncio.Event()
+        chains_up: set[str] = set()
+        all_up = asyncio.Event()
+        m = _market(rows, time.time_ns())
+        n_chains = len(m.chains["NIFTY"])
 
         async def cb(msg: nats.aio.msg.Msg) -> None:
-            body = msgspec.json.decode(msg.data)
-            lat_ms.append((time.time_ns() - body["ts"]) / 1e6)
-            host_ms.append((body["published_ns"] - body["ts"]) / 1e6)
-            ready.set()
+            chains_up.add(msg.subject)
+            if len(chains_up) == n_chains:
+                all_up.set()
 
-        await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
-        sink = FeedSink(nc.jetstream())
-        m = _market(rows, time.time_ns())
+        up = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+        sink = FeedSink(nc)
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()
             await sink.publish(msg.subject, msg.payload)
-        await asyncio.wait_for(ready.wait(), 120)  # host up and chains created
-        lat_ms.clear()
-        host_ms.clear()
-        per_step_rows = rows * len(m.chains["NIFTY"])
-        period = per_step_rows / rate_rows_s
-        t_end = time.monotonic() + seconds
-        next_at = time.monotonic()
-        sent_rows = 0
-        while time.monotonic() < t_end:
-            for msg in list(m.step(time.time_ns())):
-                # Stamp at publish: building the step's quotes takes the generator a few ms,
-                # which is not the pipeline's latency.
-                msg.payload["ts"] = time.time_ns()
-                await sink.publish(msg.subject, msg.payload)
-                sent_rows += len(msg.payload.get("quotes", ()))
-            next_at += period
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        await sink.flush()
+        await asyncio.wait_for(all_up.wait(), 120)  # host up, every chain created
+        await up.unsubscribe()
+        period_s = rows * n_chains / rate_rows_s
+        steps = _steps(m, n_steps=int((warmup_s + seconds) / period_s), period_s=period_s)
+        measure_from_ns, n_msgs, n_rows = await _offer(
+            sink, steps, period_s=period_s, warmup_s=warmup_s, cpu=cpu
+        )
         await nc.flush()
+        await asyncio.sleep(0.5)  # the last summaries in flight
     finally:
-        host.terminate()
-        host.wait()
+        _stop(receiver)
+        _stop(host)
         await nc.close()
-    lat_ms.sort()
-    q = statistics.quantiles(lat_ms, n=100)
-    h = statistics.quantiles(host_ms, n=100)
+    # (feed ts, received, the actor's publish) of every summary, all epoch ns
+    seen: list[tuple[int, int, int]] = msgspec.json.decode(seen_file.read_bytes())
+    measured = [x for x in seen if x[0] >= measure_from_ns]
+    lat_ms = [(received - ts) / 1e6 for ts, received, _ in measured]
+    host_ms = [(published - ts) / 1e6 for ts, _, published in measured]
     print(
-        f"latency at {rate_rows_s:,} rows/s offered ({sent_rows / seconds:,.0f} sent): "
-        f"{len(lat_ms)} summaries, feed ts → summary received: p50 {q[49]:.2f} ms, "
-        f"p99 {q[98]:.2f} ms, max {lat_ms[-1]:.2f} ms; "
-        f"of which feed ts → actor publish: p50 {h[49]:.2f} ms, p99 {h[98]:.2f} ms"
+        f"latency at {rate_rows_s:,} rows/s offered ({n_rows / seconds:,.0f} sent, "
+        f"{seconds} s after {warmup_s:g} s of warm-up): {len(lat_ms)} summaries, "
+        f"feed ts → summary received: {_quantiles(lat_ms)}; "
+        f"of which feed ts → actor publish: {_quantiles(host_ms)}; {cpu.report(seconds, n_msgs)}"
     )
 
 
+async def transport(
+    server: NatsServer, *, rows: int, rate_rows_s: int, seconds: int, warmup_s: float
+) -> None:
+    """The same feed at the same rate into FEED, taken by a bare pull consumer in another
+    process (the ingress's ContinuousPull, acking each message, no actors): the part of the
+    latency that JetStream and the client library take before any deltastream code runs."""
+    url = server.url
+    nc = await nats.connect(url)
+    settings = Settings(nats_url=url)
+    await ensure_streams(nc.jetstream(), settings)
+    await ensure_ingress_consumer(nc.jetstream(), settings, start_seq=1)
+    assert server.process is not None
+    cpu = _Cpu(nats_server=server.process.pid)
+    seen_file = server.store_dir.parent / "pulled.json"
+    puller = subprocess.Popen([sys.executable, __file__, "--pull", url, str(seen_file)])
+    try:
+        m = _market(rows, time.time_ns())
+        period_s = rows * len(m.chains["NIFTY"]) / rate_rows_s
+        steps = _steps(m, n_steps=int((warmup_s + seconds) / period_s), period_s=period_s)
+        sink = FeedSink(nc)
+        measure_from_ns, n_msgs, _ = await _offer(
+            sink, steps, period_s=period_s, warmup_s=warmup_s, cpu=cpu
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        _stop(puller)
+        await nc.close()
+    seen: list[tuple[int, int]] = msgspec.json.decode(seen_file.read_bytes())
+    lat_ms = [(received - ts) / 1e6 for ts, received in seen if ts >= measure_from_ns]
+    print(
+        f"transport alone at {rate_rows_s:,} rows/s: {len(lat_ms)} messages, feed ts → pulled "
+        f"by a consumer process: {_quantiles(lat_ms)}; {cpu.report(seconds, n_msgs)}"
+    )
+
+
+async def pull(url: str, out: Path) -> None:
+    """Take FEED through the ingress consumer, ack, record (feed ts, received) until SIGTERM."""
+    seen: list[tuple[int, int]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    nc = await nats.connect(url)
+    sub = ContinuousPull(
+        nc, stream=subjects.FEED_STREAM, consumer=subjects.INGRESS_CONSUMER, batch=256
+    )
+    await sub.start()
+    while not stop.is_set():
+        msgs = await sub.next_batch(256, timeout_s=0.2)
+        received = time.time_ns()
+        for msg in msgs:
+            seen.append((msgspec.json.decode(msg.data, type=_Stamped).ts, received))
+            await msg.ack()
+    await sub.stop()
+    await nc.close()
+    out.write_bytes(msgspec.json.encode(seen))
+
+
+class _Stamped(msgspec.Struct):
+    ts: int
+
+
+async def receive(url: str, out: Path) -> None:
+    """Record (feed ts, received, actor publish) of every summary until SIGTERM."""
+    seen: list[tuple[int, int, int]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    nc = await nats.connect(url)
+
+    async def cb(msg: nats.aio.msg.Msg) -> None:
+        received = time.time_ns()
+        body = msgspec.json.decode(msg.data)
+        seen.append((body["ts"], received, body["published_ns"]))
+
+    await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+    await stop.wait()
+    await nc.close()
+    out.write_bytes(msgspec.json.encode(seen))
+
+
 async def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--receive":
+        await receive(sys.argv[2], Path(sys.argv[3]))
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "--pull":
+        await pull(sys.argv[2], Path(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows-per-msg", type=int, default=100)
     ap.add_argument("--market-seconds", type=int, default=180)
     ap.add_argument("--rate", type=int, default=20_000, help="offered quote rows/s")
-    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--seconds", type=int, default=20, help="measured seconds of offered load")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load not measured")
+    ap.add_argument(
+        "--phase",
+        choices=("all", "throughput", "latency", "transport"),
+        default="all",
+        help="transport: the latency phase's feed into FEED and a bare consumer, no actors",
+    )
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the host (GIL holder) into DIR/<phase>.json",
+    )
     args = ap.parse_args()
+
+    def profile(phase: str) -> Path | None:
+        return None if args.profile is None else args.profile / f"{phase}.json"
+
     with tempfile.TemporaryDirectory() as tmp:
-        with NatsServer(Path(tmp) / "a") as server:
-            await throughput(
-                server.url, rows=args.rows_per_msg, seconds_of_market=args.market_seconds
-            )
-        with NatsServer(Path(tmp) / "b") as server:
-            await latency(
-                server.url, rows=args.rows_per_msg, rate_rows_s=args.rate, seconds=args.seconds
-            )
+        if args.phase in ("all", "throughput"):
+            with NatsServer(Path(tmp) / "a") as server:
+                await throughput(
+                    server,
+                    rows=args.rows_per_msg,
+                    seconds_of_market=args.market_seconds,
+                    profile=profile("throughput"),
+                )
+        if args.phase in ("all", "latency"):
+            with NatsServer(Path(tmp) / "b") as server:
+                await latency(
+                    server,
+                    rows=args.rows_per_msg,
+                    rate_rows_s=args.rate,
+                    seconds=args.seconds,
+                    warmup_s=args.warmup,
+                    profile=profile("latency"),
+                )
+        if args.phase in ("all", "transport"):
+            with NatsServer(Path(tmp) / "c") as server:
+                await transport(
+                    server,
+                    rows=args.rows_per_msg,
+                    rate_rows_s=args.rate,
+                    seconds=args.seconds,
+                    warmup_s=args.warmup,
+                )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from actors import subjects
 from actors.archive.store import ArchiveStore, mongo_client
 from actors.errors import ConfigError
 from actors.redis_store import open_redis
-from actors.settings import Settings
+from actors.settings import Settings, nats_servers
 from actors.streams import ensure_logs_stream, open_bucket
 from edge import openapi
 from edge.auth.passwords import PasswordHasher
@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nc = await nats.connect(
-            settings.nats_url,
+            nats_servers(settings.nats_url),
             name="deltastream-edge",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

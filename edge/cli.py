@@ -3,7 +3,7 @@
 ::
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
-    deltastream actors  [--nats URL]
+    deltastream actors  [--nats URL[,URL...]] [--partitions N] [--host-id ID]
     deltastream archive [--nats URL] [--metrics-port N]
     deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
@@ -95,7 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
 
     actors = sub.add_parser("actors", help="run an actor host")
-    actors.add_argument("--nats", default=None, help="NATS URL")
+    actors.add_argument("--nats", default=None, help="NATS URL(s), comma-separated for a cluster")
+    actors.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="FEED partitions shared by all hosts (DELTASTREAM_PARTITIONS, default 1)",
+    )
+    actors.add_argument(
+        "--host-id", default=None, help="this host's id in the lease bucket (<hostname>-<pid>)"
+    )
 
     archive = sub.add_parser("archive", help="run the MongoDB archive writer (ANALYTICS → MongoDB)")
     archive.add_argument("--nats", default=None, help="NATS URL")
@@ -307,7 +316,12 @@ async def _tail(settings: Settings, args: argparse.Namespace, stop: asyncio.Even
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ, nats_url=getattr(args, "nats", None))
+        settings = Settings.from_env(
+            os.environ,
+            nats_url=getattr(args, "nats", None),
+            partitions=getattr(args, "partitions", None),
+            host_id=getattr(args, "host_id", None),
+        )
     except ConfigError as exc:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 2

@@ -65,6 +65,11 @@ class EdgeMetrics:
             "Pending Socket.IO payloads replaced by a newer one before a slow client took them",
             registry=r,
         )
+        self.binary_refused = Counter(
+            "deltastream_edge_socket_binary_refused",
+            "Binary Socket.IO packets refused (events are JSON; attachments are not kept)",
+            registry=r,
+        )
         self.messages_invalid = Counter(
             "deltastream_edge_nats_messages_invalid",
             "Analytics messages dropped because their subject or JSON was malformed",

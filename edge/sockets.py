@@ -26,7 +26,8 @@ stay in order with its data. Room membership is kept here, not in the manager.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,33 @@ MAX_EVENT_BYTES = 2048
 MAX_PACKET_BYTES = 64 * 1024
 NAMESPACE = "/"
 
+# The head of a binary EVENT (5) or ACK (6) packet: attachment count, namespace, ack id, event.
+_BINARY_HEAD = re.compile(
+    r'[56]\d{1,10}-(?:/[^,]{0,80},)?(?P<id>\d{0,20})(?:\["(?P<event>[^"]{0,40})")?'
+)
+_BINARY_HEAD_CHARS = 200
+
+
+class _JsonOnlyServer(socketio.AsyncServer):
+    """The Socket.IO server, with binary packets refused before python-socketio sees them.
+
+    python-socketio keeps a binary event's attachments until every one it announced (up to
+    ten digits' worth) has arrived, so one client could make the edge buffer without bound.
+    deltastream's events are small JSON: a binary one is answered with an ``error`` and its
+    attachments are dropped as they come."""
+
+    def __init__(self, *, on_binary: Callable[[str, str], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_binary = on_binary
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            return  # an attachment
+        if data[:1] in ("5", "6"):
+            await self._on_binary(eio_sid, data[:_BINARY_HEAD_CHARS])
+            return
+        await super()._handle_eio_message(eio_sid, data)
+
 
 @dataclass(eq=False)
 class _Client:
@@ -85,10 +113,15 @@ class SocketHub:
         self.auth_required = auth_required
         self._snapshots: SnapshotClient | None = None
         self.tokens: TokenIssuer | None = None
-        self.sio = socketio.AsyncServer(
+        self.sio = _JsonOnlyServer(
+            on_binary=self._on_binary,
             async_mode="asgi",
             cors_allowed_origins="*",
             max_http_buffer_size=MAX_PACKET_BYTES,
+            # One event at a time per client, in order: a flood waits in that client's own
+            # socket (uvicorn reads the next frame once this one was taken) instead of
+            # becoming a task per event on the edge; subscribe/unsubscribe keep their order.
+            async_handlers=False,
             logger=False,
             engineio_logger=False,
         )
@@ -245,6 +278,19 @@ class SocketHub:
             await self._reply(client, "error", body)
         return body
 
+    async def _on_binary(self, eio_sid: str, head: str) -> None:
+        self.metrics.binary_refused.inc()
+        m = _BINARY_HEAD.match(head)
+        body = {
+            "error": InvalidPayload.code,
+            "detail": "binary payloads are not accepted: send JSON",
+            "event": (m["event"] if m else None) or "",
+        }
+        body_json = _encoder.encode(body).decode()
+        await self.sio.eio.send(eio_sid, f'2["error",{body_json}]')
+        if m and m["id"] and head[0] == "5":  # the sender waits for an acknowledgement
+            await self.sio.eio.send(eio_sid, f"3{m['id']}[{body_json}]")
+
     async def _guard(self, sid: str, event: str, data: Any, handler: Any) -> dict[str, Any]:
         client = self.clients.get(sid)
         if client is None:
@@ -273,6 +319,10 @@ class SocketHub:
                 raise UnknownProduct(f"unknown product {room.product!r}")
             if room.expiry is not None and room.expiry not in products[room.product]:
                 raise UnknownExpiry(f"no live chain {room.product} {room.expiry}")
+        # Again: this client's other subscribes may have joined rooms during the await.
+        rooms = [r for r in rooms if r.name not in client.rooms]
+        if len(client.rooms) + len(rooms) > MAX_ROOMS_PER_CLIENT:
+            raise BadRequest(f"at most {MAX_ROOMS_PER_CLIENT} rooms per connection")
         for room in rooms:
             client.rooms.add(room.name)
             self.rooms.setdefault(room.name, set()).add(client.sid)

@@ -8,6 +8,10 @@
 // Prints the snapshot the edge sends on subscribe (underlying, then the latest summary of
 // every expiry), then COUNT live `chain_summary` events, and exits 0. Exits 1 on a refused
 // connection, an `error` event for the subscription, or no live data within the time-out.
+//
+// If the connection drops (the edge restarted, the network failed), socket.io-client
+// reconnects by itself; rooms belong to a connection, so the `connect` handler subscribes
+// again each time, and the edge answers with the current snapshot.
 "use strict";
 
 const { io } = require("socket.io-client");
@@ -38,12 +42,23 @@ function finish(code, message) {
 }
 
 const deadline = setTimeout(() => finish(1, `timed out after ${timeoutMs / 1000} s`), timeoutMs);
-const socket = io(url, { transports: ["websocket"], auth: token ? { token } : {}, reconnection: false });
+const socket = io(url, {
+  transports: ["websocket"],
+  auth: token ? { token } : {},
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 5_000,
+});
 const lastSeq = new Map(); // expiry -> seq of the last summary printed
+let fresh = new Set(); // expiries whose snapshot this connection has not printed yet
 let live = 0;
 let underlyingShown = false;
 
-socket.on("connect_error", (err) => finish(1, `connection refused: ${err.message} ${JSON.stringify(err.data ?? {})}`));
+socket.on("connect_error", (err) => {
+  // Refused by the edge (e.g. no valid token): no retry. Otherwise the client retries.
+  if (!socket.active) finish(1, `connection refused: ${err.message} ${JSON.stringify(err.data ?? {})}`);
+  else console.error(`cannot connect (${err.message}); retrying`);
+});
+socket.on("disconnect", (reason) => console.error(`disconnected (${reason}); reconnecting`));
 socket.on("error", (body) => finish(1, `error event: ${JSON.stringify(body)}`));
 
 socket.on("underlying_update", (u) => {
@@ -55,8 +70,9 @@ socket.on("underlying_update", (u) => {
 socket.on("chain_summary", (s) => {
   if (s.product !== product) return;
   const previous = lastSeq.get(s.expiry);
-  if (previous === undefined) {
-    lastSeq.set(s.expiry, s.seq);
+  if (previous === undefined || fresh.has(s.expiry)) {
+    fresh.delete(s.expiry);
+    lastSeq.set(s.expiry, Math.max(s.seq, previous ?? s.seq));
     console.log(line("snapshot", s));
     return;
   }
@@ -74,10 +90,12 @@ socket.on("connect", async () => {
     const entry = products.products.find((p) => p.product === product);
     if (!entry) finish(1, `unknown product ${product}; live: ${products.products.map((p) => p.product).join(", ")}`);
     console.log(`${product} expiries: ${entry.expiries.join(", ")}`);
+    fresh = new Set(entry.expiries);
     const ack = await socket.timeout(10_000).emitWithAck("subscribe", { product });
     if (!ack.ok) finish(1, `subscribe refused: ${JSON.stringify(ack)}`);
     console.log(`subscribed: ${ack.rooms.join(", ")}`);
   } catch (err) {
-    finish(1, `no acknowledgement from the edge: ${err.message}`);
+    if (socket.connected) finish(1, `no acknowledgement from the edge: ${err.message}`);
+    // else the connection dropped meanwhile: the next "connect" subscribes again
   }
 });

@@ -48,7 +48,7 @@ def session(m: SyntheticMarket, steps: int) -> list[FeedMessage]:
 async def publish(nats_url: str, messages: Sequence[FeedMessage]) -> None:
     nc = await nats.connect(nats_url)
     try:
-        sink = FeedSink(nc.jetstream())
+        sink = FeedSink(nc)
         for msg in messages:
             await sink.publish(msg.subject, msg.payload)
         await sink.flush()

@@ -27,6 +27,10 @@ bracket that every evaluation narrows, until a step is below ``_STEP_TOL_REL``·
 Prices (``normalised_otm``) need b itself to full relative precision, which the erfcx
 difference loses when t is small; there a Taylor series in t is used instead, and above s_c
 the interval probability Φ(h + t) − Φ(h − t) replaces b_max − (b_max − b).
+
+Every function is compiled with ``error_model="numpy"``: a division by zero (e.g. F·F
+underflowing for a forward of 1e-300) gives inf or NaN as in numpy, never a
+``ZeroDivisionError`` out of a kernel (numba's default, Python's semantics).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ _GREEKS_SIG = types.void(
 )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _small_t_series(h: float, t: float) -> float:
     """b for small t and |h|·t (see ``normalised_otm``), by its Taylor series in t at fixed h.
 
@@ -108,7 +112,7 @@ def _small_t_series(h: float, t: float) -> float:
     return 2.0 * t * series * exp_neg_half_sq(h) / _SQRT_2PI
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def normalised_otm(x: float, s: float) -> float:
     """b(x, s) for x ≤ 0, s ≥ 0: the OTM normalised call (time value / √(FK), undiscounted).
 
@@ -130,7 +134,7 @@ def normalised_otm(x: float, s: float) -> float:
     return math.exp(0.5 * x) * interval - 2.0 * math.sinh(-0.5 * x) * norm_cdf(h - t)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lower_guess(beta: float, a: float, s_c: float, s_tangent: float) -> float:
     p = (_LOWER_MAP_SCALE * beta / a) ** (1.0 / 3.0)
     s = s_c
@@ -141,7 +145,7 @@ def _lower_guess(beta: float, a: float, s_c: float, s_tangent: float) -> float:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _upper_guess(eta: float, a: float, s_tangent: float) -> float:
     q = 0.5 * eta
     s = -2.0 * norm_quantile_lower(q) if q < 0.5 else 0.0
@@ -153,7 +157,7 @@ def _upper_guess(eta: float, a: float, s_tangent: float) -> float:
     return max(s, s_tangent)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
     """Solve b(x, s) = beta for s, given x ≤ 0, 0 < beta and eta = b_max − beta > 0.
 
@@ -227,7 +231,7 @@ def implied_s(beta: float, eta: float, x: float) -> tuple[float, int]:
     return _NAN, _ITER_MAX
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _valid_inputs(forward: float, strike: float, t_years: float, rate: float) -> bool:
     return (
         0.0 < forward < math.inf
@@ -237,7 +241,7 @@ def _valid_inputs(forward: float, strike: float, t_years: float, rate: float) ->
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _two_sum(a: float, b: float) -> tuple[float, float]:
     """(a + b rounded, its exact rounding error)  (Knuth's TwoSum)."""
     total = a + b
@@ -245,7 +249,7 @@ def _two_sum(a: float, b: float) -> tuple[float, float]:
     return total, (a - (total - b_part)) + (b - b_part)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _two_product(a: float, b: float) -> tuple[float, float]:
     """(a·b rounded, its exact rounding error), by Veltkamp splitting (Dekker's TwoProduct)."""
     product = a * b
@@ -258,7 +262,7 @@ def _two_product(a: float, b: float) -> tuple[float, float]:
     return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _steps(
     a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray, f: np.ndarray
 ) -> tuple[int, int, int, int, int, int]:
@@ -273,7 +277,7 @@ def _steps(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _undiscounted_price(forward: float, strike: float, s: float, is_call: bool) -> float:
     x = math.log(forward / strike)
     time_value = math.sqrt(forward) * math.sqrt(strike) * normalised_otm(-abs(x), s)
@@ -281,7 +285,7 @@ def _undiscounted_price(forward: float, strike: float, s: float, is_call: bool) 
     return max(intrinsic, 0.0) + time_value
 
 
-@njit(_PRICE_SIG, cache=True, nogil=True)
+@njit(_PRICE_SIG, cache=True, error_model="numpy", nogil=True)
 def price_kernel(
     forward: np.ndarray,
     strike: np.ndarray,
@@ -302,7 +306,7 @@ def price_kernel(
             out[i] = _NAN
 
 
-@njit(_IV_SIG, cache=True, nogil=True)
+@njit(_IV_SIG, cache=True, error_model="numpy", nogil=True)
 def implied_vol_kernel(
     price: np.ndarray,
     forward: np.ndarray,
@@ -343,7 +347,7 @@ def implied_vol_kernel(
             out[i] = sigma
 
 
-@njit(_GREEKS_SIG, cache=True, nogil=True)
+@njit(_GREEKS_SIG, cache=True, error_model="numpy", nogil=True)
 def greeks_kernel(
     forward: np.ndarray,
     strike: np.ndarray,

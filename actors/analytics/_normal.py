@@ -49,7 +49,7 @@ _AS_D2 = 0.189269
 _AS_D3 = 0.001308
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _exp_scaled_square(z: float, k: float) -> float:
     """e^(k·z²) for k = 1 or −½, with z² formed exactly as zh² + zl·(zh + z).
 
@@ -64,7 +64,7 @@ def _exp_scaled_square(z: float, k: float) -> float:
     return math.exp(k * zh * zh) * (1.0 + y * (1.0 + y * (0.5 + y / 6.0)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def exp_neg_half_sq(z: float) -> float:
     """e^(−z²/2), accurate to a couple of ulp even where z² is large."""
     a = abs(z)
@@ -105,7 +105,7 @@ def _erfcx_table() -> np.ndarray:
 _ERFCX_TABLE = _erfcx_table()
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _erfcx_nonneg(z: float) -> float:
     if z < _ERFCX_TABLE_END:
         k = int(z * _ERFCX_TABLE_PER_UNIT)
@@ -123,7 +123,7 @@ def _erfcx_nonneg(z: float) -> float:
     return series / (z * _SQRT_PI)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def erfcx_precise(z: float) -> float:
     """erfcx(z) for z ≥ 0 to 1–2 ulp (libm erfc times an exact-square exp), ~5x slower than
     ``erfcx``; for prices, where b is a difference of two erfcx values that amplifies errors."""
@@ -132,7 +132,7 @@ def erfcx_precise(z: float) -> float:
     return _erfcx_nonneg(z)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def erfcx(z: float) -> float:
     """Scaled complementary error function e^(z²)·erfc(z) for any real z (NaN → NaN)."""
     if z >= 0.0:
@@ -142,14 +142,14 @@ def erfcx(z: float) -> float:
     return math.inf if z < 0.0 else z  # overflow, or NaN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def norm_cdf(z: float) -> float:
     """Φ(z), relatively accurate in the lower tail and to an ulp of 1 in the upper one."""
     tail = 0.5 * _erfcx_nonneg(abs(z) / _SQRT_2) * exp_neg_half_sq(z)
     return tail if z < 0.0 else 1.0 - tail
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def norm_quantile_lower(p: float) -> float:
     """Approximate Φ⁻¹(p) for 0 < p ≤ ½ (absolute error < 4.5e-4); only for initial guesses."""
     t = math.sqrt(-2.0 * math.log(p))

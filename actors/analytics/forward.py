@@ -146,6 +146,8 @@ def _window_nearest(sorted_k: FloatArray, anchor: float, n: int) -> npt.NDArray[
 def _parity_forward(
     k: FloatArray, c: FloatArray, p: FloatArray, *, growth: float, anchor: float, n: int
 ) -> float:
+    if math.isfinite(anchor) and math.isfinite(growth) and bool(np.all(k[1:] >= k[:-1])):
+        return _parity_forward_sorted(k.tolist(), c.tolist(), p.tolist(), growth, anchor, n)
     with np.errstate(invalid="ignore", over="ignore"):
         usable = (
             np.isfinite(k) & (k > 0.0) & np.isfinite(c) & (c > 0.0) & np.isfinite(p) & (p > 0.0)
@@ -163,6 +165,50 @@ def _parity_forward(
         estimates = ku[nearest] + growth * (cu[nearest] - pu[nearest])
     # A handful of values: the median in plain Python costs a fraction of np.median's.
     kept = sorted(x for x in estimates.tolist() if math.isfinite(x) and x > 0.0)
+    if not kept:
+        return math.nan
+    mid = len(kept) // 2
+    return kept[mid] if len(kept) % 2 else 0.5 * (kept[mid - 1] + kept[mid])
+
+
+def _parity_forward_sorted(
+    k: list[float], c: list[float], p: list[float], growth: float, anchor: float, n: int
+) -> float:
+    """``_parity_forward`` for ascending strikes and a finite anchor (a chain's every tick):
+    the same strikes and arithmetic, found by walking out from the anchor over the strikes
+    in plain Python instead of masking every row with numpy."""
+
+    def usable(i: int) -> bool:
+        ki, ci, pi = k[i], c[i], p[i]
+        return (
+            math.isfinite(ki)
+            and ki > 0.0
+            and math.isfinite(ci)
+            and ci > 0.0
+            and math.isfinite(pi)
+            and pi > 0.0
+        )
+
+    size = len(k)
+    hi = bisect.bisect_left(k, anchor)
+    lo = hi - 1
+    while lo >= 0 and not usable(lo):
+        lo -= 1
+    while hi < size and not usable(hi):
+        hi += 1
+    estimates: list[float] = []
+    while len(estimates) < n and (lo >= 0 or hi < size):
+        # Ties in distance go to the lower strike, as in _window_nearest.
+        if hi >= size or (lo >= 0 and anchor - k[lo] <= k[hi] - anchor):
+            i, lo = lo, lo - 1
+            while lo >= 0 and not usable(lo):
+                lo -= 1
+        else:
+            i, hi = hi, hi + 1
+            while hi < size and not usable(hi):
+                hi += 1
+        estimates.append(k[i] + growth * (c[i] - p[i]))
+    kept = sorted(x for x in estimates if math.isfinite(x) and x > 0.0)
     if not kept:
         return math.nan
     mid = len(kept) // 2

@@ -32,7 +32,7 @@ from actors.archive.metrics import ArchiveMetrics
 from actors.archive.store import ArchiveStore, ArchiveUnavailable, WriteOutcome, mongo_client
 from actors.dead_letters import dead_letter
 from actors.redis_store import open_redis
-from actors.settings import Settings
+from actors.settings import Settings, nats_servers
 from actors.streams import ensure_archive_consumer
 
 __all__ = ["ArchiveWriter"]
@@ -89,7 +89,7 @@ class ArchiveWriter:
 
     async def start(self) -> None:
         self.nc = await nats.connect(
-            self.settings.nats_url,
+            nats_servers(self.settings.nats_url),
             name="deltastream-archive",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,

@@ -2,7 +2,9 @@
 
 One line per message: ``{"seq": <FEED seq>, "ts_ns": <stream time>, "subject": ...,
 "payload": <text>}`` (or ``"payload_b64"`` when the payload is not UTF-8), so malformed
-messages are kept byte for byte too.
+messages are kept byte for byte too. The subject is the one published: a partitioned FEED's
+partition token (``subjects.FeedLayout``) is left out, so a recording replays into a FEED
+with any partition count.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors import subjects
 from actors.feeds.sink import FeedSink
+from actors.settings import nats_servers
+from actors.streams import feed_layout_of
 
 __all__ = ["RecordedMessage", "read_recording", "record", "replay"]
 
@@ -61,11 +65,12 @@ async def record(
 ) -> int:
     """Write FEED (from its first message) to ``path``; with ``follow``, keep going until
     ``stop`` is set. Returns the number of messages written."""
-    nc = await nats.connect(nats_url, name="deltastream-recorder")
+    nc = await nats.connect(nats_servers(nats_url), name="deltastream-recorder")
     js = nc.jetstream()
     encoder = msgspec.json.Encoder()
     stop = stop or asyncio.Event()
     written = 0
+    layout = feed_layout_of((await js.stream_info(subjects.FEED_STREAM)).config)
     info = await js.add_consumer(
         subjects.FEED_STREAM,
         ConsumerConfig(
@@ -96,7 +101,7 @@ async def record(
                     rec = RecordedMessage(
                         seq=md.sequence.stream,
                         ts_ns=ts_ns,
-                        subject=msg.subject,
+                        subject=layout.canonical(msg.subject),
                         payload=text,
                         payload_b64=b64,
                     )
@@ -116,8 +121,10 @@ async def replay(
     0 = as fast as JetStream acks. Returns the number of messages FEED acknowledged."""
     if speed < 0:
         raise ValueError("speed must be ≥ 0")
-    nc = await nats.connect(nats_url, name="deltastream-replay", max_reconnect_attempts=-1)
-    sink = FeedSink(nc.jetstream())
+    nc = await nats.connect(
+        nats_servers(nats_url), name="deltastream-replay", max_reconnect_attempts=-1
+    )
+    sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     sent = 0
     first_ts: int | None = None

@@ -68,7 +68,7 @@ class HistoryQuery:
 def parse_instant(name: str, text: str) -> int:
     """Epoch ns of an ISO-8601 instant or of epoch milliseconds; ``BadRange`` otherwise."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit() also takes "³", which int() refuses
         ms = int(text)
         if ms > MAX_EPOCH_MS:
             raise BadRange(f"query.{name}: {text} ms is after 2200-01-01")
@@ -110,7 +110,8 @@ def decode_cursor(text: str) -> Position:
 
 
 def _limit(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_LIMIT:
         raise BadRange(f"query.limit: {text[:20]!r} is not an integer from 1 to {MAX_LIMIT}")
     return int(text)
 

@@ -77,7 +77,7 @@ async def json_body(request: Request, kind: type[T], *, max_bytes: int) -> T:
     """The request body decoded as ``kind``; 413 past ``max_bytes`` (declared or sent),
     a ValidationError naming the field (422) when it does not fit ``kind``."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"request body above {max_bytes} bytes")
     raw = b""
     async for chunk in request.stream():

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors import subjects
-from actors.analytics import chain, expiry
+from actors.analytics import chain, expiry, surface
 from actors.chain_book import BookSnapshot, ChainBook
 from actors.messages import ChainFeed, decode_chain_feed
 from actors.products import DEFAULT_PRODUCTS, fallback_spec
@@ -370,6 +370,22 @@ def test_recomputing_after_every_message_or_once_at_the_end_gives_identical_view
     msgs: list[Message],
 ) -> None:
     assert _state(_run(msgs, recompute_each=True)) == _state(_run(msgs, recompute_each=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(messages())
+def test_the_atm_iv_priced_from_the_rows_near_the_money_equals_atm_vol_of_the_whole_smile(
+    msgs: list[Message],
+) -> None:
+    book = ChainBook(SPEC, EXPIRY)
+    for seq, message in enumerate(msgs, 1):
+        _apply(book, message, seq)
+        book.recompute()
+        lazy = book.atm_iv()  # before anything else prices the rest of the chain
+        whole = surface.atm_vol(
+            book.strikes, call_iv=book.iv[0], put_iv=book.iv[1], forward=book.forward
+        )
+        assert msgspec.msgpack.encode(lazy) == msgspec.msgpack.encode(whole)
 
 
 @settings(max_examples=8, deadline=None)

@@ -12,7 +12,7 @@ import nats
 from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.chain_book import ChainBook
-from actors.commands import ApplyChain
+from actors.commands import ApplyChain, GetSummary
 from actors.futures import ask
 from actors.host import ActorHost
 from actors.messages import decode_chain_feed
@@ -130,3 +130,54 @@ async def test_a_burst_through_the_pipeline_publishes_at_most_one_summary_per_up
     published = info.state.subjects[subjects.analytics_summary("NIFTY", expiry)]
     assert published <= updates
     assert last["seq"] == updates and last["stream_seq"] == len(messages)
+
+
+async def test_a_recompute_with_updates_queued_behind_it_waits_for_them(
+    nats_server: NatsServer,
+) -> None:
+    m = market(("NIFTY",), weekly=0, monthly=1, rows_per_batch=4)
+    messages = [x for x in session(m, steps=3) if ".underlying." not in x.subject]
+    expiry = messages[0].payload["expiry"]
+    nc = await nats.connect(nats_server.url)
+    got: list[dict[str, Any]] = []
+    received = asyncio.Event()
+
+    async def on_summary(msg: Any) -> None:
+        got.append(msgspec.json.decode(msg.data))
+        received.set()
+
+    def apply(i: int) -> asyncio.Future[Any]:
+        feed = decode_chain_feed(msgspec.json.encode(messages[i - 1].payload))
+        return ask(ref, ApplyChain(feed=feed, stream_seq=i, replace=i == 1))
+
+    await nc.subscribe(subjects.analytics_summary("NIFTY", expiry), cb=on_summary)
+    publisher = Publisher(nc, asyncio.get_running_loop())
+    ref = GatedChainActor.start(
+        ChainBook(DEFAULT_PRODUCTS["NIFTY"], m.chains["NIFTY"][0].expiry),
+        publisher=publisher,
+        product_ref=None,
+        publish_floor=0,
+        chain_interval_ns=10**12,
+        surface_interval_ns=10**12,
+    )
+    try:
+        # The inbox becomes [gate, update 1, gate 2]; update 1 queues its Recompute behind
+        # gate 2, and while the actor waits there the rest arrive behind the Recompute.
+        first, second = _Gate(), _Gate()
+        ref.tell(first)
+        assert await asyncio.to_thread(first.entered.wait, WAIT_S)
+        replies = [apply(1)]
+        ref.tell(second)
+        first.release.set()
+        assert await asyncio.to_thread(second.entered.wait, WAIT_S)
+        replies += [apply(i) for i in range(2, len(messages) + 1)]
+        second.release.set()
+        assert all(await asyncio.gather(*replies))
+        await asyncio.wait_for(received.wait(), WAIT_S)
+        await ask(ref, GetSummary())  # anything still queued has run
+        await publisher.drained()
+        await nc.flush()
+    finally:
+        ref.stop()
+        await nc.close()
+    assert [s["stream_seq"] for s in got] == [len(messages)]

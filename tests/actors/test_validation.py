@@ -260,13 +260,17 @@ def test_each_rejection_raises_the_subclass_registered_for_its_reason() -> None:
 
 
 def test_every_reason_validation_can_produce_is_covered_here() -> None:
-    """too_many_chains is raised by the supervisor (the live-chain cap), not by validate."""
+    """too_many_chains is raised by the supervisor (the live-chain cap) and too_many_strikes
+    by the chain actor (the strike cap), not by validate."""
     codes = {
         cls.reason
         for cls in vars(errors).values()
         if isinstance(cls, type) and issubclass(cls, FeedRejected) and cls is not FeedRejected
     }
-    assert codes - {reason for _, _, reason, _ in REJECTIONS} == {"too_many_chains"}
+    assert codes - {reason for _, _, reason, _ in REJECTIONS} == {
+        "too_many_chains",
+        "too_many_strikes",
+    }
 
 
 def test_an_oversized_payload_is_rejected_before_it_is_parsed() -> None:

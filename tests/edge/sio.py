@@ -94,13 +94,19 @@ class RawEngineIO:
         self._send(wsproto.events.Message(data=text))
         await self.writer.drain()
 
+    async def send_bytes(self, data: bytes) -> None:
+        """A binary websocket message (an engine.io v4 binary packet, e.g. an attachment)."""
+        assert self.writer is not None
+        self._send(wsproto.events.Message(data=data))
+        await self.writer.drain()
+
     async def emit(self, event: str, data: Any) -> None:
         await self.send_text("42" + json.dumps([event, data]))
 
-    async def recv(self) -> str:
+    async def recv(self, timeout_s: float | None = EVENT_TIMEOUT_S) -> str:
         """The next text message; answers engine.io pings on the way."""
         assert self.reader is not None
-        async with asyncio.timeout(EVENT_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while not self._texts:
                 chunk = await self.reader.read(65536)
                 if not chunk:
@@ -114,10 +120,12 @@ class RawEngineIO:
                             self._partial = ""
                     elif isinstance(ev, wsproto.events.Ping):
                         self._send(ev.response())
+                    elif isinstance(ev, wsproto.events.CloseConnection):
+                        raise ConnectionError(f"server closed the websocket ({ev.code})")
             text = self._texts.pop(0)
         if text == "2":  # engine.io PING
             await self.send_text("3")
-            return await self.recv()
+            return await self.recv(timeout_s)
         return text
 
     async def next_event(self, name: str) -> Any:

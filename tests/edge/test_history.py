@@ -355,3 +355,64 @@ async def test_mongodb_going_away_mid_run_degrades_to_the_stream_and_comes_back(
     assert health["status"] == "degraded"
     assert "AutoReconnect" in health["checks"]["mongo"]["detail"]
     assert after == before
+
+
+def _interleaved(n_target: int, others_per_target: int) -> list[tuple[str, bytes]]:
+    """``n_target`` ticks on NIFTY's underlying subject, each followed by ticks on other
+    products, as the actors interleave subjects on ANALYTICS."""
+    out = []
+    target = subjects.analytics_underlying("NIFTY")
+    for i in range(n_target):
+        ts = START_NS + i * SECOND_NS
+        out.append((target, tick(ts=ts, seq=i + 1)))
+        for j in range(others_per_target):
+            out.append(
+                (subjects.analytics_underlying(f"OTHER{j}"), tick(f"OTHER{j}", ts=ts, seq=i))
+            )
+    return out
+
+
+def _expected(content: dict[tuple[str, int], bytes], r: HistoryRange) -> list[tuple[int, int]]:
+    keys = (
+        (msgspec.json.decode(data)["ts"], seq)
+        for (subject, seq), data in content.items()
+        if subject == r.subject
+    )
+    return sorted((k for k in keys if r.admits(*k)), reverse=True)
+
+
+async def test_a_stream_page_without_from_reads_the_tail_not_the_whole_subject(js: Any) -> None:
+    await publish_analytics(js, _interleaved(n_target=300, others_per_target=9))
+    content = await stream_content(js)
+    history = AnalyticsHistory(js)
+    subject = subjects.analytics_underlying("NIFTY")
+    page = await history.page(HistoryRange(subject, 20))
+    assert [(i.ts, i.seq) for i in page.items] == _expected(content, HistoryRange(subject, 20))[:20]
+    assert page.next is not None
+    # a full read would take all 300 messages of the subject
+    assert 21 <= history.last_read < 100
+    # walking every page by cursor still visits each message once, newest first
+    _, seen = await _walk(history.page, HistoryRange(subject, 37))
+    assert seen == _expected(content, HistoryRange(subject, 37))
+    deep = await history.page(HistoryRange(subject, 10, before=Position(*seen[250])))
+    assert [(i.ts, i.seq) for i in deep.items] == seen[251:261]
+    assert history.last_read < 100  # the cursor bounds the walk from above too
+
+
+async def test_a_subject_whose_ts_goes_backwards_gets_an_exact_first_page(js: Any) -> None:
+    # The actors never publish ts backwards on a subject; any other publisher might.
+    subject = subjects.analytics_underlying("NIFTY")
+    late = [START_NS + ((i * 7) % 50) * SECOND_NS for i in range(50)]  # ts out of order
+    await publish_analytics(
+        js,
+        [(subject, tick(ts=ts, seq=i + 1)) for i, ts in enumerate(late)]
+        + [(subjects.analytics_underlying("OTHER"), tick("OTHER", ts=START_NS, seq=1))] * 50,
+    )
+    content = await stream_content(js)
+    history = AnalyticsHistory(js)
+    for limit in (1, 6, 49, 50):
+        page = await history.page(HistoryRange(subject, limit))
+        assert [(i.ts, i.seq) for i in page.items] == _expected(
+            content, HistoryRange(subject, limit)
+        )[:limit]
+    assert history.last_read >= 50  # it fell back to reading the whole subject

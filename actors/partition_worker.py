@@ -1,0 +1,186 @@
+"""One FEED partition at work on this host: its supervisor, ingress, publisher and timers.
+
+Start (once the host holds the partition's lease) — the order matters for exact recovery:
+restore the snapshots of the partition's products → recreate its durable consumer at its
+checkpoint + 1 → consume. Stop, gracefully (the lease is still held, the partition is being
+handed over or the host shuts down): stop consuming, checkpoint, stop the actors, wait until
+their last publishes left. Stop, fenced (the lease was lost): stop at once, drop what was not
+published yet and write nothing; the next owner starts from the last checkpoint. While a
+renewal is only overdue the worker pauses (ingress, publishes, checkpoints wait on ``held``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import nats.errors
+import structlog
+
+from actors.chain_actor import ChainActor
+from actors.ingress import Ingress
+from actors.products import ProductSpec
+from actors.publisher import Publisher
+from actors.settings import Settings
+from actors.snapshot_store import Checkpoint, SnapshotStore
+from actors.streams import ensure_ingress_consumer
+from actors.subjects import FeedLayout
+from actors.supervisor import Supervisor
+
+__all__ = ["PartitionWorker"]
+
+log = structlog.get_logger(__name__)
+
+FLUSH_PERIOD_S = 0.1
+# A hand-over (checkpoint, last publishes) that takes longer is abandoned: the next owner
+# then replays from the previous checkpoint instead.
+GRACEFUL_STOP_S = 10.0
+
+
+class PartitionWorker:
+    def __init__(
+        self,
+        partition: int,
+        *,
+        nc: Any,
+        settings: Settings,
+        store: SnapshotStore,
+        products: Mapping[str, ProductSpec],
+        held: Callable[[], bool],
+        host_id: str = "",
+        chain_actor: type[ChainActor] = ChainActor,
+    ) -> None:
+        self.partition = partition
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.settings = settings
+        self.store = store
+        self.held = held
+        self.layout = FeedLayout(settings.partitions)
+        self.publisher = Publisher(nc, asyncio.get_running_loop(), gate=held)
+        self.supervisor = Supervisor(
+            js=self.js,
+            store=store,
+            publisher=self.publisher,
+            settings=settings,
+            products=products,
+            chain_actor=chain_actor,
+        )
+        self.ingress: Ingress | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Loops also check this: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as its inner request completes, and a swallowed one must not keep a loop up.
+        self._closing = asyncio.Event()
+        self.log = log.bind(partition=partition, host=host_id)
+
+    def owns(self, product: str) -> bool:
+        return self.layout.partition_of(product) == self.partition
+
+    async def start(self) -> None:
+        started = time.perf_counter()
+        await self.supervisor.restore_all(self.owns)
+        checkpoint = await self.store.load_checkpoint(partition=self.partition)
+        start_seq = checkpoint.stream_seq + 1 if checkpoint else 1
+        durable = await ensure_ingress_consumer(
+            self.js, self.settings, start_seq=start_seq, partition=self.partition
+        )
+        self.ingress = Ingress(
+            nc=self.nc,
+            js=self.js,
+            supervisor=self.supervisor,
+            settings=self.settings,
+            durable=durable,
+            partition=self.partition,
+            active=self.held,
+        )
+        self.ingress.handled_seq = start_seq - 1
+        self._tasks = [
+            asyncio.create_task(self.ingress.run(), name=f"ingress-{self.partition}"),
+            asyncio.create_task(self._flush_loop(), name=f"flush-{self.partition}"),
+            asyncio.create_task(self._checkpoint_loop(), name=f"checkpoint-{self.partition}"),
+        ]
+        self.log.info(
+            "partition_started",
+            start_seq=start_seq,
+            chains=len(self.supervisor.chains),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    async def _flush_loop(self) -> None:
+        while not self._closing.is_set():
+            self.supervisor.flush_all(time.time_ns())
+            await asyncio.sleep(FLUSH_PERIOD_S)
+
+    async def _checkpoint_loop(self) -> None:
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.settings.snapshot_interval_s)
+                return
+            try:
+                await self.checkpoint()
+            except nats.errors.Error as exc:
+                self.log.warning("checkpoint_failed", error=type(exc).__name__)
+
+    async def checkpoint(self) -> int | None:
+        """Snapshot every actor of the partition to KV, then record the FEED sequence they all
+        cover. None (nothing written) when the host may no longer own the partition."""
+        if self.ingress is None or not self.held():
+            return None
+        watermark = self.ingress.watermark
+        chains, products = await self.supervisor.snapshots()
+        for snap in chains:
+            await self.store.save_chain(snap)
+        for psnap in products:
+            await self.store.save_product(psnap)
+        if not self.held():
+            return None
+        await self.store.save_checkpoint(
+            Checkpoint(stream_seq=watermark, written_ns=time.time_ns()), partition=self.partition
+        )
+        self.log.debug("checkpoint_written", stream_seq=watermark, chains=len(chains))
+        return watermark
+
+    async def stop(self, *, graceful: bool) -> None:
+        if self.ingress is not None:
+            self.ingress.stop()
+        self._closing.set()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            done, stuck = await asyncio.wait(self._tasks, timeout=GRACEFUL_STOP_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    self.log.warning("partition_task_failed", task=task.get_name())
+            for task in stuck:
+                self.log.error("partition_task_stuck", task=task.get_name())
+        self._tasks = []
+        if graceful:
+            try:
+                await asyncio.wait_for(self._hand_over(), GRACEFUL_STOP_S)
+            except TimeoutError:
+                self.log.warning("partition_hand_over_slow", timeout_s=GRACEFUL_STOP_S)
+                graceful = False
+        self.supervisor.stop_all()
+        if not graceful:
+            self.publisher.discard()
+        self.log.info("partition_stopped", graceful=graceful)
+
+    async def _hand_over(self) -> None:
+        if self.nc.is_connected:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await self.checkpoint()
+        # Hand over only once what the actors published is on its way to the server, so the
+        # next owner's publish floors see it.
+        await self.publisher.drained()
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self.nc.flush(timeout=2)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            **self.supervisor.health(),
+            "ingress": self.ingress.stats() if self.ingress else None,
+            "publisher": self.publisher.stats(),
+        }

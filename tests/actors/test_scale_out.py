@@ -1,0 +1,201 @@
+"""Several actor hosts on one FEED: they split its partitions by lease, any of them answers
+for any product, and when one leaves (cleanly or by kill -9) another takes its partitions
+over; the final analytics equal those of one uninterrupted host, and no summary subject is
+published out of order or twice."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats
+import pytest
+
+from actors import subjects
+from actors.feeds.market import FeedMessage
+from actors.host import ActorHost
+from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from actors.service import SnapshotService
+from actors.streams import ensure_streams
+from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
+from tests.feeding import market, publish, session
+from tests.scaleout import (
+    LeaseWatch,
+    assert_in_order_once,
+    chains_of,
+    final_seq_per_chain,
+    final_state,
+    host_process,
+    service_request,
+    stop_process,
+    summaries_in_stream,
+    wait_final,
+)
+
+PARTITIONS = 4  # NIFTY → 1, BANKNIFTY → 3, FINNIFTY → 0
+PRODUCTS = ("NIFTY", "BANKNIFTY", "FINNIFTY")
+_reference: dict[str, Any] = {}
+
+
+def _session() -> list[FeedMessage]:
+    return session(market(PRODUCTS, weekly=1, monthly=1, rows_per_batch=6), steps=60)
+
+
+async def _reference_state(tmp_path: Path, messages: list[FeedMessage]) -> dict[str, Any]:
+    """The analytics of one uninterrupted host with one partition (computed once)."""
+    if "state" not in _reference:
+        with NatsServer(tmp_path / "reference") as server:
+            host = ActorHost(test_settings(server.url), DEFAULT_PRODUCTS)
+            await host.start()
+            try:
+                await publish(server.url, messages)
+                await wait_handled(host, await feed_last_seq(server.url))
+                nc = await nats.connect(server.url)
+                try:
+                    _reference["state"] = await final_state(nc, chains_of(messages))
+                finally:
+                    await nc.close()
+            finally:
+                await host.stop()
+    return dict(_reference["state"])
+
+
+def _split_evenly(holders: dict[int, str]) -> bool:
+    owners = list(holders.values())
+    return len(holders) == PARTITIONS and len(set(owners)) == 2 and owners.count(owners[0]) == 2
+
+
+async def test_two_hosts_split_the_partitions_answer_for_any_product_and_hand_over_cleanly(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    messages = _session()
+    expected = await _reference_state(tmp_path, messages)
+    settings = test_settings(nats_server.url, partitions=PARTITIONS)
+    first = ActorHost(msgspec.structs.replace(settings, host_id="first"), DEFAULT_PRODUCTS)
+    second = ActorHost(msgspec.structs.replace(settings, host_id="second"), DEFAULT_PRODUCTS)
+    nc = await nats.connect(nats_server.url)
+    watch = await LeaseWatch(nc).start(settings)
+    try:
+        await first.start()
+        assert first.leases is not None and first.leases.owned() == list(range(PARTITIONS))
+        await second.start()
+        holders = await watch.wait_for(_split_evenly)
+        assert set(holders.values()) == {"first", "second"}
+
+        half = len(messages) // 2
+        await publish(nats_server.url, messages[:half])
+        await wait_final(nc, final_seq_per_chain(messages[:half]))
+        # any host answers for any product: its own, or forwarded to the owner
+        for product in PRODUCTS:
+            summaries = await service_request(nc, "summaries", {"product": product})
+            expiries = [e for p, e in chains_of(messages) if p == product]
+            assert [(s["product"], s["expiry"]) for s in summaries] == [
+                (product, e) for e in expiries
+            ]
+        products = await service_request(nc, "products", {})
+        assert [p["product"] for p in products] == sorted(PRODUCTS)
+        assert first.snapshot_service is not None and second.snapshot_service is not None
+        assert first.snapshot_service.forwarded + second.snapshot_service.forwarded > 0
+
+        await first.stop()  # a clean hand-over: checkpoint, then the lease is given back
+        await watch.wait_for(lambda h: set(h.values()) == {"second"} and len(h) == PARTITIONS)
+        await publish(nats_server.url, messages[half:])
+        await wait_final(nc, final_seq_per_chain(messages))
+        assert await final_state(nc, chains_of(messages)) == expected
+        assert_in_order_once(await summaries_in_stream(nc))
+    finally:
+        await watch.stop()
+        await nc.close()
+        await first.stop()
+        await second.stop()
+
+
+async def test_killing_a_host_hands_its_partitions_to_the_other_with_nothing_lost_or_repeated(
+    tmp_path: Path,
+) -> None:
+    messages = _session()
+    expected = await _reference_state(tmp_path, messages)
+    final = final_seq_per_chain(messages)
+    with NatsServer(tmp_path / "js") as server, (tmp_path / "hosts.log").open("ab") as log:
+        settings = test_settings(server.url, partitions=PARTITIONS)
+        nc = await nats.connect(server.url)
+        await ensure_streams(nc.jetstream(), settings)
+        watch = await LeaseWatch(nc).start(settings)
+        procs = {
+            name: host_process(server.url, name, log, partitions=PARTITIONS)
+            for name in ("h1", "h2")
+        }
+        try:
+            holders = await watch.wait_for(_split_evenly)
+            victim = holders[subjects.partition_of("NIFTY", PARTITIONS)]
+            survivor = next(n for n in procs if n != victim)
+            halfway = asyncio.Event()
+            killed_at: list[int] = []
+
+            async def on_summary(msg: Any) -> None:
+                seq = msgspec.json.decode(msg.data)["stream_seq"]
+                if msg.subject.startswith("deltastream.analytics.summary.NIFTY."):
+                    if seq > len(messages) // 2 and not halfway.is_set():
+                        killed_at.append(seq)
+                        halfway.set()
+
+            await nc.subscribe("deltastream.analytics.summary.>", cb=on_summary)
+            feeding = asyncio.create_task(publish(server.url, messages))
+            await asyncio.wait_for(halfway.wait(), WAIT_S)
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait(timeout=WAIT_S)
+            await feeding
+            await watch.wait_for(lambda h: len(h) == PARTITIONS and set(h.values()) == {survivor})
+            await wait_final(nc, final)
+            got = await final_state(nc, chains_of(messages))
+            stored = await summaries_in_stream(nc)
+        finally:
+            for proc in procs.values():
+                stop_process(proc)
+            await watch.stop()
+            await nc.close()
+    assert killed_at[0] < final[max(final, key=final.__getitem__)], "killed after the end"
+    assert got == expected
+    assert_in_order_once(stored)
+
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def _ask(nc: Any, subject: str, data: bytes) -> tuple[str | None, Any]:
+    reply = await nc.request(subject, data, timeout=10)
+    code = (reply.headers or {}).get("Nats-Service-Error-Code")
+    return code, (reply.headers or {}).get("Nats-Service-Error") if code else reply.data
+
+
+async def test_service_requests_for_partitions_without_an_owner_or_malformed_get_errors(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    service = SnapshotService(
+        nc, partitions=2, local=lambda k: None, timeout_s=5.0, health=lambda: {"healthy": True}
+    )
+    await service.start()
+    await service.serve_partition(0)
+    try:
+        summary = subjects.service_subject("summary")
+        nifty = subjects.partition_of("NIFTY", 2)
+        code, text = await _ask(nc, summary, b'{"product": "NIFTY"}')
+        assert (code, f"partition {nifty} has no owner" in text) == ("503", True)
+        assert (await _ask(nc, summary, b"{not json"))[0] == "400"
+        assert (await _ask(nc, summary, b'{"product": 5}'))[0] == "400"
+        assert (await _ask(nc, summary, b'{"product": "NIFTY", "x": 1}'))[0] == "400"
+        # the products list leaves out partitions that have no owner right now
+        code, body = await _ask(nc, subjects.service_subject("products"), b"{}")
+        assert (code, body) == (None, b"[]")
+        partition = subjects.partition_service_subject(0, "")
+        assert (await _ask(nc, partition + "bogus", b"{}"))[0] == "404"
+        code, text = await _ask(nc, partition + "summary", b'{"product": "NIFTY"}')
+        assert (code, "not served here" in text) == ("503", True)
+    finally:
+        await service.stop()
+        await nc.close()
