@@ -71,6 +71,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # edge
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # SO_REUSEPORT on the listener: several edge processes share one port and the kernel
+    # spreads connections over them (edges hold no shared socket state).
+    http_reuse_port: bool = False
+    # A summary/underlying message the edge's bridge received at most this long ago is served
+    # as the REST/Socket.IO snapshot without asking the actors (the same bytes); 0 = always ask.
+    snapshot_max_age_s: float = 5.0
     auth_required: bool = False
     jwt_secret: str | None = None
     token_ttl_s: int = 3600

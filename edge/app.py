@@ -41,6 +41,7 @@ from edge.errors import EdgeError, handle_error
 from edge.history.cache import HistoryCache
 from edge.history.service import HistoryService
 from edge.history.stream import AnalyticsHistory
+from edge.latest import LatestMessages
 from edge.metrics import EdgeMetrics, LatencyMiddleware
 from edge.routes import analytics_routes, auth_routes, data_routes, health_routes, logs_routes
 from edge.routes.web import routes as web_routes
@@ -141,7 +142,8 @@ def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
                 log.warning("logs_stream_unavailable", error=type(exc).__name__)
             users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
             tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
-            snapshots = SnapshotClient(nc)
+            latest = LatestMessages(max_age_s=settings.snapshot_max_age_s)
+            snapshots = SnapshotClient(nc, latest=latest)
             hub.attach(snapshots, tokens)
             await backends.start()
             shared = {
@@ -196,7 +198,7 @@ def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
                 redis=backends.redis_dep,
                 mongo=backends.mongo_dep,
             )
-            bridge = Bridge(nc, hub, metrics)
+            bridge = Bridge(nc, hub, metrics, latest)
             await bridge.start()
             metrics.nats_connected.set(1)
             log.info(

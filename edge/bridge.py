@@ -11,7 +11,8 @@ socket manager. Subject → event and rooms::
     analytics.ohlc.<P>.<I>          (not forwarded: REST serves bars)
 
 The payload is checked to be JSON (it is embedded verbatim into the Socket.IO frame) but not
-decoded into objects: the edge holds no analytics.
+decoded into objects: the edge holds no analytics. Summary and underlying messages are also
+kept in ``LatestMessages`` (``edge.latest``), from which snapshot reads are answered.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import msgspec
 import structlog
 
 from actors import subjects
+from edge.latest import LatestMessages
 from edge.metrics import EdgeMetrics
 from edge.sockets import SocketHub
 
@@ -36,6 +38,8 @@ ANALYTICS_WILDCARD = f"{subjects.PREFIX}.analytics.>"
 PENDING_MSGS_LIMIT = 65_536
 PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 _KINDS = frozenset({"underlying", "summary", "chain", "surface", "ohlc"})  # bounded labels
+# Events whose message is exactly what the actors answer to a snapshot request.
+_LATEST_EVENTS = frozenset({"chain_summary", "underlying_update"})
 _TIMED_KINDS = frozenset({"underlying", "summary"})  # small payloads, one per feed message
 
 
@@ -66,11 +70,19 @@ def route(subject: str) -> tuple[str, tuple[str, ...], str] | None:
 
 
 class Bridge:
-    def __init__(self, nc: Any, hub: SocketHub, metrics: EdgeMetrics) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        hub: SocketHub,
+        metrics: EdgeMetrics,
+        latest: LatestMessages | None = None,
+    ) -> None:
         self._nc = nc
         self._hub = hub
         self._metrics = metrics
+        self._latest = latest
         self._sub: Any = None
+        self._counted: dict[str, Any] = {}  # kind → its messages_in counter child
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(
@@ -86,29 +98,40 @@ class Bridge:
             self._sub = None
 
     async def _on_message(self, msg: Any) -> None:
-        target = route(msg.subject)
-        parts = msg.subject.split(".", 3)
+        subject: str = msg.subject
+        target = route(subject)
+        parts = subject.split(".", 3)
         kind = parts[2] if len(parts) > 2 and parts[2] in _KINDS else "other"
-        self._metrics.messages_in.labels(kind).inc()
+        counter = self._counted.get(kind)
+        if counter is None:
+            counter = self._counted[kind] = self._metrics.messages_in.labels(kind)
+        counter.inc()
         if kind in _TIMED_KINDS:
             self._observe_latency(kind, msg.data)
         if target is None:
             return
         event, rooms, own = target
-        if not any(room in self._hub.rooms for room in rooms):
+        keep = self._latest is not None and event in _LATEST_EVENTS
+        listened = any(room in self._hub.rooms for room in rooms)
+        if not (keep or listened):
             return  # nobody listens: skip even the JSON check
+        data: bytes = msg.data
         try:
-            msgspec.json.decode(msg.data)
-            payload = msg.data.decode()
+            msgspec.json.decode(data)
+            payload = data.decode()
         except (msgspec.DecodeError, UnicodeDecodeError):
             self._metrics.messages_invalid.inc()
-            log.warning("analytics_message_invalid", subject=msg.subject, size=len(msg.data))
+            log.warning("analytics_message_invalid", subject=subject, size=len(data))
             return
-        self._hub.publish(event, rooms, own, payload)
+        if keep:
+            assert self._latest is not None
+            self._latest.put(subject, data)
+        if listened:
+            self._hub.publish(event, rooms, own, payload)
 
     def _observe_latency(self, kind: str, data: bytes) -> None:
         try:
             ts_ns = _stamp_decoder.decode(data).ts
         except msgspec.DecodeError:
-            return  # counted as invalid below when somebody listens
+            return  # counted as invalid below when it is kept or somebody listens
         self._metrics.feed_latency.labels(kind).observe(max(0, time.time_ns() - ts_ns) / 1e9)

@@ -5,7 +5,7 @@
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
     deltastream actors  [--nats URL[,URL...]] [--partitions N] [--host-id ID]
     deltastream archive [--nats URL] [--metrics-port N]
-    deltastream edge    [--nats URL] [--host H] [--port N]
+    deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
     deltastream feed replay FILE [--nats URL] [--speed X]
     deltastream record FILE [--nats URL] [--follow]
@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     edge.add_argument("--nats", default=None, help="NATS URL")
     edge.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     edge.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    edge.add_argument(
+        "--reuse-port",
+        action="store_true",
+        default=None,
+        help="share the port with other edges (SO_REUSEPORT; the kernel spreads connections)",
+    )
 
     feed = sub.add_parser("feed", help="publish a feed")
     feed_sub = feed.add_subparsers(dest="feed_command", required=True)
@@ -171,7 +177,18 @@ def _run(
             if shipper is not None:
                 await shipper.close()
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=_loop_factory()) as r:
+        r.run(runner())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (a dependency except on Windows): its transports write
+    in C, which is most of a Socket.IO fan-out's cost (bench/RESULTS.md)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _actors(settings: Settings, stop: asyncio.Event) -> None:
@@ -339,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             archive_settings = settings
             _run(lambda stop: _archive(archive_settings, stop), **ship)
         elif args.command == "edge":
-            overrides = {"http_host": args.host, "http_port": args.port}
+            overrides = {
+                "http_host": args.host,
+                "http_port": args.port,
+                "http_reuse_port": args.reuse_port,
+            }
             edge_settings = msgspec.structs.replace(
                 settings, **{k: v for k, v in overrides.items() if v is not None}
             )

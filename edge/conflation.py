@@ -1,86 +1,150 @@
-"""Per-client conflation: the latest pending payload per (event, room), sent one at a time.
+"""Per-client conflation: a slow client gets the latest payload per (event, room), never a
+growing queue.
 
 python-engineio's per-client queue is unbounded: a client that reads slower than the market
-moves would make the edge buffer every update for it. Instead each client has an ``Outbox``
-holding at most one packet per key (event, room), where room is the message's own room
+moves would make the edge buffer every update for it. Each client instead has an ``Outbox``
+holding at most one frame per key (event, room), where room is the message's own room
 (``chain:<P>:<E>`` for chain events, ``product:<P>`` for underlying and surface): a newer
-payload replaces a pending one in place. A pump task hands one packet at a time to
-engine.io and waits until the transport has taken it (the engine.io queue is joined; its
-websocket writer only polls again once the previous frame was written, and uvicorn's
-websocket ``send`` waits while the TCP buffer is above its high-water mark). So per client
-the edge holds at most: the frame being written, one queued packet, and one per key here.
+frame replaces a pending one in place. One of two deliveries moves frames to the wire:
+
+- ``DirectDelivery`` (websocket clients, ``edge.websocket``): ``offer`` writes the frame to
+  the transport at once while its buffer is below the high-water mark and nothing is
+  pending; otherwise the frame waits in the outbox, and the transport's "drained" callback
+  writes what is pending. No task per client: the fan-out loop and that callback do all the
+  work. Held per client: the transport buffer (up to its high-water mark plus the frame that
+  crossed it), the kernel's send buffer, and one frame per key here.
+- ``QueuedDelivery`` (long-polling clients, and clients that upgraded from polling): a pump
+  task hands one frame at a time to python-engineio and waits until its writer took it
+  (the engine.io queue is joined; over a websocket uvicorn's ``send`` also waits while the
+  transport is paused), so engine.io's queue never holds more than one of our frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import enum
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Outbox", "OutboxKey", "pump"]
+from edge.frames import Frame
+from edge.websocket import FrameSink
+
+__all__ = ["DirectDelivery", "Offer", "Outbox", "OutboxKey", "QueuedDelivery"]
 
 OutboxKey = tuple[str, str]  # (event, room)
 
 
+class Offer(enum.Enum):
+    SENT = "sent"  # written to the transport now
+    QUEUED = "queued"  # waits in the outbox
+    REPLACED = "replaced"  # waits in the outbox, in place of an unsent older frame
+    CLOSED = "closed"  # the connection is gone
+
+
 class Outbox:
     def __init__(self) -> None:
-        self._pending: dict[OutboxKey, str] = {}
-        self._versions: dict[OutboxKey, int] = {}
+        self._pending: dict[OutboxKey, Frame] = {}
         self.ready = asyncio.Event()
-        self.replaced = 0
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def version(self, key: OutboxKey) -> int:
-        return self._versions.get(key, 0)
-
-    def put(self, key: OutboxKey, packet: str) -> bool:
-        """Queue ``packet`` under ``key``; True when it replaced an unsent one."""
+    def put(self, key: OutboxKey, frame: Frame) -> Offer:
         replaced = key in self._pending
-        self._pending[key] = packet
-        self._versions[key] = self._versions.get(key, 0) + 1
-        if replaced:
-            self.replaced += 1
+        self._pending[key] = frame
         self.ready.set()
-        return replaced
+        return Offer.REPLACED if replaced else Offer.QUEUED
 
-    def put_if_unchanged(self, key: OutboxKey, packet: str, version: int) -> bool:
-        """Queue a snapshot fetched when ``key`` was at ``version``, unless a live message
-        arrived meanwhile (it is newer than the snapshot, so the snapshot is dropped)."""
-        if self.version(key) != version:
-            return False
-        self.put(key, packet)
-        return True
-
-    def peek(self, key: OutboxKey) -> str | None:
+    def peek(self, key: OutboxKey) -> Frame | None:
         return self._pending.get(key)
 
-    def pop(self) -> tuple[OutboxKey, str] | None:
+    def pop(self) -> Frame | None:
+        """The pending frame of the oldest key."""
         if not self._pending:
             self.ready.clear()
             return None
         key = next(iter(self._pending))
-        return key, self._pending.pop(key)
+        return self._pending.pop(key)
 
     def forget_room(self, room: str) -> None:
-        for key in [k for k in self._versions if k[1] == room]:
-            self._versions.pop(key, None)
-            self._pending.pop(key, None)
+        for key in [k for k in self._pending if k[1] == room]:
+            del self._pending[key]
 
 
-async def pump(
-    outbox: Outbox,
-    send: Callable[[str], Awaitable[bool]],
-    on_sent: Callable[[str], None],
-) -> None:
-    """Send the outbox's packets, oldest key first, one at a time, until ``send`` says the
-    client is gone (returns False). ``send`` returns once the transport took the packet."""
-    while True:
-        await outbox.ready.wait()
-        item = outbox.pop()
-        if item is None:
-            continue
-        (event, _room), packet = item
-        if not await send(packet):
-            return
-        on_sent(event)
+class DirectDelivery:
+    """Frames straight to a websocket transport; conflated only while it is paused."""
+
+    def __init__(self, sink: FrameSink, on_sent: Callable[[str, int], None]) -> None:
+        self.outbox = Outbox()
+        self._sink = sink
+        self._on_sent = on_sent
+        sink.on_writable = self._drain
+
+    def offer(self, key: OutboxKey, frame: Frame) -> Offer:
+        if not self.outbox and self._sink.writable:
+            return Offer.SENT if self._sink.write(frame.wire) else Offer.CLOSED
+        offer = self.outbox.put(key, frame)
+        if self._sink.writable:  # only after the outbox was filled while paused
+            self._drain()
+        return offer
+
+    async def send(self, frame: Frame) -> None:
+        """A reply to the client's own request (``subscribed``, ``error``...): written now,
+        never conflated."""
+        if self._sink.write(frame.wire):
+            self._on_sent(frame.event, 1)
+
+    def _drain(self) -> None:
+        while self._sink.writable:
+            frame = self.outbox.pop()
+            if frame is None:
+                return
+            if self._sink.write(frame.wire):
+                self._on_sent(frame.event, 1)
+
+    async def close(self) -> None:
+        self._sink.on_writable = None
+
+
+class QueuedDelivery:
+    """Frames through python-engineio's queue, one at a time, by a pump task."""
+
+    def __init__(self, eio: Any, eio_sid: str, on_sent: Callable[[str, int], None]) -> None:
+        self.outbox = Outbox()
+        self._eio = eio  # the engineio.AsyncServer
+        self._eio_sid = eio_sid
+        self._on_sent = on_sent
+        self._task = asyncio.create_task(self._pump(), name=f"pump-{eio_sid}")
+
+    def offer(self, key: OutboxKey, frame: Frame) -> Offer:
+        return self.outbox.put(key, frame)
+
+    async def send(self, frame: Frame) -> None:
+        if self._socket() is not None:
+            await self._eio.send(self._eio_sid, frame.packet)
+            self._on_sent(frame.event, 1)
+
+    def _socket(self) -> Any:
+        sock = self._eio.sockets.get(self._eio_sid)
+        return None if sock is None or sock.closed or sock.closing else sock
+
+    async def _pump(self) -> None:
+        """Send the outbox's frames, oldest key first, one at a time, until the client is
+        gone. Each waits until engine.io's writer took the previous one (the queue is
+        joined), so engine.io's queue holds at most one of them."""
+        outbox = self.outbox
+        while True:
+            await outbox.ready.wait()
+            frame = outbox.pop()
+            if frame is None:
+                continue
+            sock = self._socket()
+            if sock is None:
+                return
+            await self._eio.send(self._eio_sid, frame.packet)
+            await sock.queue.join()
+            self._on_sent(frame.event, 1)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -39,6 +39,12 @@ class EdgeMetrics:
         self.socket_clients = Gauge(
             "deltastream_edge_socket_clients", "Connected Socket.IO clients", registry=r
         )
+        self.socket_clients_direct = Gauge(
+            "deltastream_edge_socket_clients_direct",
+            "Connected Socket.IO clients whose events are written straight to their websocket "
+            "(the others, long-polling or upgraded from it, go through python-engineio's queue)",
+            registry=r,
+        )
         self.socket_rooms = Gauge(
             "deltastream_edge_socket_rooms", "Socket.IO rooms with at least one client", registry=r
         )

@@ -20,6 +20,7 @@ import uvicorn
 
 from actors.settings import Settings
 from edge.app import create_app
+from edge.websocket import FrameProtocol
 
 __all__ = ["serve"]
 
@@ -47,13 +48,15 @@ class _Server(uvicorn.Server):
         yield  # the caller owns signal handling and sets ``stop``
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
     # says TCP, and without it Nagle + delayed ACKs hold every keep-alive response ~40 ms.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER_BYTES)
     sock.bind((host, port))
     sock.set_inheritable(True)
@@ -75,16 +78,17 @@ async def serve(
         lifespan="on",
         log_config=None,
         access_log=False,
-        # wsproto's send waits while the TCP write buffer is full; per-client conflation
-        # (edge.conflation) relies on that back-pressure to see a slow client.
-        ws="wsproto",
+        # uvicorn's wsproto protocol plus the direct frame path of the Socket.IO fan-out;
+        # per-client conflation (edge.conflation) sees a slow client by the transport's
+        # high-water mark (pause_writing/resume_writing).
+        ws=FrameProtocol,
         ws_max_size=WS_MAX_FRAME_BYTES,
         # X-Forwarded-For names the client (rate limits are per address) only when it comes
         # from a trusted proxy: the reverse proxy in front of the edges.
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-    sock = _listen(settings.http_host, settings.http_port)
+    sock = _listen(settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port)
     if bound is not None:
         bound.append(sock.getsockname()[1])
     server = _Server(config, ready)

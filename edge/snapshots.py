@@ -3,10 +3,17 @@
 Replies are passed on as the raw JSON bytes the actors produced, so the edge re-encodes
 nothing on the hot path. Micro errors (headers ``Nats-Service-Error-Code`` and
 ``Nats-Service-Error``), missing responders and time-outs become typed edge errors.
+
+``summary`` and ``underlying`` are first looked up in ``LatestMessages`` (``edge.latest``):
+the actors would answer with the same bytes they last published, which the bridge already
+holds. A summary without an expiry means the product's nearest live expiry; to find it
+without a round trip the product list may be up to ``PRODUCTS_MAX_AGE_S`` old (a missing
+product or expiry always refreshes it).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -21,10 +28,13 @@ from edge.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from edge.latest import LatestMessages
 
-__all__ = ["ProductInfo", "SnapshotClient"]
+__all__ = ["PRODUCTS_MAX_AGE_S", "ProductInfo", "SnapshotClient"]
 
 DEFAULT_TIMEOUT_S = 2.0
+# Products and their expiries change a few times a day (a new chain, an expiry rolling off).
+PRODUCTS_MAX_AGE_S = 1.0
 _ERROR_CODE = "Nats-Service-Error-Code"
 _ERROR_TEXT = "Nats-Service-Error"
 _encoder = msgspec.json.Encoder()
@@ -41,9 +51,17 @@ _products_decoder = msgspec.json.Decoder(list[ProductInfo])
 
 
 class SnapshotClient:
-    def __init__(self, nc: Any, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        *,
+        latest: LatestMessages | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         self._nc = nc
+        self.latest = latest
         self.timeout_s = timeout_s
+        self._products: tuple[float, dict[str, list[str]]] | None = None
 
     async def request(self, endpoint: str, payload: dict[str, Any]) -> bytes:
         subject = subjects.service_subject(endpoint)
@@ -66,13 +84,19 @@ class SnapshotClient:
     async def products(self) -> bytes:
         return await self.request("products", {})
 
-    async def product_map(self) -> dict[str, list[str]]:
-        """Live products and their live expiries, sorted."""
+    async def product_map(self, *, max_age_s: float = 0.0) -> dict[str, list[str]]:
+        """Live products and their live expiries, sorted; with ``max_age_s``, a list fetched
+        that recently may be returned instead of asking again."""
+        cached = self._products
+        if cached is not None and time.monotonic() - cached[0] <= max_age_s:
+            return cached[1]
         try:
             infos = _products_decoder.decode(await self.products())
         except msgspec.DecodeError as exc:
             raise UpstreamError("the actor service sent a malformed product list") from exc
-        return {i.product: i.expiries for i in infos}
+        found = {i.product: i.expiries for i in infos}
+        self._products = (time.monotonic(), found)
+        return found
 
     async def expiries(self, product: str) -> list[str]:
         found = (await self.product_map()).get(product)
@@ -81,7 +105,17 @@ class SnapshotClient:
         return found
 
     async def summary(self, product: str, expiry: str | None = None) -> bytes:
+        if self.latest is not None:
+            nearest = expiry or await self._nearest_expiry(product)
+            if nearest is not None:
+                hit = self.latest.get(subjects.analytics_summary(product, nearest))
+                if hit is not None:
+                    return hit
         return await self.request("summary", _chain_req(product, expiry))
+
+    async def _nearest_expiry(self, product: str) -> str | None:
+        expiries = (await self.product_map(max_age_s=PRODUCTS_MAX_AGE_S)).get(product)
+        return expiries[0] if expiries else None
 
     async def summaries(self, product: str) -> bytes:
         return await self.request("summaries", {"product": product})
@@ -93,6 +127,10 @@ class SnapshotClient:
         return await self.request("surface", {"product": product})
 
     async def underlying(self, product: str) -> bytes:
+        if self.latest is not None:
+            hit = self.latest.get(subjects.analytics_underlying(product))
+            if hit is not None:
+                return hit
         return await self.request("underlying", {"product": product})
 
     async def ohlc(self, product: str, *, interval: str, limit: int) -> bytes:

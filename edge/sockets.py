@@ -1,6 +1,6 @@
 """The Socket.IO server: rooms, subscribe/unsubscribe, snapshots on subscribe, fan-out.
 
-Rooms::
+Rooms (names and payloads parsed in ``edge.rooms``)::
 
     general                 underlying_update of every product
     product:<P>             underlying_update, surface_update of P
@@ -14,15 +14,20 @@ Events in: ``subscribe`` / ``unsubscribe`` with ``{"room": "<room>"}`` or the sh
 through the Socket.IO acknowledgement when the client asks for one.
 
 Fan-out does not go through ``AsyncServer.emit``: the bridge's NATS payload is already JSON,
-so the Socket.IO frame is built once around the raw bytes and handed to each client's
-``Outbox`` (see ``edge.conflation``). Room membership is kept here, not in the manager.
+so the Socket.IO packet and its websocket frame are built once around the raw bytes
+(``edge.frames``) and offered to each member's delivery (``edge.conflation``) in one loop, or
+for a large frame to many clients in slices (``edge.fanout``). A client that connected over a
+websocket gets the frame written straight to its transport (``edge.websocket``); a
+long-polling client (or one that upgraded from polling) through python-engineio's queue.
+Replies to a client's own events (``subscribed``, ``error``, ...) take the same path, so they
+stay in order with its data. Room membership is kept here, not in the manager.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +35,9 @@ import msgspec
 import socketio
 import structlog
 
+from edge import fanout
 from edge.auth.tokens import TokenIssuer
-from edge.conflation import Outbox, OutboxKey, pump
+from edge.conflation import DirectDelivery, Offer, OutboxKey, QueuedDelivery
 from edge.errors import (
     BadRequest,
     EdgeError,
@@ -40,17 +46,16 @@ from edge.errors import (
     UnknownExpiry,
     UnknownProduct,
 )
+from edge.frames import Frame
 from edge.metrics import EdgeMetrics
-from edge.snapshots import SnapshotClient
+from edge.rooms import Room, expand_request
+from edge.snapshots import PRODUCTS_MAX_AGE_S, SnapshotClient
+from edge.websocket import FRAMES_EXTENSION, FrameSink
 
 __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_ROOMS_PER_CLIENT",
-    "Room",
     "SocketHub",
-    "expand_request",
-    "frame",
-    "parse_room",
 ]
 
 log = structlog.get_logger(__name__)
@@ -62,67 +67,11 @@ MAX_EVENT_BYTES = 2048
 MAX_PACKET_BYTES = 64 * 1024
 NAMESPACE = "/"
 
-_PRODUCT = r"[A-Z0-9][A-Z0-9_-]{0,31}"
-_EXPIRY = r"\d{4}-\d{2}-\d{2}"
-# Used with fullmatch: "$" would also accept a trailing newline.
-_ROOM_RE = re.compile(
-    rf"general|product:(?P<p1>{_PRODUCT})|chain:(?P<p2>{_PRODUCT})(?::(?P<e>{_EXPIRY}))?"
-)
-_PRODUCT_RE = re.compile(_PRODUCT)
-_EXPIRY_RE = re.compile(_EXPIRY)
 # The head of a binary EVENT (5) or ACK (6) packet: attachment count, namespace, ack id, event.
 _BINARY_HEAD = re.compile(
     r'[56]\d{1,10}-(?:/[^,]{0,80},)?(?P<id>\d{0,20})(?:\["(?P<event>[^"]{0,40})")?'
 )
 _BINARY_HEAD_CHARS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    name: str
-    product: str | None = None
-    expiry: str | None = None
-
-
-def parse_room(name: object) -> Room:
-    if not isinstance(name, str) or len(name) > 80:
-        raise InvalidPayload("room must be a string of at most 80 characters")
-    m = _ROOM_RE.fullmatch(name)
-    if m is None:
-        raise InvalidPayload(
-            f"unknown room {name[:80]!r}: use general, product:<P>, chain:<P> "
-            "or chain:<P>:<YYYY-MM-DD>"
-        )
-    return Room(name, m["p1"] or m["p2"], m["e"])
-
-
-class _Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    room: str | None = None
-    product: str | None = None
-    expiry: str | None = None
-
-
-def expand_request(data: object) -> list[Room]:
-    """The rooms a subscribe/unsubscribe payload names."""
-    if isinstance(data, str):
-        return [parse_room(data)]
-    try:
-        req = msgspec.convert(data, _Request)
-    except msgspec.ValidationError as exc:
-        raise InvalidPayload(f"expected {{'room': ...}} or {{'product': ...}}: {exc}") from exc
-    if req.room is not None:
-        if req.product is not None or req.expiry is not None:
-            raise InvalidPayload("give either 'room' or 'product' (and 'expiry'), not both")
-        return [parse_room(req.room)]
-    if req.product is None:
-        raise InvalidPayload("payload needs 'room' or 'product'")
-    product = req.product.upper()
-    if not _PRODUCT_RE.fullmatch(product):
-        raise InvalidPayload(f"malformed product {req.product[:40]!r}")
-    if req.expiry is not None and not _EXPIRY_RE.fullmatch(req.expiry):
-        raise InvalidPayload("expiry must be YYYY-MM-DD")
-    chain = f"chain:{product}" + (f":{req.expiry}" if req.expiry else "")
-    return [parse_room(f"product:{product}"), parse_room(chain)]
 
 
 class _JsonOnlyServer(socketio.AsyncServer):
@@ -146,26 +95,16 @@ class _JsonOnlyServer(socketio.AsyncServer):
         await super()._handle_eio_message(eio_sid, data)
 
 
-def frame(event: str, payload_json: str) -> str:
-    """A Socket.IO EVENT packet for the default namespace around an already-encoded JSON."""
-    return f'2["{event}",{payload_json}]'
-
-
 @dataclass(eq=False)
 class _Client:
     sid: str
     eio_sid: str
     username: str | None
+    delivery: DirectDelivery | QueuedDelivery
     rooms: set[str] = field(default_factory=set)
-    outbox: Outbox = field(default_factory=Outbox)
-    task: asyncio.Task[None] | None = None
 
 
 _encoder = msgspec.json.Encoder()
-
-
-class _Keyed(msgspec.Struct):
-    expiry: str = ""
 
 
 class SocketHub:
@@ -188,6 +127,12 @@ class SocketHub:
         )
         self.clients: dict[str, _Client] = {}
         self.rooms: dict[str, set[str]] = {}
+        # How many live messages each (event, own room) had: a snapshot fetched before the
+        # latest one is stale (every member of the room got the live message).
+        self._versions: dict[OutboxKey, int] = {}
+        self._out: dict[str, Any] = {}  # event → its messages_out counter child
+        self._direct = 0  # clients on the direct websocket path
+        self._spreads: dict[OutboxKey, fanout.SlicedFanout] = {}
         metrics.socket_pending.set_function(self.pending_total)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -208,35 +153,62 @@ class SocketHub:
         return self._snapshots
 
     def pending_total(self) -> int:
-        return sum(len(c.outbox) for c in self.clients.values())
+        return sum(len(c.delivery.outbox) for c in self.clients.values())
 
     # ------------------------------------------------------------ fan-out
 
     def publish(self, event: str, rooms: tuple[str, ...], own_room: str, payload: str) -> int:
-        """Queue one message for every client in any of ``rooms``; returns how many."""
-        packet = frame(event, payload)
+        """Offer one message to every client in any of ``rooms``; returns how many."""
         key: OutboxKey = (event, own_room)
-        seen: set[str] = set()
-        for room in rooms:
-            for sid in self.rooms.get(room, ()):
-                if sid in seen:
-                    continue
-                seen.add(sid)
-                if self.clients[sid].outbox.put(key, packet):
-                    self.metrics.messages_conflated.inc()
-        return len(seen)
+        self._versions[key] = self._versions.get(key, 0) + 1
+        groups = [self.rooms[room] for room in rooms if room in self.rooms]
+        if not groups:
+            return 0
+        members = groups[0] if len(groups) == 1 else set().union(*groups)
+        frame = Frame(event, payload)
+        spreading = self._spreads.get(key)
+        if spreading is not None:
+            spreading.replace(frame, members)  # keeps this key's frames in order per client
+        elif len(members) > fanout.SLICE_CLIENTS and len(payload) >= fanout.LARGE_FRAME_BYTES:
+            self._spreads[key] = fanout.SlicedFanout(
+                frame,
+                members,
+                deliver=lambda sids, f: self._offer_to(sids, key, rooms, f),
+                done=lambda: self._spreads.pop(key, None),
+                name=f"fanout-{event}-{own_room}",
+            )
+        else:
+            self._offer_to(members, key, rooms, frame)
+        return len(members)
 
-    async def _send(self, client: _Client, packet: str) -> bool:
-        sock = self.sio.eio.sockets.get(client.eio_sid)
-        if sock is None or sock.closed or sock.closing:
-            return False
-        await self.sio.eio.send(client.eio_sid, packet)
-        # Returns once engine.io's writer took the packet, i.e. finished the previous frame.
-        await sock.queue.join()
-        return True
+    def _offer_to(
+        self, sids: Iterable[str], key: OutboxKey, rooms: tuple[str, ...], frame: Frame
+    ) -> None:
+        """Offer ``frame`` to those of ``sids`` still connected and in one of ``rooms``."""
+        clients = self.clients
+        sent = conflated = 0
+        for sid in sids:
+            client = clients.get(sid)
+            if client is None or client.rooms.isdisjoint(rooms):
+                continue
+            offer = client.delivery.offer(key, frame)
+            if offer is Offer.SENT:
+                sent += 1
+            elif offer is Offer.REPLACED:
+                conflated += 1
+        if sent:
+            self._sent(frame.event, sent)
+        if conflated:
+            self.metrics.messages_conflated.inc(conflated)
 
-    def _sent(self, event: str) -> None:
-        self.metrics.messages_out.labels(event).inc()
+    def _sent(self, event: str, n: int) -> None:
+        counter = self._out.get(event)
+        if counter is None:
+            counter = self._out[event] = self.metrics.messages_out.labels(event)
+        counter.inc(n)
+
+    async def _reply(self, client: _Client, event: str, body: Any) -> None:
+        await client.delivery.send(Frame(event, _encoder.encode(body).decode()))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -255,29 +227,38 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     exc.code, {"error": exc.code, "detail": exc.detail}
                 ) from exc
-        client = _Client(sid, self.sio.manager.eio_sid_from_sid(sid, NAMESPACE), username)
-        client.task = asyncio.create_task(
-            pump(client.outbox, lambda p: self._send(client, p), self._sent), name=f"pump-{sid}"
-        )
-        self.clients[sid] = client
-        self.metrics.socket_clients.set(len(self.clients))
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        sink = _frame_sink(environ)
+        delivery: DirectDelivery | QueuedDelivery
+        if sink is not None:
+            delivery = DirectDelivery(sink, self._sent)
+        else:
+            delivery = QueuedDelivery(self.sio.eio, eio_sid, self._sent)
+        self.clients[sid] = _Client(sid, eio_sid, username, delivery)
+        self._direct += isinstance(delivery, DirectDelivery)
+        self._count_clients()
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         client = self.clients.pop(sid, None)
         if client is None:
             return
-        if client.task is not None:
-            client.task.cancel()
+        self._direct -= isinstance(client.delivery, DirectDelivery)
+        await client.delivery.close()
         for room in client.rooms:
             self._leave(sid, room)
-        self.metrics.socket_clients.set(len(self.clients))
+        self._count_clients()
         self.metrics.socket_rooms.set(len(self.rooms))
 
+    def _count_clients(self) -> None:
+        self.metrics.socket_clients.set(len(self.clients))
+        self.metrics.socket_clients_direct.set(self._direct)
+
     async def close(self) -> None:
-        tasks = [c.task for c in self.clients.values() if c.task is not None]
-        for task in tasks:
+        spreads = [s.task for s in self._spreads.values()]
+        for task in spreads:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*spreads, return_exceptions=True)
+        await asyncio.gather(*(c.delivery.close() for c in self.clients.values()))
 
     # ------------------------------------------------------------ events
 
@@ -292,7 +273,9 @@ class SocketHub:
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         body = {"error": "unknown_event", "detail": f"unknown event {str(event)[:40]!r}"}
-        await self.sio.emit("error", body, to=sid)
+        client = self.clients.get(sid)
+        if client is not None:
+            await self._reply(client, "error", body)
         return body
 
     async def _on_binary(self, eio_sid: str, head: str) -> None:
@@ -303,9 +286,10 @@ class SocketHub:
             "detail": "binary payloads are not accepted: send JSON",
             "event": (m["event"] if m else None) or "",
         }
-        await self.sio.eio.send(eio_sid, frame("error", _encoder.encode(body).decode()))
+        body_json = _encoder.encode(body).decode()
+        await self.sio.eio.send(eio_sid, f'2["error",{body_json}]')
         if m and m["id"] and head[0] == "5":  # the sender waits for an acknowledgement
-            await self.sio.eio.send(eio_sid, f"3{m['id']}[{_encoder.encode(body).decode()}]")
+            await self.sio.eio.send(eio_sid, f"3{m['id']}[{body_json}]")
 
     async def _guard(self, sid: str, event: str, data: Any, handler: Any) -> dict[str, Any]:
         client = self.clients.get(sid)
@@ -320,14 +304,14 @@ class SocketHub:
             body = {"error": exc.code, "detail": exc.detail}
         except (TypeError, msgspec.EncodeError):
             body = {"error": InvalidPayload.code, "detail": f"{event} payload is not JSON data"}
-        await self.sio.emit("error", {**body, "event": event}, to=sid)
+        await self._reply(client, "error", {**body, "event": event})
         return body
 
     async def _subscribe(self, client: _Client, data: Any) -> dict[str, Any]:
         rooms = [r for r in expand_request(data) if r.name not in client.rooms]
         if len(client.rooms) + len(rooms) > MAX_ROOMS_PER_CLIENT:
             raise BadRequest(f"at most {MAX_ROOMS_PER_CLIENT} rooms per connection")
-        products = await self.snapshots.product_map() if any(r.product for r in rooms) else {}
+        products = await self._products(rooms)
         for room in rooms:
             if room.product is None:
                 continue
@@ -344,10 +328,19 @@ class SocketHub:
             self.rooms.setdefault(room.name, set()).add(client.sid)
         self.metrics.socket_rooms.set(len(self.rooms))
         names = sorted(r.name for r in expand_request(data))
-        await self.sio.emit("subscribed", {"rooms": names}, to=client.sid)
+        await self._reply(client, "subscribed", {"rooms": names})
         for room in rooms:
             await self._snapshot(client, room, products)
         return {"ok": True, "rooms": names}
+
+    async def _products(self, rooms: list[Room]) -> dict[str, list[str]]:
+        """Live products and expiries, recent enough to check ``rooms`` against."""
+        if not any(r.product for r in rooms):
+            return {}
+        products = await self.snapshots.product_map(max_age_s=PRODUCTS_MAX_AGE_S)
+        if any(_unknown(products, r) for r in rooms):
+            products = await self.snapshots.product_map()  # maybe new since: ask again
+        return products
 
     async def _unsubscribe(self, client: _Client, data: Any) -> dict[str, Any]:
         names = sorted(r.name for r in expand_request(data))
@@ -355,14 +348,14 @@ class SocketHub:
             if name in client.rooms:
                 client.rooms.discard(name)
                 self._leave(client.sid, name)
-                client.outbox.forget_room(name)
+                client.delivery.outbox.forget_room(name)
         self.metrics.socket_rooms.set(len(self.rooms))
-        await self.sio.emit("unsubscribed", {"rooms": names}, to=client.sid)
+        await self._reply(client, "unsubscribed", {"rooms": names})
         return {"ok": True, "rooms": names}
 
     async def _get_products(self, client: _Client, data: Any) -> dict[str, Any]:
         raw = (await self.snapshots.products()).decode()
-        await self.sio.eio.send(client.eio_sid, frame("products", '{"products":' + raw + "}"))
+        await client.delivery.send(Frame("products", '{"products":' + raw + "}"))
         return {"products": msgspec.json.decode(raw)}
 
     def _leave(self, sid: str, room: str) -> None:
@@ -377,7 +370,7 @@ class SocketHub:
     async def _snapshot(self, client: _Client, room: Room, products: dict[str, list[str]]) -> None:
         """Queue the current state of ``room`` for one client, unless live data beat it."""
         if room.name == "general":
-            products = products or await self.snapshots.product_map()
+            products = products or await self.snapshots.product_map(max_age_s=PRODUCTS_MAX_AGE_S)
             for product in products:
                 await self._offer(
                     client,
@@ -400,12 +393,31 @@ class SocketHub:
 
     async def _offer(self, client: _Client, event: str, own_room: str, fetch: Any) -> None:
         key: OutboxKey = (event, own_room)
-        version = client.outbox.version(key)
+        version = self._versions.get(key, 0)
         try:
             raw: bytes = await fetch
         except EdgeError as exc:
             # No data yet (404) or a chain restarting: live updates will follow.
             log.debug("snapshot_skipped", room=own_room, event=event, error=exc.code)
             return
-        if client.sid in self.clients:
-            client.outbox.put_if_unchanged(key, frame(event, raw.decode()), version)
+        # A live message that arrived meanwhile is newer than the snapshot: drop the snapshot.
+        if client.sid in self.clients and self._versions.get(key, 0) == version:
+            offer = client.delivery.offer(key, Frame(event, raw.decode()))
+            if offer is Offer.SENT:
+                self._sent(event, 1)
+
+
+def _unknown(products: dict[str, list[str]], room: Room) -> bool:
+    if room.product is None:
+        return False
+    expiries = products.get(room.product)
+    return expiries is None or (room.expiry is not None and room.expiry not in expiries)
+
+
+def _frame_sink(environ: dict[str, Any]) -> FrameSink | None:
+    """The direct frame path of a client that connected over a websocket (edge.websocket)."""
+    scope = environ.get("asgi.scope") or {}
+    if scope.get("type") != "websocket":
+        return None
+    extension = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+    return extension["sink"] if extension else None

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import uvloop
 
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
@@ -21,6 +22,21 @@ from tests.conftest import feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
 
 READY_TIMEOUT_S = 30.0
+UVLOOP = "uvloop"
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Edge tests run on asyncio's loop; a test marked
+    ``@pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])`` also runs on uvloop, the
+    loop ``deltastream`` itself runs on (``edge.cli``): its transports pause and resume
+    writing on their own terms, which the socket fan-out relies on."""
+    marker = item.get_closest_marker("asyncio")
+    factories: dict[str, Any] = {"asyncio": asyncio.new_event_loop}
+    if marker is not None and UVLOOP in marker.kwargs.get("loop_factories", ()):
+        factories[UVLOOP] = uvloop.new_event_loop
+    return factories
+
+
 HEALTH_TIMEOUT_S = 30.0
 HEALTH_POLL_S = 0.05
 

@@ -45,9 +45,14 @@ class Recorder:
 
 
 @asynccontextmanager
-async def recorder(url: str, auth: Any = None) -> AsyncIterator[Recorder]:
+async def recorder(
+    url: str, auth: Any = None, transports: list[str] | None = None
+) -> AsyncIterator[Recorder]:
+    """A connected ``Recorder``; websocket only unless ``transports`` says otherwise."""
     rec = Recorder()
-    await rec.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+    await rec.client.connect(
+        url, auth=auth, transports=transports or ["websocket"], wait_timeout=10
+    )
     try:
         yield rec
     finally:

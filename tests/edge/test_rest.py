@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 
 import nats
 import pytest
 
-from tests.edge.conftest import Edge
+from tests.conftest import WAIT_S
+from tests.edge.conftest import Edge, EdgeFactory
 from tests.feeding import START_NS, STEP_NS, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"  # the synthetic NIFTY expiries
@@ -202,3 +205,44 @@ async def test_actor_service_down_is_503_not_500(fed_edge: Edge) -> None:
         r = await c.get("/api/analytics/summary/NIFTY")
     assert r.status_code == 503
     assert r.json() == {"error": "unavailable", "detail": "the actor service is not running"}
+
+
+async def test_a_fresh_published_summary_is_served_as_received_then_ages_out(
+    edge_factory: EdgeFactory,
+) -> None:
+    # No actor holds ZZZ: only the edge's copy of the published message can answer 200.
+    subject = "deltastream.analytics.summary.ZZZ.2026-12-01"
+    path = "/api/analytics/summary/ZZZ?expiry=2026-12-01"
+    body = b'{"product":"ZZZ","expiry":"2026-12-01","seq":7,"spot":101.5}'
+    caching = await edge_factory(snapshot_max_age_s=2.0)
+    asking = await edge_factory(snapshot_max_age_s=0.0)
+    nc = await nats.connect(caching.nats_url)
+    try:
+        await nc.publish(subject, b'{"not json')
+        await wait_metric(caching, "deltastream_edge_nats_messages_invalid_total", 1)
+        async with caching.client() as c:
+            assert (await c.get(path)).status_code == 404  # invalid JSON is never served
+            async with asyncio.timeout(WAIT_S):
+                while (r := await c.get(path)).status_code != 200:
+                    await nc.publish(subject, body)  # again: each one is fresh for 2 s
+            assert r.content == body and r.headers["content-type"] == "application/json"
+            async with asyncio.timeout(WAIT_S):
+                while (await c.get(path)).status_code != 404:
+                    await asyncio.sleep(0.1)  # older than 2 s: the actors are asked (404)
+        await wait_metric(asking, "deltastream_edge_nats_messages_in_total", 2, kind="summary")
+        async with asking.client() as c:
+            assert (await c.get(path)).status_code == 404
+    finally:
+        await nc.close()
+
+
+async def wait_metric(edge: Edge, name: str, at_least: float, **labels: str) -> None:
+    pattern = rf"^{name}(\{{[^}}]*\}})? (\S+)$"
+    async with asyncio.timeout(WAIT_S), edge.client() as c:
+        while True:
+            text = (await c.get("/metrics")).text
+            for m in re.finditer(pattern, text, re.M):
+                if all(f'{k}="{v}"' in (m.group(1) or "") for k, v in labels.items()):
+                    if float(m.group(2)) >= at_least:
+                        return
+            await asyncio.sleep(0.05)

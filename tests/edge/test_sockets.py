@@ -3,15 +3,17 @@ per-client conflation for a client that stops reading."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
+from edge import fanout
 from tests.edge.conftest import Edge
 from tests.edge.sio import RawEngineIO, recorder
-from tests.feeding import START_NS, STEP_NS, market
+from tests.feeding import START_NS, STEP_NS, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
 
@@ -76,6 +78,63 @@ async def test_unsubscribed_rooms_get_nothing_more(fed_edge: Edge) -> None:
         assert all(d.get("expiry") != NEAR for e, d in got if e.startswith("chain"))
 
 
+BOTH_LOOPS = pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
+
+
+@BOTH_LOOPS
+async def test_websocket_and_upgraded_clients_both_get_snapshot_and_live_updates(
+    fed_edge: Edge,
+) -> None:
+    # A websocket client's frames are written straight to its transport; one that upgraded
+    # from long-polling goes through python-engineio's queue (as a polling client does; a
+    # polling-only AsyncClient takes 30 s to disconnect, so it is not used here).
+    room = f"chain:NIFTY:{MID}"
+    transports = [["websocket"], ["polling", "websocket"]]
+    async with contextlib.AsyncExitStack() as stack:
+        recs = [
+            await stack.enter_async_context(recorder(fed_edge.url, transports=t))
+            for t in transports
+        ]
+        snaps = []
+        for rec in recs:
+            assert (await rec.client.call("subscribe", room, timeout=10))["ok"]
+            assert (await rec.next("subscribed")) == {"rooms": [room]}
+            snaps.append(await rec.next("chain_summary"))
+        assert await metric(fed_edge, "deltastream_edge_socket_clients") == 2
+        assert await metric(fed_edge, "deltastream_edge_socket_clients_direct") == 1
+        m = market()
+        await fed_edge.feed_messages([*m.open(), *m.step(START_NS + 99 * STEP_NS)])
+        for rec, snap in zip(recs, snaps, strict=True):
+            live = await rec.next("chain_summary", where=lambda d, s=snap: d["seq"] > s["seq"])
+            assert live["expiry"] == MID
+
+
+async def test_frames_spread_in_slices_arrive_in_order_and_end_with_the_latest(
+    fed_edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every frame to more than two clients goes out two clients at a time, so frames of the
+    # next market steps arrive while earlier ones are still being spread.
+    monkeypatch.setattr(fanout, "SLICE_CLIENTS", 2)
+    monkeypatch.setattr(fanout, "LARGE_FRAME_BYTES", 1)
+    room = f"chain:NIFTY:{MID}"
+    async with contextlib.AsyncExitStack() as stack:
+        recs = [await stack.enter_async_context(recorder(fed_edge.url)) for _ in range(5)]
+        firsts = []
+        for rec in recs:
+            assert (await rec.client.call("subscribe", room, timeout=10))["ok"]
+            firsts.append((await rec.next("chain_summary"))["seq"])
+        m = market()
+        await fed_edge.feed_messages(session(m, 12))
+        async with fed_edge.client() as c:
+            last = (await c.get(f"/api/analytics/summary/NIFTY?expiry={MID}")).json()["seq"]
+        assert last > max(firsts)
+        for rec, first in zip(recs, firsts, strict=True):
+            seqs = [first]
+            while seqs[-1] < last:
+                seqs.append((await rec.next("chain_summary"))["seq"])
+            assert seqs == sorted(set(seqs)) and seqs[-1] == last
+
+
 @pytest.mark.parametrize(
     ("event", "payload", "code"),
     [
@@ -125,6 +184,7 @@ async def test_rooms_per_client_are_capped(edge: Edge) -> None:
         assert (await rec.client.call("subscribe", "product:Q63", timeout=10))["ok"]
 
 
+@BOTH_LOOPS
 async def test_a_stalled_client_is_conflated_to_the_latest_summary(edge: Edge) -> None:
     m = market(rows_per_batch=20)
     await edge.feed_messages(list(m.open()))
