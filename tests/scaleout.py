@@ -8,7 +8,6 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -16,7 +15,6 @@ import msgspec
 import nats
 import nats.errors
 import nats.js.errors
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
@@ -24,7 +22,6 @@ from actors.settings import Settings
 from actors.streams import open_lease_bucket
 from tests.conftest import WAIT_S
 
-VOLATILE = ("published_ns",)
 # Ceilings, not expectations: a loaded 2-core machine runs every helper's tests at once.
 TAKEOVER_WAIT_S = 60.0
 
@@ -110,100 +107,6 @@ class LeaseWatch:
                 await self._watcher.stop()
 
 
-def chains_of(messages: Sequence[FeedMessage]) -> list[tuple[str, str]]:
-    return sorted(
-        {(m.payload["product"], m.payload["expiry"]) for m in messages if "expiry" in m.payload}
-    )
-
-
-def final_seq_per_chain(messages: Sequence[FeedMessage]) -> dict[str, int]:
-    """Subject of each chain's summary → FEED sequence of the last message that touches it
-    (messages are FEED's first ones, in order)."""
-    last: dict[str, int] = {}
-    chains = chains_of(messages)
-    for seq, m in enumerate(messages, 1):
-        for product, exp in chains:
-            if m.payload["product"] == product and m.payload.get("expiry") in (None, exp):
-                last[subjects.analytics_summary(product, exp)] = seq
-    return last
-
-
-async def service_request(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
-    """Ask the snapshot service, retrying while a partition changes owner (503)."""
-    deadline = asyncio.get_running_loop().time() + TAKEOVER_WAIT_S
-    while True:
-        try:
-            reply = await nc.request(
-                subjects.service_subject(endpoint), msgspec.json.encode(body), timeout=10
-            )
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            reply = None
-        code = (reply.headers or {}).get("Nats-Service-Error-Code") if reply else "503"
-        if code is None and reply is not None:
-            return msgspec.json.decode(reply.data)
-        if code != "503" or asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{endpoint} {body}: {code} {reply and reply.headers}")
-        # Back off like any client of a service whose partition is changing owner.
-        await asyncio.sleep(0.2)
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
-
-
-async def final_state(nc: Any, chains: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """Everything the snapshot service says about ``chains`` and their products."""
-    out: dict[str, Any] = {}
-    for product, exp in chains:
-        body = {"product": product, "expiry": exp}
-        out[f"summary {product} {exp}"] = _strip(await service_request(nc, "summary", body))
-        out[f"chain {product} {exp}"] = _strip(await service_request(nc, "chain", body))
-        out[f"max_pain {product} {exp}"] = await service_request(nc, "max_pain", body)
-    for product in sorted({p for p, _ in chains}):
-        out[f"underlying {product}"] = _strip(
-            await service_request(nc, "underlying", {"product": product})
-        )
-        out[f"ohlc {product}"] = await service_request(
-            nc, "ohlc", {"product": product, "interval": "1m", "limit": 500}
-        )
-    return out
-
-
-async def summaries_in_stream(nc: Any) -> dict[str, list[int]]:
-    """Per subject, in ANALYTICS order: every stored summary's ``stream_seq`` and every
-    underlying tick's ``seq`` (the numbers that must only go up)."""
-    js = nc.jetstream()
-    info = await js.add_consumer(
-        subjects.ANALYTICS_STREAM,
-        ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            filter_subjects=[
-                "deltastream.analytics.summary.>",
-                "deltastream.analytics.underlying.>",
-            ],
-            mem_storage=True,
-            inactive_threshold=30.0,
-        ),
-    )
-    sub = await js.pull_subscribe_bind(consumer=info.name, stream=subjects.ANALYTICS_STREAM)
-    seqs: dict[str, list[int]] = defaultdict(list)
-    remaining = info.num_pending
-    try:
-        while remaining:
-            batch = await sub.fetch(min(500, remaining), timeout=10)
-            remaining -= len(batch)
-            for m in batch:
-                body = msgspec.json.decode(m.data)
-                seqs[m.subject].append(body.get("stream_seq", body["seq"]))
-    finally:
-        await sub.unsubscribe()
-    return seqs
-
-
 async def wait_final(nc: Any, final: dict[str, int], timeout_s: float = TAKEOVER_WAIT_S) -> None:
     """Wait until ANALYTICS holds, for every chain, a summary at its final FEED sequence."""
     js = nc.jetstream()
@@ -251,11 +154,6 @@ async def _healths(nc: Any, partitions: int = 8) -> dict[int, Any]:
         except (nats.errors.Error, msgspec.DecodeError) as exc:
             out[k] = type(exc).__name__
     return out
-
-
-def assert_in_order_once(seqs: dict[str, list[int]]) -> None:
-    for subject, values in seqs.items():
-        assert values == sorted(set(values)), f"{subject} published out of order or twice"
 
 
 async def publish_in_order(

@@ -27,16 +27,18 @@ from tests.cluster import NatsCluster, stream_leader
 from tests.conftest import feed_last_seq, test_settings, wait_handled
 from tests.edge.sio import recorder
 from tests.feeding import market, publish, session
-from tests.scaleout import (
-    LeaseWatch,
+from tests.final_state import (
     assert_in_order_once,
     chains_of,
     final_seq_per_chain,
     final_state,
+    summaries_in_stream,
+)
+from tests.scaleout import (
+    LeaseWatch,
     host_process,
     publish_in_order,
     stop_process,
-    summaries_in_stream,
     wait_final,
 )
 

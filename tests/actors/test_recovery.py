@@ -8,24 +8,26 @@ import os
 import signal
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from actors import subjects
-from actors.feeds.market import FeedMessage
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.streams import ensure_streams
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
-
-VOLATILE = ("published_ns",)
+from tests.final_state import (
+    assert_in_order_once,
+    chains_of,
+    final_seq_per_chain,
+    final_state_at,
+    summaries_at,
+)
 
 
 def _host_process(url: str, log: Any) -> subprocess.Popen[bytes]:
@@ -46,79 +48,6 @@ def _host_process(url: str, log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-def _final_seq_per_chain(messages: list[FeedMessage]) -> dict[str, int]:
-    """Subject of each chain's summary → FEED sequence of the last message that touches it."""
-    last: dict[str, int] = {}
-    chains = {
-        (m.payload["product"], m.payload["expiry"]) for m in messages if "expiry" in m.payload
-    }
-    for seq, m in enumerate(messages, 1):
-        for product, exp in chains:
-            if m.payload["product"] == product and m.payload.get("expiry") in (None, exp):
-                last[subjects.analytics_summary(product, exp)] = seq
-    return last
-
-
-async def _request(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
-    reply = await nc.request(
-        subjects.service_subject(endpoint), msgspec.json.encode(body), timeout=10
-    )
-    assert not (reply.headers or {}).get("Nats-Service-Error-Code"), reply.headers
-    return msgspec.json.decode(reply.data)
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
-
-
-async def _final_state(url: str, chains: list[tuple[str, str]]) -> dict[str, Any]:
-    nc = await nats.connect(url)
-    try:
-        out: dict[str, Any] = {}
-        for product, exp in chains:
-            body = {"product": product, "expiry": exp}
-            out[f"summary {product} {exp}"] = _strip(await _request(nc, "summary", body))
-            out[f"chain {product} {exp}"] = _strip(await _request(nc, "chain", body))
-            out[f"max_pain {product} {exp}"] = await _request(nc, "max_pain", body)
-        for product in sorted({p for p, _ in chains}):
-            out[f"underlying {product}"] = _strip(
-                await _request(nc, "underlying", {"product": product})
-            )
-            out[f"ohlc {product}"] = await _request(
-                nc, "ohlc", {"product": product, "interval": "1m", "limit": 500}
-            )
-        return out
-    finally:
-        await nc.close()
-
-
-async def _summaries_in_stream(url: str) -> dict[str, list[int]]:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        info = await js.add_consumer(
-            subjects.ANALYTICS_STREAM,
-            ConsumerConfig(
-                ack_policy=AckPolicy.NONE, filter_subject="deltastream.analytics.summary.>"
-            ),
-        )
-        sub = await js.pull_subscribe_bind(consumer=info.name, stream=subjects.ANALYTICS_STREAM)
-        seqs: dict[str, list[int]] = defaultdict(list)
-        remaining = info.num_pending
-        while remaining:
-            batch = await sub.fetch(min(500, remaining), timeout=10)
-            remaining -= len(batch)
-            for m in batch:
-                seqs[m.subject].append(msgspec.json.decode(m.data)["stream_seq"])
-        return seqs
-    finally:
-        await nc.close()
-
-
 async def _wait_final(
     nc: Any, final: dict[str, int], seen: dict[str, int], done: asyncio.Event
 ) -> None:
@@ -136,10 +65,8 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
 ) -> None:
     m = market(("NIFTY", "FINNIFTY"), weekly=1, monthly=1, rows_per_batch=6)
     messages = session(m, steps=150)
-    chains = sorted(
-        {(x.payload["product"], x.payload["expiry"]) for x in messages if "expiry" in x.payload}
-    )
-    final = _final_seq_per_chain(messages)
+    chains = chains_of(messages)
+    final = final_seq_per_chain(messages)
 
     # the uninterrupted run
     with NatsServer(tmp_path / "ref") as ref_server:
@@ -148,7 +75,7 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
         try:
             await publish(ref_server.url, messages)
             await wait_handled(host, await feed_last_seq(ref_server.url))
-            expected = await _final_state(ref_server.url, chains)
+            expected = await final_state_at(ref_server.url, chains)
         finally:
             await host.stop()
 
@@ -180,12 +107,11 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
             killed_at.append(max(seen.values()))
             proc = _host_process(server.url, log)
             await _wait_final(nc, final, seen, done)
-            got = await _final_state(server.url, chains)
+            got = await final_state_at(server.url, chains)
         finally:
             proc.terminate()
             proc.wait(timeout=WAIT_S)
             await nc.close()
         assert killed_at[0] < len(messages), "the host finished before it was killed"
         assert got == expected
-        for subject, seqs in (await _summaries_in_stream(server.url)).items():
-            assert seqs == sorted(set(seqs)), f"{subject} published out of order or twice"
+        assert_in_order_once(await summaries_at(server.url))

@@ -23,16 +23,18 @@ from actors.service import SnapshotService
 from actors.streams import ensure_streams
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
-from tests.scaleout import (
-    LeaseWatch,
+from tests.final_state import (
     assert_in_order_once,
     chains_of,
     final_seq_per_chain,
     final_state,
-    host_process,
     service_request,
-    stop_process,
     summaries_in_stream,
+)
+from tests.scaleout import (
+    LeaseWatch,
+    host_process,
+    stop_process,
     wait_final,
 )
 

@@ -22,10 +22,15 @@ from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.streams import ensure_streams
-from tests.actors.test_recovery import _final_seq_per_chain, _final_state, _summaries_in_stream
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.faults.forking import zygote
 from tests.feeding import market, publish, session
+from tests.final_state import (
+    assert_in_order_once,
+    final_seq_per_chain,
+    final_state_at,
+    summaries_at,
+)
 
 KILLS = 20
 SEED = 20261201
@@ -52,7 +57,7 @@ async def test_twenty_sigkills_at_random_points_give_the_uninterrupted_result(
     chains = sorted(
         {(x.payload["product"], x.payload["expiry"]) for x in messages if "expiry" in x.payload}
     )
-    final = _final_seq_per_chain(messages)
+    final = final_seq_per_chain(messages)
     rng = random.Random(SEED)
     # Kill points in FEED sequence terms, spread over the replay, seeded.
     points = sorted(rng.sample(range(len(messages) // 20, len(messages) * 19 // 20), KILLS))
@@ -63,7 +68,7 @@ async def test_twenty_sigkills_at_random_points_give_the_uninterrupted_result(
         try:
             await publish(ref.url, messages)
             await wait_handled(host, await feed_last_seq(ref.url))
-            expected = await _final_state(ref.url, chains)
+            expected = await final_state_at(ref.url, chains)
         finally:
             await host.stop()
 
@@ -102,13 +107,12 @@ async def test_twenty_sigkills_at_random_points_give_the_uninterrupted_result(
                 pid = await forks.spawn("actors")  # the last one runs to the end
                 async with progress:
                     await asyncio.wait_for(progress.wait_for(done), WAIT_S * 2)
-                got = await _final_state(server.url, chains)
-            in_stream = await _summaries_in_stream(server.url)
+                got = await final_state_at(server.url, chains)
+            in_stream = await summaries_at(server.url)
         finally:
             await nc.close()
     assert len(killed_at) == KILLS
     # Every kill landed part-way: before the replay was through.
     assert killed_at[-1] < len(messages), killed_at
     assert got == expected
-    for subject, seqs in in_stream.items():
-        assert seqs == sorted(set(seqs)), f"{subject} published out of order or twice"
+    assert_in_order_once(in_stream)

@@ -26,19 +26,11 @@ from edge.server import serve
 from tests.conftest import WAIT_S, test_settings, wait_handled
 from tests.edge.sio import recorder
 from tests.feeding import publish
+from tests.final_state import strip_volatile
 
 STEPS = 300
 STEPS_PER_S = 200.0
 KILL_AFTER_SEQ = 700  # of about 6 + 7 * STEPS feed messages
-VOLATILE = ("published_ns",)
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 async def _feed_contents(url: str) -> list[FeedMessage]:
@@ -72,7 +64,7 @@ async def _final_state(url: str) -> dict[str, Any]:
                 subjects.service_subject(endpoint), msgspec.json.encode(body), timeout=WAIT_S
             )
             assert not (reply.headers or {}).get("Nats-Service-Error-Code"), reply.headers
-            return _strip(msgspec.json.decode(reply.data))
+            return strip_volatile(msgspec.json.decode(reply.data))
 
         products = await ask("products", {})
         out: dict[str, Any] = {"products": products}

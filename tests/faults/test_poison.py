@@ -25,19 +25,11 @@ from tests.actors.test_supervision import FragileChainActor, _poison
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.faults.dead_letters import DeadLetterLog
 from tests.feeding import market, publish, session
+from tests.final_state import strip_volatile
 
-VOLATILE = ("published_ns",)
 # Occupies the poison's FEED sequence in the reference run (and is dead-lettered there), so
 # stream sequences line up between the two runs.
 PLACEHOLDER = FeedMessage(subjects.feed_underlying("NIFTY"), {"not": "a tick"})
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 async def _ask(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
@@ -45,7 +37,7 @@ async def _ask(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
         subjects.service_subject(endpoint), msgspec.json.encode(body), timeout=WAIT_S
     )
     assert not (reply.headers or {}).get("Nats-Service-Error-Code"), (endpoint, reply.headers)
-    return _strip(msgspec.json.decode(reply.data))
+    return strip_volatile(msgspec.json.decode(reply.data))
 
 
 async def _state(url: str, expiries: list[str]) -> dict[str, Any]:
