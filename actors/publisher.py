@@ -17,6 +17,10 @@ A ``gate`` (the lease of the FEED partition these actors belong to) is asked bef
 send. While it is closed (a lease renewal is overdue) messages wait in the queue, in order;
 they go out if the renewal comes through, and ``discard`` drops them (and stops any resend)
 when the partition is lost, so nothing is published next to its successor's.
+
+While nothing can be sent (NATS down, the gate closed) the queue would grow with every
+update; past ``max_queued`` messages it is conflated to the latest message per subject, in
+order, so memory stays bounded by the number of subjects.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ log = structlog.get_logger(__name__)
 _GATE_RETRY_S = 0.05
 _RESEND_RETRY_S = 0.2
 ACK_TIMEOUT_S = 5.0
+MAX_QUEUED = 20_000
 # A resend must land inside ANALYTICS's de-duplication window, or a copy that did land the
 # first time would be stored twice.
 GIVE_UP_AFTER_S = ANALYTICS_DEDUP_WINDOW_S - ACK_TIMEOUT_S
@@ -66,8 +71,10 @@ class Publisher:
         gate: Callable[[], bool] | None = None,
         ack_timeout_s: float = ACK_TIMEOUT_S,
         give_up_after_s: float = GIVE_UP_AFTER_S,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self._js = nc.jetstream()
+        self.max_queued = max_queued
         self._loop = loop
         self._gate = gate
         self.ack_timeout_s = ack_timeout_s
@@ -96,10 +103,20 @@ class Publisher:
         """Thread-safe; returns at once."""
         with self._lock:
             self._queue.append((subject, payload, headers))
+            if len(self._queue) > self.max_queued:
+                self._conflate_queue()
             if self._scheduled:
                 return
             self._scheduled = True
         self._loop.call_soon_threadsafe(self._kick)
+
+    def _conflate_queue(self) -> None:
+        """Keep each subject's latest queued message, in queue order (under the lock)."""
+        last = {subject: i for i, (subject, _, _) in enumerate(self._queue)}
+        kept = [m for i, m in enumerate(self._queue) if last[m[0]] == i]
+        self.superseded += len(self._queue) - len(kept)
+        self._queue = deque(kept)
+        log.warning("analytics_queue_conflated", kept=len(kept))
 
     def _kick(self) -> None:
         self._idle.clear()
@@ -210,23 +227,26 @@ class Publisher:
         """Publish one message and await its ack, retrying until given up; False when the
         partition was lost meanwhile."""
         until = item.sent_at + self.give_up_after_s
+        error = "not_sent"
         while True:
             if epoch != self._epoch:
                 return False
+            if time.monotonic() > until:
+                # Later than ANALYTICS's de-duplication window allows: this state is lost
+                # on the stream until the chain's next update.
+                self.failed += 1
+                log.error("analytics_publish_failed", subject=item.subject, error=error)
+                return True
             if self._gate is not None and not self._gate():
                 await asyncio.sleep(_GATE_RETRY_S)
                 continue
+            timeout = min(self.ack_timeout_s, max(0.1, until - time.monotonic()))
             try:
                 await self._js.publish(
-                    item.subject, item.payload, timeout=self.ack_timeout_s, headers=item.headers
+                    item.subject, item.payload, timeout=timeout, headers=item.headers
                 )
             except (nats.errors.Error, TimeoutError) as exc:
-                if time.monotonic() > until:
-                    self.failed += 1
-                    log.error(
-                        "analytics_publish_failed", subject=item.subject, error=type(exc).__name__
-                    )
-                    return True
+                error = type(exc).__name__
                 await asyncio.sleep(_RESEND_RETRY_S)
                 continue
             self.resent += 1

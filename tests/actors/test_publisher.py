@@ -101,3 +101,27 @@ async def test_a_lost_partition_publishes_nothing_more(nats_server: NatsServer) 
         assert await _stored(js, a) == [b"1"]
     finally:
         await nc.close()
+
+
+async def test_a_queue_that_cannot_drain_keeps_the_latest_message_per_subject(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, test_settings(nats_server.url))
+    held = False  # nothing may be sent yet: the queue only grows
+    publisher = Publisher(nc, asyncio.get_running_loop(), gate=lambda: held, max_queued=5)
+    names = [subjects.analytics_summary("NIFTY", e) for e in ("2026-12-29", "2027-01-26")]
+    names.append(subjects.analytics_underlying("NIFTY"))
+    try:
+        for i in range(1, 5):
+            for name in names:
+                publisher.publish(name, f"{i}".encode())
+        assert publisher.stats()["queued"] <= 5
+        assert publisher.superseded == 9
+        held = True
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        for name in names:
+            assert await _stored(js, name) == [b"4"]
+    finally:
+        await nc.close()
