@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,6 +17,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
+from actors.host import ActorHost
+from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from tests.conftest import feed_last_seq, test_settings, wait_handled
+from tests.feeding import publish
 
 VOLATILE = ("published_ns",)
 # A ceiling, not an expectation: a partition changing owner answers 503 meanwhile.
@@ -137,3 +143,17 @@ async def summaries_at(url: str) -> dict[str, list[int]]:
         return await summaries_in_stream(nc)
     finally:
         await nc.close()
+
+
+async def uninterrupted(store: Path, messages: Sequence[FeedMessage]) -> dict[str, Any]:
+    """The final state of ``messages`` through one actor host that was never interrupted
+    (its own nats-server, JetStream in ``store``): what a disturbed run must end with."""
+    with NatsServer(store) as server:
+        host = ActorHost(test_settings(server.url), DEFAULT_PRODUCTS)
+        await host.start()
+        try:
+            await publish(server.url, list(messages))
+            await wait_handled(host, await feed_last_seq(server.url))
+            return await final_state_at(server.url, chains_of(messages))
+        finally:
+            await host.stop()

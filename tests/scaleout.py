@@ -27,13 +27,14 @@ TAKEOVER_WAIT_S = 60.0
 
 
 def host_process(
-    nats_url: str, host_id: str, log: IO[bytes], **settings: object
+    nats_url: str, host_id: str | None, log: IO[bytes], **settings: object
 ) -> subprocess.Popen[bytes]:
-    """``deltastream actors`` in a child process; ``settings`` become DELTASTREAM_* vars."""
+    """``deltastream actors`` in a child process; ``settings`` become DELTASTREAM_* vars
+    (no ``host_id``: the host's default, hostname and pid)."""
     env = {
         **os.environ,
         "DELTASTREAM_NATS_URL": nats_url,
-        "DELTASTREAM_HOST_ID": host_id,
+        **({"DELTASTREAM_HOST_ID": host_id} if host_id else {}),
         "DELTASTREAM_SNAPSHOT_INTERVAL_S": "0.05",
         "DELTASTREAM_CHAIN_PUBLISH_INTERVAL_S": "0.05",
         "DELTASTREAM_SURFACE_PUBLISH_INTERVAL_S": "0.05",

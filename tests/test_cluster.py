@@ -18,21 +18,19 @@ import pytest
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
-from actors.host import ActorHost
-from actors.natsserver import NatsServer
-from actors.products import DEFAULT_PRODUCTS
 from actors.streams import ensure_streams
 from edge.server import serve
 from tests.cluster import NatsCluster, stream_leader
-from tests.conftest import feed_last_seq, test_settings, wait_handled
+from tests.conftest import test_settings
 from tests.edge.sio import recorder
-from tests.feeding import market, publish, session
+from tests.feeding import market, session
 from tests.final_state import (
     assert_in_order_once,
     chains_of,
     final_seq_per_chain,
     final_state,
     summaries_in_stream,
+    uninterrupted,
 )
 from tests.scaleout import (
     LeaseWatch,
@@ -52,22 +50,6 @@ pytestmark = pytest.mark.timeout(300)
 
 def _session() -> list[FeedMessage]:
     return session(market(PRODUCTS, weekly=1, monthly=1, rows_per_batch=6), steps=45)
-
-
-async def _uninterrupted(tmp_path: Path, messages: list[FeedMessage]) -> dict[str, Any]:
-    with NatsServer(tmp_path / "reference") as server:
-        host = ActorHost(test_settings(server.url), DEFAULT_PRODUCTS)
-        await host.start()
-        try:
-            await publish(server.url, messages)
-            await wait_handled(host, await feed_last_seq(server.url))
-            nc = await nats.connect(server.url)
-            try:
-                return await final_state(nc, chains_of(messages))
-            finally:
-                await nc.close()
-        finally:
-            await host.stop()
 
 
 @contextlib.asynccontextmanager
@@ -97,7 +79,7 @@ async def test_three_hosts_and_two_edges_ride_out_killing_a_host_and_a_server(
     tmp_path: Path,
 ) -> None:
     messages = _session()
-    expected = await _uninterrupted(tmp_path, messages)
+    expected = await uninterrupted(tmp_path / "reference", messages)
     final = final_seq_per_chain(messages)
     third = len(messages) // 3
 

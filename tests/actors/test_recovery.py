@@ -4,10 +4,7 @@ those of a run that was never interrupted, and no subject is published out of or
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +12,9 @@ import msgspec
 import nats
 
 from actors import subjects
-from actors.host import ActorHost
 from actors.natsserver import NatsServer
-from actors.products import DEFAULT_PRODUCTS
 from actors.streams import ensure_streams
-from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
+from tests.conftest import WAIT_S, test_settings
 from tests.feeding import market, publish, session
 from tests.final_state import (
     assert_in_order_once,
@@ -27,25 +22,9 @@ from tests.final_state import (
     final_seq_per_chain,
     final_state_at,
     summaries_at,
+    uninterrupted,
 )
-
-
-def _host_process(url: str, log: Any) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DELTASTREAM_NATS_URL": url,
-        "DELTASTREAM_SNAPSHOT_INTERVAL_S": "0.05",
-        "DELTASTREAM_CHAIN_PUBLISH_INTERVAL_S": "0.05",
-        "DELTASTREAM_SURFACE_PUBLISH_INTERVAL_S": "0.05",
-        "DELTASTREAM_FETCH_BATCH": "16",
-        "DELTASTREAM_LOG_LEVEL": os.environ.get("DS_TEST_LOG_LEVEL", "warning"),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "actors"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+from tests.scaleout import host_process
 
 
 async def _wait_final(
@@ -68,16 +47,7 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
     chains = chains_of(messages)
     final = final_seq_per_chain(messages)
 
-    # the uninterrupted run
-    with NatsServer(tmp_path / "ref") as ref_server:
-        host = ActorHost(test_settings(ref_server.url), DEFAULT_PRODUCTS)
-        await host.start()
-        try:
-            await publish(ref_server.url, messages)
-            await wait_handled(host, await feed_last_seq(ref_server.url))
-            expected = await final_state_at(ref_server.url, chains)
-        finally:
-            await host.stop()
+    expected = await uninterrupted(tmp_path / "ref", messages)
 
     # the same feed, with the host killed -9 part-way
     with NatsServer(tmp_path / "crash") as server, (tmp_path / "host.log").open("ab") as log:
@@ -85,7 +55,7 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
         await ensure_streams(nc.jetstream(), test_settings(server.url))
         seen: dict[str, int] = {}
         killed_at: list[int] = []
-        proc = _host_process(server.url, log)
+        proc = host_process(server.url, None, log)
         try:
             halfway = asyncio.Event()
             done = asyncio.Event()
@@ -105,7 +75,7 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=WAIT_S)
             killed_at.append(max(seen.values()))
-            proc = _host_process(server.url, log)
+            proc = host_process(server.url, None, log)
             await _wait_final(nc, final, seen, done)
             got = await final_state_at(server.url, chains)
         finally:

@@ -21,7 +21,7 @@ from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.service import SnapshotService
 from actors.streams import ensure_streams
-from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
+from tests.conftest import WAIT_S, test_settings
 from tests.feeding import market, publish, session
 from tests.final_state import (
     assert_in_order_once,
@@ -30,6 +30,7 @@ from tests.final_state import (
     final_state,
     service_request,
     summaries_in_stream,
+    uninterrupted,
 )
 from tests.scaleout import (
     LeaseWatch,
@@ -50,19 +51,7 @@ def _session() -> list[FeedMessage]:
 async def _reference_state(tmp_path: Path, messages: list[FeedMessage]) -> dict[str, Any]:
     """The analytics of one uninterrupted host with one partition (computed once)."""
     if "state" not in _reference:
-        with NatsServer(tmp_path / "reference") as server:
-            host = ActorHost(test_settings(server.url), DEFAULT_PRODUCTS)
-            await host.start()
-            try:
-                await publish(server.url, messages)
-                await wait_handled(host, await feed_last_seq(server.url))
-                nc = await nats.connect(server.url)
-                try:
-                    _reference["state"] = await final_state(nc, chains_of(messages))
-                finally:
-                    await nc.close()
-            finally:
-                await host.stop()
+        _reference["state"] = await uninterrupted(tmp_path / "reference", messages)
     return dict(_reference["state"])
 
 

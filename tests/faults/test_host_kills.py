@@ -18,11 +18,9 @@ import msgspec
 import nats
 import pytest
 
-from actors.host import ActorHost
 from actors.natsserver import NatsServer
-from actors.products import DEFAULT_PRODUCTS
 from actors.streams import ensure_streams
-from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
+from tests.conftest import WAIT_S, test_settings
 from tests.faults.forking import zygote
 from tests.feeding import market, publish, session
 from tests.final_state import (
@@ -30,6 +28,7 @@ from tests.final_state import (
     final_seq_per_chain,
     final_state_at,
     summaries_at,
+    uninterrupted,
 )
 
 KILLS = 20
@@ -62,15 +61,7 @@ async def test_twenty_sigkills_at_random_points_give_the_uninterrupted_result(
     # Kill points in FEED sequence terms, spread over the replay, seeded.
     points = sorted(rng.sample(range(len(messages) // 20, len(messages) * 19 // 20), KILLS))
 
-    with NatsServer(tmp_path / "ref") as ref:  # the uninterrupted run
-        host = ActorHost(test_settings(ref.url), DEFAULT_PRODUCTS)
-        await host.start()
-        try:
-            await publish(ref.url, messages)
-            await wait_handled(host, await feed_last_seq(ref.url))
-            expected = await final_state_at(ref.url, chains)
-        finally:
-            await host.stop()
+    expected = await uninterrupted(tmp_path / "ref", messages)
 
     with NatsServer(tmp_path / "crash") as server, (tmp_path / "hosts.log").open("ab") as log:
         nc = await nats.connect(server.url)
