@@ -48,6 +48,7 @@ _GATE_RETRY_S = 0.05
 _RESEND_RETRY_S = 0.2
 ACK_TIMEOUT_S = 5.0
 MAX_QUEUED = 20_000
+MAX_IN_FLIGHT = 4000  # publishes awaiting their ack (nats-py's default)
 # A resend must land inside ANALYTICS's de-duplication window, or a copy that did land the
 # first time would be stored twice.
 GIVE_UP_AFTER_S = ANALYTICS_DEDUP_WINDOW_S - ACK_TIMEOUT_S
@@ -72,8 +73,9 @@ class Publisher:
         ack_timeout_s: float = ACK_TIMEOUT_S,
         give_up_after_s: float = GIVE_UP_AFTER_S,
         max_queued: int = MAX_QUEUED,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
-        self._js = nc.jetstream()
+        self._js = nc.jetstream(publish_async_max_pending=max_in_flight)
         self.max_queued = max_queued
         self._loop = loop
         self._gate = gate
@@ -142,7 +144,12 @@ class Publisher:
                 # Hold everything until the lease is renewed, or ``discard`` drops it.
                 await asyncio.sleep(_GATE_RETRY_S)
                 continue
-            for subject, payload, headers in batch:
+            for i, (subject, payload, headers) in enumerate(batch):
+                if self._trouble:
+                    # Resync first; the rest goes back to the front of the queue, in order.
+                    with self._lock:
+                        self._queue.extendleft(reversed(batch[i:]))
+                    break
                 await self._send(subject, payload, headers)
             if batch:
                 continue
@@ -169,9 +176,12 @@ class Publisher:
         self._unacked[n] = item
         self._latest[subject] = n
         try:
-            item.future = await self._js.publish_async(subject, payload, headers=headers)
+            item.future = await self._js.publish_async(
+                subject, payload, headers=headers, wait_stall=self.ack_timeout_s
+            )
         except nats.errors.Error as exc:
-            # Disconnected past the client's reconnect buffer, or closed: resync.
+            # Too many acks outstanding (none come while NATS is away), disconnected past
+            # the client's reconnect buffer, or closed: resync.
             self._note_trouble(exc)
             return
         item.future.add_done_callback(lambda f: self._acked(n, f))

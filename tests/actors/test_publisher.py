@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -125,3 +126,33 @@ async def test_a_queue_that_cannot_drain_keeps_the_latest_message_per_subject(
             assert await _stored(js, name) == [b"4"]
     finally:
         await nc.close()
+
+
+async def test_nats_down_with_acks_outstanding_then_back_stores_every_subject_in_order(
+    tmp_path: Path,
+) -> None:
+    server = NatsServer(tmp_path / "js").start()
+    try:
+        nc = await nats.connect(server.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
+        js = nc.jetstream()
+        await ensure_streams(js, test_settings(server.url))
+        publisher = Publisher(nc, asyncio.get_running_loop(), ack_timeout_s=0.5, max_in_flight=10)
+        names = [subjects.analytics_summary("NIFTY", e) for e in ("2026-12-29", "2027-01-26")]
+        names.append(subjects.analytics_underlying("NIFTY"))
+        await asyncio.to_thread(server.stop, kill=True)
+        for i in range(1, 21):
+            for name in names:
+                publisher.publish(name, f"{i:02d}".encode())
+        # Ten publishes wait for acks that cannot come; the eleventh stalls and a resync
+        # starts, which decides what it owes (the latest per subject).
+        await _until(lambda: publisher.superseded > 0)
+        await asyncio.to_thread(server.start)  # same store, same port
+        await asyncio.wait_for(publisher.drained(), WAIT_S)
+        assert publisher.failed == 0, publisher.stats()
+        for name in names:
+            stored = await _stored(js, name)
+            assert stored == sorted(set(stored)), f"{name}: out of order or twice: {stored}"
+            assert stored[-1] == b"20", stored
+        await nc.close()
+    finally:
+        server.stop()
