@@ -98,6 +98,7 @@ class Publisher:
         self.published = 0  # acknowledged by JetStream
         self.failed = 0  # latest messages given up on after ``give_up_after_s``
         self.resent = 0
+        self.resyncs = 0
         self.superseded = 0  # unacknowledged, with a newer message of the subject stored
         self.fenced = 0  # dropped because the partition was lost
 
@@ -211,6 +212,7 @@ class Publisher:
     async def _resync(self) -> None:
         """Resend each subject's latest unacknowledged message, in publish order."""
         self._trouble = False
+        self.resyncs += 1
         epoch = self._epoch
         # Let the acks still on their way arrive first: what they confirm is not resent.
         futures = [s.future for s in self._unacked.values() if s.future is not None]
@@ -272,6 +274,7 @@ class Publisher:
             "published": self.published,
             "failed": self.failed,
             "resent": self.resent,
+            "resyncs": self.resyncs,
             "superseded": self.superseded,
             "dropped_on_loss": self.fenced,
             "queued": queued,

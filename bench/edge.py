@@ -303,11 +303,18 @@ def _start_edges(n: int, port: int, env: dict[str, str]) -> list[subprocess.Pope
 
 
 async def _socket_phase(
-    n: int, port: int, room: str, feed: _Feed, nc: Any, summary_subject: str, seconds: float
+    n: int,
+    port: int,
+    room: str,
+    feed: _Feed,
+    nc: Any,
+    summary_subject: str,
+    seconds: float,
+    per_worker: int = CLIENTS_PER_WORKER,
 ) -> str:
     workers = []
-    for start in range(0, n, CLIENTS_PER_WORKER):
-        size = min(CLIENTS_PER_WORKER, n - start)
+    for start in range(0, n, per_worker):
+        size = min(per_worker, n - start)
         workers.append(await _spawn_self("--worker", str(port), room, str(size)))
     for w in workers:
         assert w.stdout is not None
@@ -419,8 +426,9 @@ async def main(args: argparse.Namespace) -> None:
             feed = _Feed(sink, market, args.rate)
             for n in args.clients:
                 line = await _socket_phase(
-                    n, port, f"chain:NIFTY:{expiry}", feed, nc, summary_subject, args.seconds
-                )
+                    n, port, f"chain:NIFTY:{expiry}", feed, nc, summary_subject, args.seconds,
+                    args.clients_per_worker,
+                )  # fmt: skip
                 print(f"{line} [load {_load()}]", flush=True)
             base = f"http://127.0.0.1:{port}/api/analytics/summary/NIFTY"
             for url in (f"{base}?expiry={expiry}", base):
@@ -460,6 +468,9 @@ if __name__ == "__main__":
         p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                        default=[1, 100, 1000])  # fmt: skip
         p.add_argument("--edges", type=int, default=1, help="edge processes (SO_REUSEPORT)")
+        p.add_argument("--clients-per-worker", type=int, default=CLIENTS_PER_WORKER,
+                       help="connections per client worker process; each reads its sockets "
+                            "one after another, which adds to the latency it measures")  # fmt: skip
         p.add_argument("--edge-env", action="append", default=[], metavar="KEY=VALUE",
                        help="extra environment of the edges (DELTASTREAM_ settings)")  # fmt: skip
         ns = p.parse_args()

@@ -12,14 +12,16 @@ from typing import Any
 
 import httpx
 import msgspec
+import nats
 import pytest
 import uvloop
 
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from edge.server import serve
-from tests.conftest import feed_last_seq, test_settings, wait_handled
+from tests.conftest import feed_last_seq, test_settings, wait_handled, wait_published
 from tests.feeding import market, publish, session
+from tests.final_state import final_seq_per_chain
 
 READY_TIMEOUT_S = 30.0
 UVLOOP = "uvloop"
@@ -52,12 +54,34 @@ class Edge:
         return httpx.AsyncClient(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
 
     async def feed(self, steps: int = 4, products: tuple[str, ...] = ("NIFTY",)) -> None:
-        """Publish a seeded market session and wait until the actors applied all of it."""
-        await self.feed_messages(session(market(products), steps))
+        """Publish a seeded market session and wait until the actors applied all of it and
+        ANALYTICS holds each chain's summary of its last message."""
+        await self.feed_messages(session(market(products), steps), until_stored=True)
 
-    async def feed_messages(self, messages: list) -> None:  # type: ignore[type-arg]
+    async def feed_messages(
+        self,
+        messages: list,  # type: ignore[type-arg]
+        *,
+        until_stored: bool = False,
+    ) -> dict[str, dict[str, Any]]:
+        """Publish to FEED and wait until the actors applied (or dead-lettered) all of it.
+        With ``until_stored`` (for messages the actors accept) also wait until each chain's
+        summary of its last message is on ANALYTICS: those summaries, by subject."""
+        before = await feed_last_seq(self.nats_url)
         await publish(self.nats_url, messages)
         await wait_handled(self.host, await feed_last_seq(self.nats_url))
+        if not until_stored:
+            return {}
+        nc = await nats.connect(self.nats_url)
+        try:
+            return {
+                subject: await wait_published(
+                    nc, subject, lambda body, seq=before + seq: body["stream_seq"] >= seq
+                )
+                for subject, seq in final_seq_per_chain(messages).items()
+            }
+        finally:
+            await nc.close()
 
 
 EdgeFactory = Callable[..., Awaitable[Edge]]

@@ -124,9 +124,8 @@ async def test_frames_spread_in_slices_arrive_in_order_and_end_with_the_latest(
             assert (await rec.client.call("subscribe", room, timeout=10))["ok"]
             firsts.append((await rec.next("chain_summary"))["seq"])
         m = market()
-        await fed_edge.feed_messages(session(m, 12))
-        async with fed_edge.client() as c:
-            last = (await c.get(f"/api/analytics/summary/NIFTY?expiry={MID}")).json()["seq"]
+        finals = await fed_edge.feed_messages(session(m, 12), until_stored=True)
+        last = finals[subjects.analytics_summary("NIFTY", MID)]["seq"]
         assert last > max(firsts)
         for rec, first in zip(recs, firsts, strict=True):
             seqs = [first]
