@@ -21,7 +21,7 @@ the output says which. ``GET /api/analytics/summary/NIFTY?expiry=<E>`` and witho
 expiry, while the feed runs::
 
     python bench/edge.py [--seconds 8] [--rate 20] [--clients 1,100,1000] [--edges 1]
-                         [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0]
+                         [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0] [--clients-per-worker 250]
 """
 
 from __future__ import annotations
