@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from actors.child_process import stop_child
+
 __all__ = ["ClusterSpec", "NatsServer", "find_binary"]
 
 _LISTEN_RE = re.compile(r"Listening for client connections on [^\s]*:(\d+)")
@@ -140,16 +142,7 @@ class NatsServer:
         proc, self.process = self.process, None
         if proc is None:
             return
-        if proc.poll() is None:
-            if kill:
-                proc.kill()
-            else:
-                proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, kill=kill)
         if self._pump is not None:
             self._pump.join(timeout=5)
         if proc.stderr is not None:

@@ -131,7 +131,8 @@ class Publisher:
 
     async def _run(self) -> None:
         while True:
-            if self._trouble or self._ack_overdue():
+            deadline = self._ack_deadline()
+            if self._trouble or (deadline is not None and time.monotonic() > deadline):
                 await self._resync()
                 continue
             with self._lock:
@@ -158,10 +159,8 @@ class Publisher:
                 self._idle.set()
             # Until new messages, an ack's outcome, or the oldest ack's deadline.
             self._wake.clear()
-            timeout = None
-            oldest = next(iter(self._unacked.values()), None)
-            if oldest is not None:
-                timeout = max(0.0, oldest.sent_at + self.ack_timeout_s - time.monotonic())
+            deadline = self._ack_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
@@ -203,9 +202,10 @@ class Publisher:
         self._trouble = True
         self._wake.set()
 
-    def _ack_overdue(self) -> bool:
+    def _ack_deadline(self) -> float | None:
+        """When the oldest unacknowledged message's ack is overdue (monotonic clock)."""
         oldest = next(iter(self._unacked.values()), None)
-        return oldest is not None and time.monotonic() - oldest.sent_at > self.ack_timeout_s
+        return None if oldest is None else oldest.sent_at + self.ack_timeout_s
 
     # ------------------------------------------------------------ recovery
 

@@ -33,6 +33,7 @@ import msgspec
 import nats
 
 from actors import subjects
+from actors.child_process import stop_child
 from actors.feeds.market import FeedMessage, SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.natsserver import NatsServer
@@ -90,13 +91,8 @@ def _market(rows: int, start_ns: int) -> SyntheticMarket:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
+    if stop_child(process, timeout_s=60):
         print(f"{process.args} did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
-        process.kill()
-        process.wait()
 
 
 def _cpu_s(stat: Path, *, system_only: bool = False) -> float:

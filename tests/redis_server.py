@@ -14,6 +14,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from actors.child_process import stop_child
+
 READY = "Ready to accept connections"
 READY_TIMEOUT_S = 20.0
 _START_ATTEMPTS = 3
@@ -98,13 +100,7 @@ class RedisServer:
         proc, self.process = self.process, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
         if self._pump is not None:
             self._pump.join(timeout=5)
         if proc.stdout is not None:

@@ -17,6 +17,7 @@ import nats.errors
 import nats.js.errors
 
 from actors import subjects
+from actors.child_process import stop_child
 from actors.feeds.market import FeedMessage
 from actors.settings import Settings
 from actors.streams import open_lease_bucket
@@ -51,13 +52,7 @@ def host_process(
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_child(proc, timeout_s=WAIT_S)
 
 
 class LeaseWatch:

@@ -24,7 +24,7 @@ from tests.final_state import (
     summaries_at,
     uninterrupted,
 )
-from tests.scaleout import host_process
+from tests.scaleout import host_process, stop_process
 
 
 async def _wait_final(
@@ -79,8 +79,7 @@ async def test_kill_9_mid_replay_then_restart_gives_the_uninterrupted_result(
             await _wait_final(nc, final, seen, done)
             got = await final_state_at(server.url, chains)
         finally:
-            proc.terminate()
-            proc.wait(timeout=WAIT_S)
+            stop_process(proc)
             await nc.close()
         assert killed_at[0] < len(messages), "the host finished before it was killed"
         assert got == expected
