@@ -41,6 +41,7 @@ from actors.futures import BridgedActor
 from actors.messages import ChainFeed, Summary, encode
 from actors.metrics import RECOMPUTE_SECONDS
 from actors.publisher import Publisher
+from actors.streams import LATEST_ONLY
 
 __all__ = ["ChainActor"]
 
@@ -231,7 +232,7 @@ class ChainActor(BridgedActor):
             self._next_chain_ns = _next_slot(now_ns, self.chain_interval_ns, self._phase)
             if self.book.stream_seq > self.publish_floor:
                 enriched = self.book.enriched(published_ns=time.time_ns())
-                self.publisher.publish(self._chain_subject, encode(enriched))
+                self.publisher.publish(self._chain_subject, encode(enriched), LATEST_ONLY)
         if self._smile_dirty and self.product_ref is not None and now_ns >= self._next_smile_ns:
             self._smile_dirty = False
             # Half an interval apart from this chain's enriched view.

@@ -33,6 +33,7 @@ from actors.futures import BridgedActor
 from actors.messages import OhlcBar, SmileSlice, Surface, UnderlyingTick, encode
 from actors.products import ProductSpec
 from actors.publisher import Publisher
+from actors.streams import LATEST_ONLY
 
 __all__ = ["INTERVALS_NS", "ProductActor", "ProductSnapshot"]
 
@@ -256,7 +257,7 @@ class ProductActor(BridgedActor):
             self._surface_dirty = False
             self._last_surface_pub = now_ns
             self.publisher.publish(
-                subjects.analytics_surface(self.product), encode(self._surface())
+                subjects.analytics_surface(self.product), encode(self._surface()), LATEST_ONLY
             )
 
     # ------------------------------------------------------------ persistence

@@ -34,6 +34,7 @@ from actors.settings import Settings
 __all__ = [
     "ANALYTICS_DEDUP_WINDOW_S",
     "ARCHIVE_SUBJECTS",
+    "LATEST_ONLY",
     "analytics_config",
     "archive_consumer_config",
     "dlq_config",
@@ -60,6 +61,11 @@ LOGS_SUBJECTS = [subjects.LOGS_WILDCARD]
 # within this window ANALYTICS stores it once. Short: the ids of every analytics message
 # published in the window are kept by the server.
 ANALYTICS_DEDUP_WINDOW_S = 30.0
+# Headers of a publish that replaces every earlier message on its subject. Enriched chains
+# (~35 KB, every 0.5 s per chain) and surfaces are whole snapshots that nothing reads back
+# in sequence; with the per-subject history they made up nearly all of ANALYTICS (1.2 GB
+# in 17 minutes of the soak) and the nats-server's memory grew with it.
+LATEST_ONLY = {"Nats-Rollup": "sub"}
 # One log event is a line of JSON; the shippers and POST /api/logs keep them far smaller.
 _LOG_EVENT_MAX_BYTES = 64 * 1024
 # What the archive keeps: ticks, summaries and (downsampled) enriched chains.
@@ -110,6 +116,7 @@ def analytics_config(s: Settings) -> StreamConfig:
         duplicate_window=ANALYTICS_DEDUP_WINDOW_S,
         num_replicas=s.replicas,
         allow_direct=True,
+        allow_rollup_hdrs=True,
     )
 
 

@@ -149,3 +149,64 @@ async def test_every_chain_publishes_its_summary_and_the_surface_covers_all_expi
     listed = {p["product"]: p["expiries"] for p in products}
     assert listed == {p: [c.expiry.isoformat() for c in cs] for p, cs in m.chains.items()}
     assert all(dt.date.fromisoformat(e) for es in listed.values() for e in es)
+
+
+async def test_analytics_keeps_only_the_latest_enriched_chain_and_surface_but_summary_history(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    # Two rounds, each waited for on the stream, so each chain and the surface were
+    # published at least twice; a subject that kept history would hold two messages.
+    m = market(("NIFTY",), weekly=1, monthly=1)
+    messages = session(m, steps=30)
+    expiries = [c.expiry.isoformat() for c in m.chains["NIFTY"]]
+
+    def last_seq(exp: str, upto: int) -> int:
+        return max(
+            i + 1
+            for i, msg in enumerate(messages[:upto])
+            if msg.payload.get("expiry") in (None, exp)
+        )
+
+    surface = subjects.analytics_surface("NIFTY")
+    nc = await nats.connect(nats_server.url)
+    try:
+        surface_ns = 0
+        for part, upto in (
+            (messages[: len(messages) // 2], len(messages) // 2),
+            (messages[len(messages) // 2 :], len(messages)),
+        ):
+            await publish(nats_server.url, part)
+            await wait_handled(actor_host, await feed_last_seq(nats_server.url))
+            for exp in expiries:
+                seq = last_seq(exp, upto)
+                await wait_published(
+                    nc,
+                    subjects.analytics_chain("NIFTY", exp),
+                    lambda b: b["stream_seq"] >= seq,  # noqa: B023  (awaited here)
+                )
+                await wait_summary(nc, "NIFTY", exp, seq)
+            newer = await wait_published(
+                nc,
+                surface,
+                lambda b: (
+                    b["published_ns"] > surface_ns  # noqa: B023  (awaited here)
+                    and len(b["expiries"]) == len(expiries)
+                ),
+            )
+            surface_ns = newer["published_ns"]
+
+        js = nc.jetstream()
+
+        async def stored(subject: str) -> int:
+            info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
+            return (info.state.subjects or {}).get(subject, 0)
+
+        for exp in expiries:
+            chain_subject = subjects.analytics_chain("NIFTY", exp)
+            assert await stored(chain_subject) == 1
+            assert await stored(subjects.analytics_summary("NIFTY", exp)) > 1
+            kept = await js.get_msg(subjects.ANALYTICS_STREAM, subject=chain_subject, direct=True)
+            assert msgspec.json.decode(kept.data)["stream_seq"] == last_seq(exp, len(messages))
+        assert await stored(surface) == 1
+    finally:
+        await nc.close()
