@@ -198,8 +198,11 @@ class ProductActor(BridgedActor):
             )
             self.closed[interval].append(closed)
             if publish:
+                # Latest only: REST and the snapshot service serve the history from
+                # `closed` (kept in the KV snapshot); a bar kept 2000 deep on ANALYTICS lived
+                # 33 hours and pinned the file block it sat in with every deleted message.
                 self.publisher.publish(
-                    subjects.analytics_ohlc(self.product, interval), encode(closed)
+                    subjects.analytics_ohlc(self.product, interval), encode(closed), LATEST_ONLY
                 )
             bar = None
         if bar is None:

@@ -12,12 +12,13 @@ import numpy as np
 
 from actors import subjects
 from actors.analytics import black76, chain, expiry, forward
+from actors.feeds.market import FeedMessage
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from tests.actors.reference import replay
 from tests.conftest import feed_last_seq, wait_handled, wait_published, wait_summary
-from tests.feeding import market, publish, session
+from tests.feeding import START_NS, market, publish, session
 
 
 async def _request(url: str, endpoint: str, body: dict[str, object]) -> dict:
@@ -210,3 +211,34 @@ async def test_analytics_keeps_only_the_latest_enriched_chain_and_surface_but_su
         assert await stored(surface) == 1
     finally:
         await nc.close()
+
+
+async def test_bars_on_analytics_are_latest_only_and_the_service_keeps_their_history(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    # Ticks every 20 s of feed time for 200 s: the 1m bars of minutes 0, 1 and 2 close.
+
+    ticks = [
+        FeedMessage(
+            subjects.feed_underlying("NIFTY"),
+            {"ts": START_NS + k * 20 * 10**9, "product": "NIFTY", "price": 24000.0 + k},
+        )
+        for k in range(11)
+    ]
+    await publish(nats_server.url, ticks)
+    await wait_handled(actor_host, await feed_last_seq(nats_server.url))
+    minute = 60 * 10**9
+    nc = await nats.connect(nats_server.url)
+    try:
+        subject = subjects.analytics_ohlc("NIFTY", "1m")
+        last = await wait_published(nc, subject, lambda b: b["start_ns"] == START_NS + 2 * minute)
+        assert (last["open"], last["close"]) == (24006.0, 24008.0)
+        js = nc.jetstream()
+        info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
+        assert (info.state.subjects or {}).get(subject) == 1
+    finally:
+        await nc.close()
+    bars = await _request(
+        nats_server.url, "ohlc", {"product": "NIFTY", "interval": "1m", "limit": 10}
+    )
+    assert [b["start_ns"] for b in bars] == [START_NS + i * minute for i in range(3)]
