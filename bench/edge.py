@@ -15,12 +15,14 @@ not dominate what is measured. Latency = the client's wall clock when the frame'
 was read − the summary's ``ts`` (same machine, same clock). It is split at the actor's
 ``published_ns``: ``host`` = published_ns − ts (JetStream, ingress, the chain actor),
 ``edge`` = receipt − published_ns (NATS to the edge, fan-out, websocket write, client read).
+Each phase connects its clients, runs the feed for ``--warmup`` seconds, then records for
+``--seconds`` (``--warmup 0``: from the first summary after the connections).
 
 REST: ``wrk`` (``apt-get install wrk``) when it is on PATH, else httpx from one process;
 the output says which. ``GET /api/analytics/summary/NIFTY?expiry=<E>`` and without the
 expiry, while the feed runs::
 
-    python bench/edge.py [--seconds 8] [--rate 20] [--clients 1,100,1000] [--edges 1]
+    python bench/edge.py [--seconds 8] [--warmup 2] [--rate 20] [--clients 1,100,1000] [--edges 1]
                          [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0] [--clients-per-worker 250]
 """
 
@@ -311,6 +313,7 @@ async def _socket_phase(
     summary_subject: str,
     seconds: float,
     per_worker: int = CLIENTS_PER_WORKER,
+    warmup: float = 0.0,
 ) -> str:
     workers = []
     for start in range(0, n, per_worker):
@@ -325,12 +328,16 @@ async def _socket_phase(
     async def on_summary(msg: Any) -> None:
         nats_ns.append(time.time_ns() - _stamps.decode(msg.data).ts)
 
+    # The feed runs `warmup` seconds before anything is recorded: the edge has just taken
+    # every connection of the phase, and its first collections of them are not the steady
+    # state the latency target is about.
+    feed.start()
+    await asyncio.sleep(warmup)
     sub = await nc.subscribe(summary_subject, cb=on_summary)
     for w in workers:
         assert w.stdin is not None
         w.stdin.write(b"GO\n")
         await w.stdin.drain()
-    feed.start()
     await asyncio.sleep(seconds)
     steps = await feed.stop()
     await asyncio.sleep(1.0)  # the last step's summaries reach everyone
@@ -427,7 +434,7 @@ async def main(args: argparse.Namespace) -> None:
             for n in args.clients:
                 line = await _socket_phase(
                     n, port, f"chain:NIFTY:{expiry}", feed, nc, summary_subject, args.seconds,
-                    args.clients_per_worker,
+                    args.clients_per_worker, args.warmup,
                 )  # fmt: skip
                 print(f"{line} [load {_load()}]", flush=True)
             base = f"http://127.0.0.1:{port}/api/analytics/summary/NIFTY"
@@ -464,6 +471,8 @@ if __name__ == "__main__":
     else:
         p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         p.add_argument("--seconds", type=float, default=8.0)
+        p.add_argument("--warmup", type=float, default=2.0,
+                       help="seconds of feed before recording starts")  # fmt: skip
         p.add_argument("--rate", type=float, default=20.0, help="market steps per second")
         p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                        default=[1, 100, 1000])  # fmt: skip
