@@ -15,14 +15,14 @@ not dominate what is measured. Latency = the client's wall clock when the frame'
 was read − the summary's ``ts`` (same machine, same clock). It is split at the actor's
 ``published_ns``: ``host`` = published_ns − ts (JetStream, ingress, the chain actor),
 ``edge`` = receipt − published_ns (NATS to the edge, fan-out, websocket write, client read).
-Each phase connects its clients, runs the feed for ``--warmup`` seconds, then records for
-``--seconds`` (``--warmup 0``: from the first summary after the connections).
+Each phase connects its clients, runs the feed for ``--warmup`` seconds (default none), then
+records for ``--seconds``.
 
 REST: ``wrk`` (``apt-get install wrk``) when it is on PATH, else httpx from one process;
 the output says which. ``GET /api/analytics/summary/NIFTY?expiry=<E>`` and without the
 expiry, while the feed runs::
 
-    python bench/edge.py [--seconds 8] [--warmup 2] [--rate 20] [--clients 1,100,1000] [--edges 1]
+    python bench/edge.py [--seconds 8] [--warmup 0] [--rate 20] [--clients 1,100,1000] [--edges 1]
                          [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0] [--clients-per-worker 250]
 """
 
@@ -328,9 +328,8 @@ async def _socket_phase(
     async def on_summary(msg: Any) -> None:
         nats_ns.append(time.time_ns() - _stamps.decode(msg.data).ts)
 
-    # The feed runs `warmup` seconds before anything is recorded: the edge has just taken
-    # every connection of the phase, and its first collections of them are not the steady
-    # state the latency target is about.
+    # With `warmup`, the feed runs that long before anything is recorded: the edge has just
+    # taken every connection of the phase (bench/RESULTS.md: it made no difference).
     feed.start()
     await asyncio.sleep(warmup)
     sub = await nc.subscribe(summary_subject, cb=on_summary)
@@ -471,7 +470,7 @@ if __name__ == "__main__":
     else:
         p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         p.add_argument("--seconds", type=float, default=8.0)
-        p.add_argument("--warmup", type=float, default=2.0,
+        p.add_argument("--warmup", type=float, default=0.0,
                        help="seconds of feed before recording starts")  # fmt: skip
         p.add_argument("--rate", type=float, default=20.0, help="market steps per second")
         p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
