@@ -184,10 +184,9 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def _go_heap(port: int) -> str:
+async def _go_heap(http: httpx.AsyncClient, port: int) -> str:
     """nats-server's Go heap from its profiling port: allocated now / live (NextGC / 2)."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        text = (await http.get(f"http://127.0.0.1:{port}/debug/pprof/heap?debug=1")).text
+    text = (await http.get(f"http://127.0.0.1:{port}/debug/pprof/heap?debug=1")).text
     stats = dict(
         line[2:].split(" = ", 1)
         for line in text.splitlines()
@@ -338,7 +337,7 @@ async def soak(args: argparse.Namespace) -> int:
                     await asyncio.sleep(min(_RSS_EVERY_S, left))
                     for name, pid in pids.items():
                         rss[name][minute].append(_rss_mib(pid))
-                go_heap.append(await _go_heap(prof_port))
+                go_heap.append(await _go_heap(http, prof_port))
                 dlq = (await js.stream_info(subjects.DLQ_STREAM)).state.messages
                 feed_state = (await js.stream_info(subjects.FEED_STREAM)).state
                 feed, feed_mib = feed_state.last_seq, feed_state.bytes / 2**20

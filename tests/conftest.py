@@ -55,15 +55,20 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 
 
 @pytest.fixture
-async def js(nats_server: NatsServer) -> AsyncIterator[Any]:
-    """A JetStream context on ``nats_server`` with deltastream's streams created."""
+async def analytics_nc(nats_server: NatsServer) -> AsyncIterator[Any]:
+    """A connection to ``nats_server`` with deltastream's streams created."""
     nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_streams(js, test_settings(nats_server.url))
+    await ensure_streams(nc.jetstream(), test_settings(nats_server.url))
     try:
-        yield js
+        yield nc
     finally:
         await nc.close()
+
+
+@pytest.fixture
+def js(analytics_nc: Any) -> Any:
+    """A JetStream context on ``nats_server`` with deltastream's streams created."""
+    return analytics_nc.jetstream()
 
 
 @pytest.fixture

@@ -46,6 +46,12 @@ def final_seq_per_chain(messages: Sequence[FeedMessage]) -> dict[str, int]:
     return last
 
 
+async def stored_count(js: Any, subject: str) -> int:
+    """How many messages ANALYTICS holds on ``subject``."""
+    info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
+    return int((info.state.subjects or {}).get(subject, 0))
+
+
 async def service_request(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
     """Ask the snapshot service, retrying while a partition changes owner (503)."""
     deadline = asyncio.get_running_loop().time() + SERVICE_WAIT_S

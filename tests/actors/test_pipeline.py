@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import msgspec
 import nats
@@ -19,9 +20,10 @@ from actors.products import DEFAULT_PRODUCTS
 from tests.actors.reference import replay
 from tests.conftest import feed_last_seq, wait_handled, wait_published, wait_summary
 from tests.feeding import START_NS, market, publish, session
+from tests.final_state import final_seq_per_chain, stored_count
 
 
-async def _request(url: str, endpoint: str, body: dict[str, object]) -> dict:
+async def _request(url: str, endpoint: str, body: dict[str, object]) -> Any:
     nc = await nats.connect(url)
     try:
         reply = await nc.request(
@@ -160,26 +162,18 @@ async def test_analytics_keeps_only_the_latest_enriched_chain_and_surface_but_su
     m = market(("NIFTY",), weekly=1, monthly=1)
     messages = session(m, steps=30)
     expiries = [c.expiry.isoformat() for c in m.chains["NIFTY"]]
-
-    def last_seq(exp: str, upto: int) -> int:
-        return max(
-            i + 1
-            for i, msg in enumerate(messages[:upto])
-            if msg.payload.get("expiry") in (None, exp)
-        )
-
+    final = final_seq_per_chain(messages)
     surface = subjects.analytics_surface("NIFTY")
     nc = await nats.connect(nats_server.url)
     try:
         surface_ns = 0
-        for part, upto in (
-            (messages[: len(messages) // 2], len(messages) // 2),
-            (messages[len(messages) // 2 :], len(messages)),
-        ):
+        half = len(messages) // 2
+        for part, upto in ((messages[:half], half), (messages[half:], len(messages))):
             await publish(nats_server.url, part)
             await wait_handled(actor_host, await feed_last_seq(nats_server.url))
+            reached = final_seq_per_chain(messages[:upto])
             for exp in expiries:
-                seq = last_seq(exp, upto)
+                seq = reached[subjects.analytics_summary("NIFTY", exp)]
                 await wait_published(
                     nc,
                     subjects.analytics_chain("NIFTY", exp),
@@ -197,18 +191,14 @@ async def test_analytics_keeps_only_the_latest_enriched_chain_and_surface_but_su
             surface_ns = newer["published_ns"]
 
         js = nc.jetstream()
-
-        async def stored(subject: str) -> int:
-            info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
-            return (info.state.subjects or {}).get(subject, 0)
-
         for exp in expiries:
             chain_subject = subjects.analytics_chain("NIFTY", exp)
-            assert await stored(chain_subject) == 1
-            assert await stored(subjects.analytics_summary("NIFTY", exp)) > 1
+            summary_subject = subjects.analytics_summary("NIFTY", exp)
+            assert await stored_count(js, chain_subject) == 1
+            assert await stored_count(js, summary_subject) > 1
             kept = await js.get_msg(subjects.ANALYTICS_STREAM, subject=chain_subject, direct=True)
-            assert msgspec.json.decode(kept.data)["stream_seq"] == last_seq(exp, len(messages))
-        assert await stored(surface) == 1
+            assert msgspec.json.decode(kept.data)["stream_seq"] == final[summary_subject]
+        assert await stored_count(js, surface) == 1
     finally:
         await nc.close()
 
@@ -217,7 +207,6 @@ async def test_bars_on_analytics_are_latest_only_and_the_service_keeps_their_his
     nats_server: NatsServer, actor_host: ActorHost
 ) -> None:
     # Ticks every 20 s of feed time for 200 s: the 1m bars of minutes 0, 1 and 2 close.
-
     ticks = [
         FeedMessage(
             subjects.feed_underlying("NIFTY"),
@@ -233,9 +222,7 @@ async def test_bars_on_analytics_are_latest_only_and_the_service_keeps_their_his
         subject = subjects.analytics_ohlc("NIFTY", "1m")
         last = await wait_published(nc, subject, lambda b: b["start_ns"] == START_NS + 2 * minute)
         assert (last["open"], last["close"]) == (24006.0, 24008.0)
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.ANALYTICS_STREAM, subjects_filter=subject)
-        assert (info.state.subjects or {}).get(subject) == 1
+        assert await stored_count(nc.jetstream(), subject) == 1
     finally:
         await nc.close()
     bars = await _request(
