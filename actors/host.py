@@ -237,12 +237,15 @@ class ActorHost:
         healthy = all(p["healthy"] for p in parts) and connected and self.started.is_set()
         ingress: Any = None
         publisher: Any = None
+        feed: Any = None
         if self.settings.partitions == 1:
             ingress = parts[0]["ingress"] if parts else None
             publisher = parts[0]["publisher"] if parts else None
+            feed = parts[0]["feed"] if parts else None
         else:
             ingress = {str(k): p["ingress"] for k, p in by_partition.items()}
             publisher = {str(k): p["publisher"] for k, p in by_partition.items()}
+            feed = {str(k): p["feed"] for k, p in by_partition.items()}
         return {
             "healthy": healthy,
             "escalation": escalations[0] if escalations else None,
@@ -251,9 +254,12 @@ class ActorHost:
             "chains_down": sorted(c for p in parts for c in p["chains_down"]),
             "products_down": sorted(c for p in parts for c in p["products_down"]),
             "restarts": sum(p["restarts"] for p in parts),
+            # Running, but something was or may be lost (FEED's limits): /health says degraded.
+            "warnings": [w for p in parts for w in p["warnings"]],
             "nats_connected": connected,
             "ingress": ingress,
             "publisher": publisher,
+            "feed": feed,
             "leases": self.leases.stats() if self.leases else None,
             "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
         }

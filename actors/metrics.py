@@ -14,6 +14,9 @@ __all__ = [
     "ACTOR_HOST_HEALTHY",
     "CHAINS_LIVE",
     "FEED_ACCEPTED",
+    "FEED_LAG_MESSAGES",
+    "FEED_LAG_SHARE",
+    "FEED_MISSED",
     "FEED_REDELIVERED",
     "FEED_REJECTED",
     "LOG_EVENTS_BUFFERED",
@@ -30,6 +33,22 @@ FEED_REJECTED = Counter(
 )
 FEED_REDELIVERED = Counter(
     "deltastream_feed_redelivered_total", "Feed messages delivered more than once"
+)
+FEED_LAG_MESSAGES = Gauge(
+    "deltastream_feed_lag_messages",
+    "FEED messages not yet delivered to a partition's ingress (checked every few seconds)",
+    ["partition"],
+)
+FEED_LAG_SHARE = Gauge(
+    "deltastream_feed_lag_share",
+    "A partition's undelivered FEED bytes as a share of FEED's byte limit (1: FEED drops "
+    "messages the ingress has not read)",
+    ["partition"],
+)
+FEED_MISSED = Counter(
+    "deltastream_feed_missed_total",
+    "FEED sequences dropped (age or byte limit) before a partition's ingress applied them",
+    ["partition"],
 )
 RECOMPUTE_SECONDS = Histogram(
     "deltastream_recompute_seconds",

@@ -21,6 +21,7 @@ import nats.errors
 import structlog
 
 from actors.chain_actor import ChainActor
+from actors.feed_watch import FeedWatch
 from actors.ingress import Ingress
 from actors.products import ProductSpec
 from actors.publisher import Publisher
@@ -35,6 +36,7 @@ __all__ = ["PartitionWorker"]
 log = structlog.get_logger(__name__)
 
 FLUSH_PERIOD_S = 0.1
+FEED_CHECK_PERIOD_S = 5.0
 # A hand-over (checkpoint, last publishes) that takes longer is abandoned: the next owner
 # then replays from the previous checkpoint instead.
 GRACEFUL_STOP_S = 10.0
@@ -70,6 +72,7 @@ class PartitionWorker:
             chain_actor=chain_actor,
         )
         self.ingress: Ingress | None = None
+        self.feed_watch: FeedWatch | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Loops also check this: Python 3.11's wait_for can swallow a cancellation that
         # arrives as its inner request completes, and a swallowed one must not keep a loop up.
@@ -87,6 +90,11 @@ class PartitionWorker:
         durable = await ensure_ingress_consumer(
             self.js, self.settings, start_seq=start_seq, partition=self.partition
         )
+        self.feed_watch = FeedWatch(
+            self.js, durable=durable, partition=self.partition, partitions=self.settings.partitions
+        )
+        if checkpoint:
+            await self.feed_watch.check_start(start_seq)
         self.ingress = Ingress(
             nc=self.nc,
             js=self.js,
@@ -101,6 +109,7 @@ class PartitionWorker:
             asyncio.create_task(self.ingress.run(), name=f"ingress-{self.partition}"),
             asyncio.create_task(self._flush_loop(), name=f"flush-{self.partition}"),
             asyncio.create_task(self._checkpoint_loop(), name=f"checkpoint-{self.partition}"),
+            asyncio.create_task(self._feed_check_loop(), name=f"feed-check-{self.partition}"),
         ]
         self.log.info(
             "partition_started",
@@ -123,6 +132,18 @@ class PartitionWorker:
                 await self.checkpoint()
             except nats.errors.Error as exc:
                 self.log.warning("checkpoint_failed", error=type(exc).__name__)
+
+    async def _feed_check_loop(self) -> None:
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), FEED_CHECK_PERIOD_S)
+                return
+            if self.feed_watch is None or not self.held():
+                continue
+            try:
+                await self.feed_watch.check()
+            except nats.errors.Error as exc:
+                self.log.warning("feed_check_failed", error=type(exc).__name__)
 
     async def checkpoint(self) -> int | None:
         """Snapshot every actor of the partition to KV, then record the FEED sequence they all
@@ -183,4 +204,6 @@ class PartitionWorker:
             **self.supervisor.health(),
             "ingress": self.ingress.stats() if self.ingress else None,
             "publisher": self.publisher.stats(),
+            "feed": self.feed_watch.stats() if self.feed_watch else None,
+            "warnings": self.feed_watch.warnings() if self.feed_watch else [],
         }

@@ -83,8 +83,9 @@ _PARTITION_RE = re.compile(r"\{\{\s*partition\((\d+),")
 
 
 def feed_config(s: Settings) -> StreamConfig:
-    # Discard-new with limits: when FEED is full, publishers get an error instead of the
-    # stream silently dropping the oldest unconsumed messages.
+    # Discard-old: a full FEED drops its oldest messages, applied long ago unless an
+    # ingress is behind by most of the stream; refusing the live feed instead would stop
+    # every analytic at the first full day. ``actors.feed_watch`` reports lag and losses.
     layout = subjects.FeedLayout(s.partitions)
     transform = layout.transform()
     return StreamConfig(
@@ -97,7 +98,7 @@ def feed_config(s: Settings) -> StreamConfig:
         max_age=s.feed_max_age_s,
         max_bytes=s.feed_max_bytes,
         max_msg_size=_ONE_MIB,
-        discard=DiscardPolicy.NEW,
+        discard=DiscardPolicy.OLD,
         duplicate_window=s.feed_dedup_window_s,
         num_replicas=s.replicas,
     )

@@ -41,6 +41,7 @@ class _ActorHealth(msgspec.Struct, frozen=True):
     escalation: str | None = None
     chains: int = 0
     chains_down: list[str] = []
+    warnings: list[str] = []
 
 
 async def _stream_check(st: EdgeState, name: str) -> tuple[bool, str]:
@@ -64,8 +65,10 @@ async def _actor_check(st: EdgeState) -> tuple[bool, str]:
         return False, "actor host sent a malformed health reply"
     if not health.healthy:
         return False, f"actor host unhealthy: {health.escalation or 'escalated'}"
-    if health.chains_down:
-        return True, f"degraded: chains down {', '.join(health.chains_down[:10])}"
+    problems = [f"chains down {', '.join(health.chains_down[:10])}"] if health.chains_down else []
+    problems += health.warnings[:5]
+    if problems:
+        return True, f"degraded: {'; '.join(problems)}"
     return True, f"ok ({health.chains} chains)"
 
 

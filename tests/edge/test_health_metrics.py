@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import nats
+
 from actors import subjects
 from actors.feeds.market import FeedMessage
 from tests.edge.conftest import Edge
+from tests.conftest import feed_last_seq
 from tests.edge.sio import recorder
 from tests.feeding import START_NS
 
@@ -66,3 +69,23 @@ async def test_docs_ui_lists_every_operation(edge: Edge) -> None:
         page = (await c.get("/api/docs/ui")).text
     for path in doc["paths"]:
         assert path in page
+
+
+async def test_health_is_degraded_naming_feed_messages_the_actors_missed(fed_edge: Edge) -> None:
+    # FEED no longer holds what a restart from the start would replay (its age or byte
+    # limit dropped it): the host runs on and says what it missed.
+    last = await feed_last_seq(fed_edge.nats_url)
+    nc = await nats.connect(fed_edge.nats_url)
+    try:
+        await nc.jetstream().purge_stream(subjects.FEED_STREAM)
+    finally:
+        await nc.close()
+    watch = fed_edge.host.workers[0].feed_watch
+    assert watch is not None
+    await watch.check_start(1)
+    async with fed_edge.client() as c:
+        r = await c.get("/health")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "degraded"
+    detail = body["checks"]["actors"]["detail"]
+    assert detail.startswith("degraded: ") and f"FEED dropped messages 1-{last}" in detail
