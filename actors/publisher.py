@@ -39,6 +39,7 @@ import nats.errors
 import structlog
 
 from actors.streams import ANALYTICS_DEDUP_WINDOW_S
+from actors.wakeup import Wakeup
 
 __all__ = ["Publisher"]
 
@@ -76,6 +77,7 @@ class Publisher:
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._js = nc.jetstream(publish_async_max_pending=max_in_flight)
+        self._max_in_flight = max_in_flight
         self.max_queued = max_queued
         self._loop = loop
         self._gate = gate
@@ -91,7 +93,7 @@ class Publisher:
         self._latest: dict[str, int] = {}
         self._trouble = False
         self._epoch = 0  # bumped by ``discard``: a resend in progress stops
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -158,13 +160,10 @@ class Publisher:
             if not self._unacked:
                 self._idle.set()
             # Until new messages, an ack's outcome, or the oldest ack's deadline.
-            self._wake.clear()
             deadline = self._ack_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await self._wake.wait(
+                None if deadline is None else max(0.0, deadline - time.monotonic())
+            )
 
     async def _send(self, subject: str, payload: bytes, extra: dict[str, str] | None) -> None:
         n = self._n
@@ -175,9 +174,13 @@ class Publisher:
         item = _Sent(subject, payload, headers, sent_at=time.monotonic())
         self._unacked[n] = item
         self._latest[subject] = n
+        # With room among the acks awaited (this count is never below nats-py's), no stall
+        # time-out: nats-py would wrap its semaphore in ``wait_for``, a task and two loop
+        # turns per message, and this message would wait for them before it is written.
+        stall = None if len(self._unacked) <= self._max_in_flight else self.ack_timeout_s
         try:
             item.future = await self._js.publish_async(
-                subject, payload, headers=headers, wait_stall=self.ack_timeout_s
+                subject, payload, headers=headers, wait_stall=stall
             )
         except nats.errors.Error as exc:
             # Too many acks outstanding (none come while NATS is away), disconnected past

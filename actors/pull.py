@@ -12,7 +12,6 @@ made while ``active()`` is false (the host may have lost the partition).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import deque
@@ -20,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from nats.aio.msg import Msg
+
+from actors.wakeup import Wakeup
 
 __all__ = ["ContinuousPull"]
 
@@ -43,7 +44,7 @@ class ContinuousPull:
         self._batch = batch
         self._credit = 0
         self._queue: deque[Msg] = deque()
-        self._arrived = asyncio.Event()
+        self._arrived = Wakeup()
         self._sub: Any = None
         self._inbox = ""
         self._requested_at = 0.0
@@ -97,9 +98,7 @@ class ContinuousPull:
         e.g. across a reconnect)."""
         if not self._queue:
             self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout_s)
-            except TimeoutError:
+            if not await self._arrived.wait(timeout_s):
                 # A request may have been lost: it expired, or the connection broke (a
                 # restarted server knows none of this client's requests).
                 expired = time.monotonic() - self._requested_at > _REQUEST_EXPIRES_S

@@ -23,7 +23,9 @@ FEED_BYTES = 64 * 1024  # a few hundred messages of the test market
 
 
 def _missed(partition: int) -> float:
-    value = REGISTRY.get_sample_value("deltastream_feed_missed_total", {"partition": str(partition)})
+    value = REGISTRY.get_sample_value(
+        "deltastream_feed_missed_total", {"partition": str(partition)}
+    )
     return value or 0.0
 
 
@@ -125,7 +127,9 @@ async def test_a_restart_from_a_checkpoint_older_than_feed_says_what_it_missed(
     try:
         health = host.health()
         assert health["feed"]["gaps"] == [[checkpoint + 1, first - 1]]
-        assert any(f"FEED dropped messages {checkpoint + 1}-{first - 1}" in w for w in health["warnings"])
+        assert any(
+            f"FEED dropped messages {checkpoint + 1}-{first - 1}" in w for w in health["warnings"]
+        )
         assert health["healthy"] is True  # it runs on with what FEED still has
         await publish(url, list(m.step(START_NS + 120 * STEP_NS)))
         await wait_handled(host, await feed_last_seq(url))

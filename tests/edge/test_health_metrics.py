@@ -8,8 +8,8 @@ import nats
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
-from tests.edge.conftest import Edge
 from tests.conftest import feed_last_seq
+from tests.edge.conftest import Edge
 from tests.edge.sio import recorder
 from tests.feeding import START_NS
 
