@@ -8,9 +8,10 @@ ingress that falls behind by most of FEED's capacity, and a partition restarted 
 checkpoint older than FEED's first message. Both are reported here (a warning in the host's
 health, which the edge's /health shows as degraded, a log line, metrics), never silently.
 
-A gap is exact with one partition: every FEED sequence is a message of that partition's
-consumer. With several, sequences interleave and a gap below FEED's first message may hold
-only other partitions' messages, so it is reported as possible.
+Gaps are found with one partition (the default), where every FEED sequence is a message of
+its consumer. With several, sequences interleave: a range below FEED's first message may
+hold only other partitions' messages (a quiet product's partition would be warned about
+every time FEED wraps), so there only the lag is watched.
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ class FeedWatch:
                 "messages when full"
             )
         for first, last in self.gaps:
-            verb = "dropped" if self._exact else "may have dropped"
             out.append(
-                f"FEED {verb} messages {first}-{last} before partition {self.partition} "
+                f"FEED dropped messages {first}-{last} before partition {self.partition} "
                 "applied them (age or byte limit); its chains miss those updates"
             )
         return out
@@ -98,7 +98,7 @@ class FeedWatch:
 
     def _note_gap(self, first: int, last: int) -> None:
         first = max(first, self._checked_to + 1)
-        if last < first:
+        if last < first or not self._exact:
             return
         self._checked_to = last
         self.gaps.append((first, last))
@@ -108,5 +108,4 @@ class FeedWatch:
             partition=self.partition,
             first_seq=first,
             last_seq=last,
-            exact=self._exact,
         )
