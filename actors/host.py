@@ -235,17 +235,13 @@ class ActorHost:
         escalations = [p["escalation"] for p in parts if p.get("escalation")]
         # Not ready until start-up (streams, service, the first lease round) is done.
         healthy = all(p["healthy"] for p in parts) and connected and self.started.is_set()
-        ingress: Any = None
-        publisher: Any = None
-        feed: Any = None
-        if self.settings.partitions == 1:
-            ingress = parts[0]["ingress"] if parts else None
-            publisher = parts[0]["publisher"] if parts else None
-            feed = parts[0]["feed"] if parts else None
-        else:
-            ingress = {str(k): p["ingress"] for k, p in by_partition.items()}
-            publisher = {str(k): p["publisher"] for k, p in by_partition.items()}
-            feed = {str(k): p["feed"] for k, p in by_partition.items()}
+        # One partition: its own stats; several: an object of them per owned partition.
+        per: dict[str, Any] = {}
+        for key in ("ingress", "publisher", "feed"):
+            if self.settings.partitions == 1:
+                per[key] = parts[0][key] if parts else None
+            else:
+                per[key] = {str(k): p[key] for k, p in by_partition.items()}
         return {
             "healthy": healthy,
             "escalation": escalations[0] if escalations else None,
@@ -257,9 +253,7 @@ class ActorHost:
             # Running, but something was or may be lost (FEED's limits): /health says degraded.
             "warnings": [w for p in parts for w in p["warnings"]],
             "nats_connected": connected,
-            "ingress": ingress,
-            "publisher": publisher,
-            "feed": feed,
+            **per,
             "leases": self.leases.stats() if self.leases else None,
             "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
         }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import nats.errors
@@ -105,11 +105,18 @@ class PartitionWorker:
             active=self.held,
         )
         self.ingress.handled_seq = start_seq - 1
+        snapshot_s = self.settings.snapshot_interval_s
         self._tasks = [
             asyncio.create_task(self.ingress.run(), name=f"ingress-{self.partition}"),
             asyncio.create_task(self._flush_loop(), name=f"flush-{self.partition}"),
-            asyncio.create_task(self._checkpoint_loop(), name=f"checkpoint-{self.partition}"),
-            asyncio.create_task(self._feed_check_loop(), name=f"feed-check-{self.partition}"),
+            asyncio.create_task(
+                self._every(snapshot_s, self.checkpoint, "checkpoint_failed"),
+                name=f"checkpoint-{self.partition}",
+            ),
+            asyncio.create_task(
+                self._every(FEED_CHECK_PERIOD_S, self._check_feed, "feed_check_failed"),
+                name=f"feed-check-{self.partition}",
+            ),
         ]
         self.log.info(
             "partition_started",
@@ -123,27 +130,23 @@ class PartitionWorker:
             self.supervisor.flush_all(time.time_ns())
             await asyncio.sleep(FLUSH_PERIOD_S)
 
-    async def _checkpoint_loop(self) -> None:
+    async def _every(
+        self, period_s: float, action: Callable[[], Awaitable[object]], failed: str
+    ) -> None:
+        """Run ``action`` every ``period_s`` until the worker closes; a NATS error is logged
+        as ``failed`` and the next round tries again."""
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.settings.snapshot_interval_s)
+                await asyncio.wait_for(self._closing.wait(), period_s)
                 return
             try:
-                await self.checkpoint()
+                await action()
             except nats.errors.Error as exc:
-                self.log.warning("checkpoint_failed", error=type(exc).__name__)
+                self.log.warning(failed, error=type(exc).__name__)
 
-    async def _feed_check_loop(self) -> None:
-        while not self._closing.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), FEED_CHECK_PERIOD_S)
-                return
-            if self.feed_watch is None or not self.held():
-                continue
-            try:
-                await self.feed_watch.check()
-            except nats.errors.Error as exc:
-                self.log.warning("feed_check_failed", error=type(exc).__name__)
+    async def _check_feed(self) -> None:
+        if self.feed_watch is not None and self.held():
+            await self.feed_watch.check()
 
     async def checkpoint(self) -> int | None:
         """Snapshot every actor of the partition to KV, then record the FEED sequence they all
