@@ -33,7 +33,7 @@ import structlog
 
 from actors.archive.writer import ArchiveWriter
 from actors.errors import ConfigError
-from actors.feeds.recording import record, replay
+from actors.feeds.recording import RecordResult, record, replay
 from actors.feeds.synthetic import run_synthetic
 from actors.host import ActorHost
 from actors.log_events import LEVELS, is_service_name
@@ -366,12 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _run(lambda stop: _edge(edge_settings, stop), **ship)
         elif args.command == "record":
-            _run(
-                lambda stop: _discard(
-                    record(settings.nats_url, args.file, follow=args.follow, stop=stop)
-                ),
-                **ship,
-            )
+            recorded: list[RecordResult] = []
+
+            async def _record(stop: asyncio.Event) -> None:
+                recorded.append(
+                    await record(settings.nats_url, args.file, follow=args.follow, stop=stop)
+                )
+
+            _run(_record, **ship)
+            return _report_recording(args.file, recorded[0])
         elif args.feed_command == "synthetic":
             products = load_products(settings.products_file)
             _run(
@@ -412,6 +415,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _discard(aw: Awaitable[object]) -> None:
     await aw
+
+
+def _report_recording(path: Path, result: RecordResult) -> int:
+    """Say what was written; a recording with holes is not the whole of FEED: exit 1."""
+    print(f"deltastream: recorded {result.written} FEED messages to {path}", file=sys.stderr)
+    if not result.gaps:
+        return 0
+    ranges = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in result.gaps[:10])
+    more = f" and {len(result.gaps) - 10} more ranges" if len(result.gaps) > 10 else ""
+    print(
+        f"deltastream: the recording lacks {result.missed} FEED messages (sequences "
+        f"{ranges}{more}): FEED no longer held them when the recorder got there (dropped "
+        "as the oldest of a full stream, or deleted)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

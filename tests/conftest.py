@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from nats.js.api import DeliverPolicy
 
 from actors import subjects
 from actors.host import ActorHost
+from actors.log_setup import configure_logging, reset_logging
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from actors.settings import Settings
 from actors.streams import ensure_streams
+from edge import cli
 from tests.redis_server import RedisServer
 
 WAIT_S = 60.0
@@ -52,6 +55,26 @@ def test_settings(nats_url: str, **overrides: object) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """``deltastream ARGS`` in this process (a sync test: main runs its own loop)."""
+    # Uncached loggers, so nothing keeps writing to this test's captured stderr later.
+    monkeypatch.setattr(cli, "configure_logging", partial(configure_logging, cache_loggers=False))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = cli.main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    try:
+        yield run
+    finally:
+        reset_logging()
 
 
 @pytest.fixture

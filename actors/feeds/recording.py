@@ -5,6 +5,12 @@ One line per message: ``{"seq": <FEED seq>, "ts_ns": <stream time>, "subject": .
 messages are kept byte for byte too. The subject is the one published: a partitioned FEED's
 partition token (``subjects.FeedLayout``) is left out, so a recording replays into a FEED
 with any partition count.
+
+FEED drops its oldest messages when full (``discard: old``): a recorder that falls behind
+by the whole stream, or a message deleted by hand, leaves a hole in the stream sequence.
+The recording cannot contain those messages, so ``record`` reports each hole (a
+``recording_gap`` log line at once, and the ranges in its result) rather than write a
+recording that looks complete.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -26,7 +33,7 @@ from actors.feeds.sink import FeedSink
 from actors.settings import nats_servers
 from actors.streams import feed_layout_of
 
-__all__ = ["RecordedMessage", "read_recording", "record", "replay"]
+__all__ = ["RecordResult", "RecordedMessage", "SequenceGaps", "read_recording", "record", "replay"]
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +53,36 @@ class RecordedMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
         return self.payload.encode()
 
 
+@dataclass(slots=True)
+class SequenceGaps:
+    """Holes in a stream read in sequence order: ``next`` is the sequence expected next."""
+
+    next: int
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    def see(self, seq: int) -> tuple[int, int] | None:
+        """Note a read sequence; the hole before it (first, last), if there is one."""
+        gap = (self.next, seq - 1) if seq > self.next else None
+        if gap is not None:
+            self.gaps.append(gap)
+        self.next = max(self.next, seq + 1)
+        return gap
+
+    @property
+    def missed(self) -> int:
+        return sum(last - first + 1 for first, last in self.gaps)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    written: int
+    gaps: tuple[tuple[int, int], ...]  # FEED sequences gone before the recorder read them
+
+    @property
+    def missed(self) -> int:
+        return sum(last - first + 1 for first, last in self.gaps)
+
+
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
     decoder = msgspec.json.Decoder(RecordedMessage)
     with path.open("rb") as fh:
@@ -62,15 +99,18 @@ def read_recording(path: Path) -> Iterator[RecordedMessage]:
 
 async def record(
     nats_url: str, path: Path, *, follow: bool = False, stop: asyncio.Event | None = None
-) -> int:
+) -> RecordResult:
     """Write FEED (from its first message) to ``path``; with ``follow``, keep going until
-    ``stop`` is set. Returns the number of messages written."""
+    ``stop`` is set. Returns what was written and the FEED sequences it could not be."""
     nc = await nats.connect(nats_servers(nats_url), name="deltastream-recorder")
     js = nc.jetstream()
     encoder = msgspec.json.Encoder()
     stop = stop or asyncio.Event()
     written = 0
-    layout = feed_layout_of((await js.stream_info(subjects.FEED_STREAM)).config)
+    feed = await js.stream_info(subjects.FEED_STREAM)
+    layout = feed_layout_of(feed.config)
+    # FEED's first message now; anything before it was gone before the recording began.
+    holes = SequenceGaps(next=max(feed.state.first_seq, 1))
     info = await js.add_consumer(
         subjects.FEED_STREAM,
         ConsumerConfig(
@@ -92,6 +132,14 @@ async def record(
                     break
                 for msg in msgs:
                     md = msg.metadata
+                    if gap := holes.see(md.sequence.stream):
+                        log.warning(
+                            "recording_gap",
+                            first_seq=gap[0],
+                            last_seq=gap[1],
+                            missed=gap[1] - gap[0] + 1,
+                            reason="gone from FEED before it was read (discard old or deleted)",
+                        )
                     ts_ns = int(md.timestamp.timestamp() * 1e9) if md.timestamp else 0
                     try:
                         text: str | None = msg.data.decode()
@@ -110,8 +158,8 @@ async def record(
     finally:
         await sub.unsubscribe()
         await nc.drain()
-    log.info("recording_written", path=str(path), messages=written)
-    return written
+    log.info("recording_written", path=str(path), messages=written, missed=holes.missed)
+    return RecordResult(written=written, gaps=tuple(holes.gaps))
 
 
 async def replay(

@@ -187,5 +187,5 @@ async def test_a_recording_of_a_partitioned_feed_keeps_the_published_subjects(
     finally:
         await nc.close()
     path = tmp_path / "feed.jsonl"
-    assert await record(nats_server.url, path) == 2
+    assert (await record(nats_server.url, path)).written == 2
     assert [r.subject for r in read_recording(path)] == published

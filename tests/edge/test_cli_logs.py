@@ -8,15 +8,13 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Callable
 
 import msgspec
 import nats
 import pytest
 
 from actors import subjects
-from actors.log_setup import configure_logging, reset_logging
 from actors.natsserver import NatsServer
 from actors.settings import Settings
 from actors.streams import ensure_logs_stream
@@ -25,26 +23,6 @@ from edge.log_tail import format_event, tail_logs
 from tests.conftest import WAIT_S
 
 PROCESS_TIMEOUT_S = 120.0
-
-
-@pytest.fixture
-def in_process(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Callable[..., tuple[int, str, str]]]:
-    """``deltastream ARGS`` in this process (a sync test: main runs its own loop)."""
-    # Uncached loggers, so nothing keeps writing to this test's captured stderr later.
-    monkeypatch.setattr(cli, "configure_logging", partial(configure_logging, cache_loggers=False))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    try:
-        yield run
-    finally:
-        reset_logging()
 
 
 async def _publish(url: str, service: str, *events: dict[str, object]) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
@@ -10,7 +11,13 @@ import nats
 import pytest
 
 from actors import subjects
-from actors.feeds.recording import RecordedMessage, read_recording, record, replay
+from actors.feeds.recording import (
+    RecordedMessage,
+    SequenceGaps,
+    read_recording,
+    record,
+    replay,
+)
 from actors.natsserver import NatsServer
 from actors.streams import FEED_SUBJECTS, ensure_streams, read_range
 from tests.conftest import test_settings
@@ -177,3 +184,76 @@ def test_a_recorded_line_round_trips_through_the_jsonl_schema() -> None:
     rec = RecordedMessage(seq=7, ts_ns=123, subject="deltastream.feed.underlying.X", payload="")
     line = msgspec.json.encode(rec)
     assert (msgspec.json.decode(line, type=RecordedMessage), rec.data()) == (rec, b"")
+
+
+def test_sequence_gaps_names_each_hole_once_and_counts_what_is_missing() -> None:
+    holes = SequenceGaps(next=5)
+    assert [holes.see(seq) for seq in (5, 6, 9, 10, 10, 14)] == [
+        None, None, (7, 8), None, None, (11, 13)
+    ]  # fmt: skip
+    assert holes.gaps == [(7, 8), (11, 13)] and holes.missed == 5
+    assert SequenceGaps(next=5).see(8) == (5, 7)  # the first message read may be late too
+
+
+async def _feed_of_ten(url: str) -> None:
+    await _streams(url)
+    await _publish_raw(
+        url, [(subjects.feed_underlying("NIFTY"), b'{"n": %d}' % i) for i in range(1, 11)]
+    )
+
+
+async def _delete(url: str, *seqs: int) -> None:
+    nc = await nats.connect(url)
+    try:
+        for seq in seqs:
+            await nc.jetstream().delete_msg(subjects.FEED_STREAM, seq)
+    finally:
+        await nc.close()
+
+
+async def test_record_reports_feed_messages_that_were_gone_before_it_read_them(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    await _feed_of_ten(nats_server.url)
+    # Seq 1 gone before the recording starts is not a hole (the recording begins at FEED's
+    # first message); 4, 5 and 8 inside the range are, as a full FEED's drops would be.
+    await _delete(nats_server.url, 1, 4, 5, 8)
+    path = tmp_path / "feed.jsonl"
+    result = await record(nats_server.url, path)
+    assert [r.seq for r in read_recording(path)] == [2, 3, 6, 7, 9, 10]
+    assert (result.written, result.gaps, result.missed) == (6, ((4, 5), (8, 8)), 3)
+
+
+async def test_a_complete_recording_reports_no_gaps(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    await _feed_of_ten(nats_server.url)
+    result = await record(nats_server.url, tmp_path / "feed.jsonl")
+    assert (result.written, result.gaps) == (10, ())
+
+
+def test_the_record_command_names_the_missing_sequences_and_exits_1(
+    nats_server: NatsServer, tmp_path: Path, in_process: Callable[..., tuple[int, str, str]]
+) -> None:
+    async def prepare() -> None:
+        await _feed_of_ten(nats_server.url)
+        await _delete(nats_server.url, 4, 5, 8)
+
+    asyncio.run(prepare())
+    path = tmp_path / "feed.jsonl"
+    code, _, err = in_process("record", str(path), "--nats", nats_server.url)
+    assert code == 1
+    assert f"recorded 7 FEED messages to {path}" in err
+    assert "lacks 3 FEED messages (sequences 4-5, 8)" in err
+    code, _, err = in_process("record", str(tmp_path / "whole.jsonl"), "--nats", nats_server.url)
+    assert code == 1  # the same holes are in FEED for any later recording
+
+
+def test_the_record_command_exits_0_for_a_complete_recording(
+    nats_server: NatsServer, tmp_path: Path, in_process: Callable[..., tuple[int, str, str]]
+) -> None:
+    asyncio.run(_feed_of_ten(nats_server.url))
+    path = tmp_path / "feed.jsonl"
+    code, _, err = in_process("record", str(path), "--nats", nats_server.url)
+    assert (code, "lacks" in err) == (0, False)
+    assert f"recorded 10 FEED messages to {path}" in err
