@@ -111,16 +111,18 @@ def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> Non
 
 
 def _rows_ok(feed: ChainFeed, spec: ProductSpec) -> bool:
-    """Every row unique, on the grid and not crossed: one cheap pass per check (this runs on
-    every feed message); the caller names the first bad row when one is not."""
-    quotes = feed.quotes
-    if len({(q.strike, q.right) for q in quotes}) != len(quotes):
-        return False
-    if not _all_on_grid(spec, {q.strike for q in quotes}):
-        return False
-    return not any(
-        isinstance(q.bid, float) and isinstance(q.ask, float) and q.bid > q.ask for q in quotes
-    )
+    """Every row unique, on the grid and not crossed: one pass over the rows (this runs on
+    every feed message, on the event loop); the caller names the first bad row when one
+    is not."""
+    keys: set[tuple[float, str]] = set()
+    strikes: set[float] = set()
+    for q in feed.quotes:
+        bid, ask = q.bid, q.ask
+        if bid.__class__ is float and ask.__class__ is float and bid > ask:
+            return False
+        keys.add((q.strike, q.right))
+        strikes.add(q.strike)
+    return len(keys) == len(feed.quotes) and _all_on_grid(spec, strikes)
 
 
 def _raise_first_bad_row(feed: ChainFeed, spec: ProductSpec) -> None:

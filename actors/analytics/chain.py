@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from actors.analytics import _chain_kernels as _kernels
+
 __all__ = [
     "ExpectedMove",
     "MaxPain",
@@ -132,16 +134,9 @@ def payout_curve(
 
 
 def _payout_curve(k: FloatArray, c: FloatArray, p: FloatArray) -> FloatArray:
-    n = k.size
-    curve = np.zeros(n, dtype=np.float64)
-    if n < 2:
-        return curve
-    with np.errstate(over="ignore", invalid="ignore"):  # absurd OI overflows to inf, not a warning
-        step = np.diff(k)
-        calls_below = np.cumsum(c)[:-1]  # Σ_{i≤j} c_i for j = 0..n-2
-        puts_above = np.cumsum(p[::-1])[::-1][1:]  # Σ_{i≥j} p_i for j = 1..n-1
-        curve[1:] = np.cumsum(step * calls_below)
-        curve[:-1] += np.cumsum((step * puts_above)[::-1])[::-1]
+    # Absurd OI overflows to inf (no warning, as numpy's errstate "ignore" would give).
+    curve = np.empty(k.size)
+    _kernels.payout_kernel(np.ascontiguousarray(k), c, p, curve)
     return curve
 
 
@@ -288,9 +283,9 @@ def mid_price(bid: npt.ArrayLike, ask: npt.ArrayLike) -> FloatArray:
     a = np.asarray(ask, dtype=np.float64)
     if b.shape != a.shape:
         raise ValueError(f"bid has shape {b.shape}, ask has shape {a.shape}")
-    with np.errstate(invalid="ignore", over="ignore"):
-        ok = np.isfinite(b) & np.isfinite(a) & (b > 0.0) & (b <= a)
-        return np.where(ok, 0.5 * b + 0.5 * a, np.nan)
+    out = np.empty(b.shape)
+    _kernels.mid_kernel(np.ravel(b), np.ravel(a), out.reshape(-1))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
