@@ -68,10 +68,6 @@ class SequenceGaps:
         self.next = max(self.next, seq + 1)
         return gap
 
-    @property
-    def missed(self) -> int:
-        return sum(last - first + 1 for first, last in self.gaps)
-
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
@@ -158,8 +154,9 @@ async def record(
     finally:
         await sub.unsubscribe()
         await nc.drain()
-    log.info("recording_written", path=str(path), messages=written, missed=holes.missed)
-    return RecordResult(written=written, gaps=tuple(holes.gaps))
+    result = RecordResult(written=written, gaps=tuple(holes.gaps))
+    log.info("recording_written", path=str(path), messages=written, missed=result.missed)
+    return result
 
 
 async def replay(
