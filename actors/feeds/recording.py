@@ -173,11 +173,21 @@ async def replay(
     stop = stop or asyncio.Event()
     sent = 0
     first_ts: int | None = None
+    holes: SequenceGaps | None = None  # in the recorded FEED sequences
     started = time.monotonic()
     try:
         for rec in read_recording(path):
             if stop.is_set():
                 break
+            holes = holes or SequenceGaps(next=rec.seq)
+            if gap := holes.see(rec.seq):
+                log.warning(
+                    "replay_recording_gap",
+                    first_seq=gap[0],
+                    last_seq=gap[1],
+                    missed=gap[1] - gap[0] + 1,
+                    reason="the recording lacks these FEED messages",
+                )
             if speed > 0:
                 first_ts = rec.ts_ns if first_ts is None else first_ts
                 due = started + (rec.ts_ns - first_ts) / 1e9 / speed
@@ -193,5 +203,12 @@ async def replay(
         await sink.flush()
     finally:
         await nc.drain()
-    log.info("replay_finished", path=str(path), sent=sent, acked=sink.published, failed=sink.failed)
+    log.info(
+        "replay_finished",
+        path=str(path),
+        sent=sent,
+        acked=sink.published,
+        failed=sink.failed,
+        missing_in_recording=sum(b - a + 1 for a, b in holes.gaps) if holes else 0,
+    )
     return sink.published

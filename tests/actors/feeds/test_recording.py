@@ -257,3 +257,23 @@ def test_the_record_command_exits_0_for_a_complete_recording(
     code, _, err = in_process("record", str(path), "--nats", nats_server.url)
     assert (code, "lacks" in err) == (0, False)
     assert f"recorded 10 FEED messages to {path}" in err
+
+
+def test_replaying_a_recording_with_holes_names_them_and_still_publishes_the_rest(
+    nats_server: NatsServer, tmp_path: Path, in_process: Callable[..., tuple[int, str, str]]
+) -> None:
+    asyncio.run(_streams(nats_server.url))
+    path = tmp_path / "holes.jsonl"
+    path.write_bytes(b"".join(_line(seq, payload="{}") for seq in (7, 8, 11, 12, 20)))
+    code, _, err = in_process("feed", "replay", str(path), "--nats", nats_server.url)
+    assert code == 0
+    gaps = [
+        e
+        for e in map(msgspec.json.decode, err.splitlines())
+        if e["event"] == "replay_recording_gap"
+    ]
+    assert [(e["first_seq"], e["last_seq"], e["missed"]) for e in gaps] == [(9, 10, 2), (13, 19, 7)]
+    assert (
+        asyncio.run(_feed_contents(nats_server.url))
+        == [(subjects.feed_underlying("NIFTY"), b"{}")] * 5
+    )
