@@ -95,6 +95,9 @@ class ActorHost:
         self.service: Service | None = None
         self.leases: LeaseKeeper | None = None
         self.workers: dict[int, PartitionWorker] = {}
+        # Notified whenever a partition starts or stops here (a lost lease taken back gives
+        # the partition a new worker, whose ingress starts again from the last checkpoint).
+        self.partitions_changed = asyncio.Condition()
         self._partition_locks = {k: asyncio.Lock() for k in range(settings.partitions)}
         self._lease_task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
@@ -207,6 +210,7 @@ class ActorHost:
                 await worker.stop(graceful=False)
                 raise
             self.workers[partition] = worker
+            await self._notify_partitions_changed()
             if self.snapshot_service is not None:
                 await self.snapshot_service.serve_partition(partition)
 
@@ -215,9 +219,14 @@ class ActorHost:
             worker = self.workers.pop(partition, None)
             if worker is None:
                 return
+            await self._notify_partitions_changed()
             if self.snapshot_service is not None:
                 await self.snapshot_service.stop_serving_partition(partition)
             await worker.stop(graceful=graceful)
+
+    async def _notify_partitions_changed(self) -> None:
+        async with self.partitions_changed:
+            self.partitions_changed.notify_all()
 
     # ------------------------------------------------------------ checkpoints, health
 

@@ -167,6 +167,8 @@ class Ingress:
                 await advisory.unsubscribe()
             with contextlib.suppress(nats.errors.Error):
                 await sub.stop()
+            async with self.batch_done:  # whoever waits on progress learns it has ended
+                self.batch_done.notify_all()
 
     def stop(self) -> None:
         self._stopping.set()

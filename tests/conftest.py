@@ -150,13 +150,22 @@ async def feed_last_seq(nats_url: str) -> int:
 
 
 async def wait_handled(host: ActorHost, seq: int, timeout_s: float = WAIT_S) -> None:
-    """Wait until the host's ingress has handled every FEED message up to ``seq``."""
-    assert host.ingress is not None
-    ingress = host.ingress
-    async with ingress.batch_done:
-        await asyncio.wait_for(
-            ingress.batch_done.wait_for(lambda: ingress.handled_seq >= seq), timeout_s
-        )
+    """Wait until the host's ingress has handled every FEED message up to ``seq``. A partition
+    restarted meanwhile (its lease lost, e.g. while NATS was away, and taken back) has a new
+    ingress, which starts again from the last checkpoint: the wait follows it."""
+    assert host.settings.partitions == 1, "host.ingress is the one partition's"
+    async with asyncio.timeout(timeout_s):
+        while True:
+            async with host.partitions_changed:
+                await host.partitions_changed.wait_for(lambda: host.ingress is not None)
+            ingress = host.ingress
+            assert ingress is not None
+            async with ingress.batch_done:
+                await ingress.batch_done.wait_for(
+                    lambda i=ingress: i.handled_seq >= seq or host.ingress is not i
+                )
+            if host.ingress is ingress:
+                return
 
 
 async def wait_published(

@@ -2,7 +2,12 @@
 live session: the synthetic feed, the actor host and the edge reconnect by themselves, the
 ingress resumes, a Socket.IO client keeps its room without subscribing again, FEED holds
 every message the feed sent exactly once, and the final analytics equal an uninterrupted
-run over the same FEED."""
+run over the same FEED.
+
+The lease bucket is in memory, so the restarted server holds no lease: the host's renewal
+finds its lease gone and takes the partition back with a new worker, whose ingress starts
+from the last checkpoint. The test waits for that before it checks anything (it used to
+wait on the stopped ingress when the lease was found gone late: a CI failure)."""
 
 from __future__ import annotations
 
@@ -115,6 +120,16 @@ async def test_nats_killed_and_restarted_mid_stream_loses_nothing(tmp_path: Path
             server.stop(kill=True)
             await asyncio.to_thread(server.start)  # same store, same port
             restarted_at = host.ingress.handled_seq if host.ingress else 0
+            # The lease is found gone and the partition taken back (see the docstring).
+            leases = host.leases
+            assert leases is not None
+            async with host.partitions_changed:
+                await asyncio.wait_for(
+                    host.partitions_changed.wait_for(
+                        lambda: leases.lost >= 1 and 0 in host.workers
+                    ),
+                    WAIT_S,
+                )
 
             try:
                 sent = await asyncio.wait_for(feed, WAIT_S * 4)
