@@ -79,6 +79,11 @@ class RecordResult:
         return sum(last - first + 1 for first, last in self.gaps)
 
 
+def _log_gap(event: str, gap: tuple[int, int], reason: str) -> None:
+    first, last = gap
+    log.warning(event, first_seq=first, last_seq=last, missed=last - first + 1, reason=reason)
+
+
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
     decoder = msgspec.json.Decoder(RecordedMessage)
     with path.open("rb") as fh:
@@ -129,13 +134,7 @@ async def record(
                 for msg in msgs:
                     md = msg.metadata
                     if gap := holes.see(md.sequence.stream):
-                        log.warning(
-                            "recording_gap",
-                            first_seq=gap[0],
-                            last_seq=gap[1],
-                            missed=gap[1] - gap[0] + 1,
-                            reason="gone from FEED before it was read (discard old or deleted)",
-                        )
+                        _log_gap("recording_gap", gap, "gone from FEED before it was read")
                     ts_ns = int(md.timestamp.timestamp() * 1e9) if md.timestamp else 0
                     try:
                         text: str | None = msg.data.decode()
@@ -181,13 +180,7 @@ async def replay(
                 break
             holes = holes or SequenceGaps(next=rec.seq)
             if gap := holes.see(rec.seq):
-                log.warning(
-                    "replay_recording_gap",
-                    first_seq=gap[0],
-                    last_seq=gap[1],
-                    missed=gap[1] - gap[0] + 1,
-                    reason="the recording lacks these FEED messages",
-                )
+                _log_gap("replay_recording_gap", gap, "the recording lacks these FEED messages")
             if speed > 0:
                 first_ts = rec.ts_ns if first_ts is None else first_ts
                 due = started + (rec.ts_ns - first_ts) / 1e9 / speed
