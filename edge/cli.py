@@ -26,7 +26,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
 import structlog
@@ -46,6 +46,8 @@ from edge.log_tail import TailError, tail_logs
 from edge.server import serve
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -156,15 +158,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(
-    main: Callable[[asyncio.Event], Awaitable[None]],
+    main: Callable[[asyncio.Event], Awaitable[T]],
     *,
     shipper: LogShipper | None = None,
     settings: Settings | None = None,
-) -> None:
-    """Run ``main`` until it returns; SIGINT/SIGTERM set its ``stop``. With ``settings``, the
-    log shipper (if any) starts first and sends what is left when ``main`` returned."""
+) -> T:
+    """Run ``main`` until it returns, and return what it returned; SIGINT/SIGTERM set its
+    ``stop``. With ``settings``, the log shipper (if any) starts first and sends what is left
+    when ``main`` returned."""
 
-    async def runner() -> None:
+    async def runner() -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,13 +175,13 @@ def _run(
         if shipper is not None and settings is not None:
             await shipper.start(settings)
         try:
-            await main(stop)
+            return await main(stop)
         finally:
             if shipper is not None:
                 await shipper.close()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as r:
-        r.run(runner())
+        return r.run(runner())
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -366,28 +369,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _run(lambda stop: _edge(edge_settings, stop), **ship)
         elif args.command == "record":
-            recorded: list[RecordResult] = []
-
-            async def _record(stop: asyncio.Event) -> None:
-                recorded.append(
-                    await record(settings.nats_url, args.file, follow=args.follow, stop=stop)
-                )
-
-            _run(_record, **ship)
-            return _report_recording(args.file, recorded[0])
+            result = _run(
+                lambda stop: record(settings.nats_url, args.file, follow=args.follow, stop=stop),
+                **ship,
+            )
+            return _report_recording(args.file, result)
         elif args.feed_command == "synthetic":
             products = load_products(settings.products_file)
             _run(
-                lambda stop: _discard(
-                    run_synthetic(
-                        settings.nats_url,
-                        list(products.values()),
-                        seed=args.seed,
-                        steps_per_s=args.rate,
-                        rows_per_batch=args.rows,
-                        steps=args.steps,
-                        stop=stop,
-                    )
+                lambda stop: run_synthetic(
+                    settings.nats_url,
+                    list(products.values()),
+                    seed=args.seed,
+                    steps_per_s=args.rate,
+                    rows_per_batch=args.rows,
+                    steps=args.steps,
+                    stop=stop,
                 ),
                 **ship,
             )
@@ -396,9 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"deltastream: no such recording: {args.file}", file=sys.stderr)
                 return 2
             _run(
-                lambda stop: _discard(
-                    replay(settings.nats_url, args.file, speed=args.speed, stop=stop)
-                ),
+                lambda stop: replay(settings.nats_url, args.file, speed=args.speed, stop=stop),
                 **ship,
             )
     except ConfigError as exc:
@@ -411,10 +406,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deltastream: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-async def _discard(aw: Awaitable[object]) -> None:
-    await aw
 
 
 def _report_recording(path: Path, result: RecordResult) -> int:

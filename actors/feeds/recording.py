@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,12 +76,16 @@ class RecordResult:
 
     @property
     def missed(self) -> int:
-        return sum(last - first + 1 for first, last in self.gaps)
+        return _count(self.gaps)
+
+
+def _count(gaps: Iterable[tuple[int, int]]) -> int:
+    """How many sequences these (first, last) ranges hold."""
+    return sum(last - first + 1 for first, last in gaps)
 
 
 def _log_gap(event: str, gap: tuple[int, int], reason: str) -> None:
-    first, last = gap
-    log.warning(event, first_seq=first, last_seq=last, missed=last - first + 1, reason=reason)
+    log.warning(event, first_seq=gap[0], last_seq=gap[1], missed=_count([gap]), reason=reason)
 
 
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
@@ -202,6 +206,6 @@ async def replay(
         sent=sent,
         acked=sink.published,
         failed=sink.failed,
-        missing_in_recording=sum(b - a + 1 for a, b in holes.gaps) if holes else 0,
+        missing_in_recording=_count(holes.gaps) if holes else 0,
     )
     return sink.published
