@@ -23,6 +23,7 @@ import structlog
 from actors import subjects
 from actors.chain_book import BookSnapshot, ChainBook
 from actors.commands import (
+    ApplyBatch,
     ApplyChain,
     ApplySpot,
     ChainTotals,
@@ -157,6 +158,8 @@ class ChainActor(BridgedActor):
                 self.book.apply_spot(price, ts, seq)
                 self._queue_recompute()
                 return True
+            case ApplyBatch(items=items):
+                return self.each(items)
             case Recompute():
                 if not self.actor_inbox.empty() and self._deferrals < _MAX_RECOMPUTE_DEFERRALS:
                     # More is queued (a backlog): go behind it, so it joins this recompute.

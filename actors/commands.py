@@ -12,6 +12,7 @@ from typing import Any, Literal
 from actors.messages import ChainFeed, SmileSlice, UnderlyingFeed
 
 __all__ = [
+    "ApplyBatch",
     "ApplyChain",
     "ApplySpot",
     "ApplyUnderlying",
@@ -52,6 +53,16 @@ class ApplySpot:
 class ApplyUnderlying:
     feed: UnderlyingFeed
     stream_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyBatch:
+    """Several of the Apply messages above for one actor, in stream order, in one trip
+    through its inbox: each inbox trip wakes the actor's thread and each reply wakes the
+    event loop. The reply holds one outcome per item, what the item alone would have
+    replied or the exception it raised (``BridgedActor.each``)."""
+
+    items: tuple[ApplyChain | ApplySpot | ApplyUnderlying, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,8 @@ class ChainTotals:
 
 
 Command = (
-    ApplyChain
+    ApplyBatch
+    | ApplyChain
     | ApplySpot
     | ApplyUnderlying
     | Recompute

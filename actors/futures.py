@@ -11,7 +11,7 @@ import asyncio
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pykka
@@ -58,6 +58,17 @@ class BridgedActor(pykka.ThreadingActor):
     def on_failure(self, exc_type: Any, exc_value: BaseException | None, tb: Any) -> None:
         if self.on_crash is not None:
             self.on_crash(self.actor_ref, exc_value)
+
+    def each(self, items: Iterable[Any]) -> tuple[Any, ...]:
+        """Handle ``items`` in order as if each had been asked alone: per item its reply, or
+        the exception it raised (the items after it are still handled, as they would be)."""
+        outcomes: list[Any] = []
+        for item in items:
+            try:
+                outcomes.append(self.on_receive(item))
+            except Exception as exc:  # the caller decides, per item, what a failure means
+                outcomes.append(exc)
+        return tuple(outcomes)
 
     @staticmethod
     def _create_future() -> BridgedFuture:  # pykka's documented hook for new future types

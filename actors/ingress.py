@@ -1,8 +1,9 @@
 """FEED → actors: one partition's durable pull consumer, acks after the actor applied,
 dead letters.
 
-Per fetched batch: validate each message, dispatch it to its actors in stream order
-(the actors' inboxes keep that order), wait for every reply, then ack. What can never
+Per fetched batch: validate each message, collect its commands per actor in stream order
+and send each actor its share as one trip (``ApplyBatch``; the actors' inboxes keep that
+order), wait for every reply, then ack each message by its own outcome. What can never
 succeed is terminated and dead-lettered at once; what fails for a passing reason is nak'd
 and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it to the DLQ.
 
@@ -31,7 +32,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from actors import subjects
-from actors.commands import ApplyChain, ApplySpot, ApplyUnderlying
+from actors.commands import ApplyBatch, ApplyChain, ApplySpot, ApplyUnderlying
 from actors.dead_letters import dead_letter
 from actors.errors import FeedRejected
 from actors.futures import ask
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 _NAK_DELAY_S = 1.0
 _IDLE_S = 0.5  # also how soon an idle host restarts an actor that crashed
 _PAUSE_S = 0.05
+# Commands collected before they go out: a long batch (a backlog) is not held back until
+# all of it is validated, and each actor still gets many messages per wake-up.
+_TRIP_ITEMS = 64
 
 
 class _Advisory(msgspec.Struct):
@@ -60,11 +64,65 @@ class _Unavailable(Exception):
     """The chain is down (supervisor gave up on it): retry later."""
 
 
+class _Trip:
+    """One actor's share of a batch: its commands, in stream order, asked as one
+    ``ApplyBatch`` (one wake-up of its thread and one reply instead of one per message)."""
+
+    __slots__ = ("future", "items", "key", "ref")
+
+    def __init__(self, key: ChainKey | None, ref: pykka.ActorRef[Any]) -> None:
+        self.key = key  # None for the product actor
+        self.ref = ref
+        self.items: list[Any] = []
+        self.future: asyncio.Future[Any] | None = None
+
+    def outcome(self, index: int, done: set[asyncio.Future[Any]]) -> Any:
+        """What item ``index`` came to: the actor's reply or the exception it raised; None
+        when no answer came in time, ``ActorDeadError`` when the actor was gone."""
+        future = self.future
+        if future is None or future not in done:
+            if future is not None:
+                future.cancel()
+            return None
+        exc = future.exception()
+        if exc is not None:
+            return exc  # the whole trip failed (the actor died before it)
+        return future.result()[index]
+
+
 @dataclass(frozen=True, slots=True)
-class _Reply:
-    key: ChainKey | None  # None for the product actor
-    ref: pykka.ActorRef[Any]
-    future: asyncio.Future[Any]
+class _Part:
+    """Where one message's outcome at one actor will be: item ``index`` of ``trip``."""
+
+    trip: _Trip
+    index: int
+
+
+class _Trips:
+    """The trips of one batch: items collect per actor until ``send``."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Trip] = {}
+        self._sent: list[_Trip] = []
+        self.items_open = 0
+
+    def add(self, key: ChainKey | None, ref: pykka.ActorRef[Any], command: Any) -> _Part:
+        trip = self._open.get(ref.actor_urn)
+        if trip is None:
+            trip = self._open[ref.actor_urn] = _Trip(key, ref)
+        trip.items.append(command)
+        self.items_open += 1
+        return _Part(trip, len(trip.items) - 1)
+
+    def send(self) -> None:
+        for trip in self._open.values():
+            trip.future = ask(trip.ref, ApplyBatch(items=tuple(trip.items)))
+            self._sent.append(trip)
+        self._open = {}
+        self.items_open = 0
+
+    def futures(self) -> list[asyncio.Future[Any]]:
+        return [t.future for t in self._sent if t.future is not None]
 
 
 class Ingress:
@@ -178,7 +236,8 @@ class Ingress:
     async def handle_batch(self, msgs: list[Msg]) -> None:
         if self.supervisor.crash_pending.is_set():
             await self.supervisor.restart_crashed()
-        dispatched: list[tuple[Msg, int, list[_Reply]]] = []
+        trips = _Trips()
+        dispatched: list[tuple[Msg, int, list[_Part]]] = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             if msg.metadata.num_delivered > 1:
@@ -197,7 +256,7 @@ class Ingress:
                     restrict_products=self.settings.restrict_products,
                     max_payload_bytes=self.settings.max_payload_bytes,
                 )
-                replies = await self._dispatch(valid, seq)
+                targets = await self._targets(valid, seq)
             except FeedRejected as exc:
                 await self._reject(msg, seq, exc.reason, str(exc))
                 continue
@@ -205,32 +264,35 @@ class Ingress:
                 await self._retry_later(msg, seq)
                 continue
             self.supervisor.dispatched_seq = max(self.supervisor.dispatched_seq, seq)
-            dispatched.append((msg, seq, replies))
+            dispatched.append((msg, seq, [trips.add(*t) for t in targets]))
+            if trips.items_open >= _TRIP_ITEMS:
+                trips.send()  # a long batch: let the actors start on its first part
+        trips.send()
 
-        futures = [r.future for _, _, replies in dispatched for r in replies]
+        futures = trips.futures()
         done: set[asyncio.Future[Any]] = set()
         if futures:
             done, _ = await asyncio.wait(futures, timeout=self.settings.actor_timeout_s)
         poison: dict[ChainKey, set[int]] = {}
         broken: dict[ChainKey, pykka.ActorRef[Any]] = {}  # dead or too slow: restart, retry
-        for msg, seq, replies in dispatched:
+        for msg, seq, parts in dispatched:
             error: BaseException | None = None
             refused: FeedRejected | None = None  # by the actor, before any change
             retry = False
-            for r in replies:
-                exc = r.future.exception() if r.future in done else None
-                if r.future not in done or isinstance(exc, pykka.ActorDeadError):
-                    r.future.cancel()
+            for part in parts:
+                trip = part.trip
+                outcome = trip.outcome(part.index, done)
+                if outcome is None or isinstance(outcome, pykka.ActorDeadError):
                     retry = True
-                    if r.key is not None:
-                        broken[r.key] = r.ref
-                elif isinstance(exc, FeedRejected):
-                    refused = exc
-                elif exc is not None:
-                    error = error or exc
-                    if r.key is not None:
-                        poison.setdefault(r.key, set()).add(seq)
-                        broken[r.key] = r.ref
+                    if trip.key is not None:
+                        broken[trip.key] = trip.ref
+                elif isinstance(outcome, FeedRejected):
+                    refused = outcome
+                elif isinstance(outcome, BaseException):
+                    error = error or outcome
+                    if trip.key is not None:
+                        poison.setdefault(trip.key, set()).add(seq)
+                        broken[trip.key] = trip.ref
             if error is not None:
                 await self._reject(msg, seq, "actor_failed", f"{type(error).__name__}: {error}")
             elif refused is not None:
@@ -253,21 +315,24 @@ class Ingress:
         async with self.batch_done:
             self.batch_done.notify_all()
 
-    async def _dispatch(self, valid: ValidFeed, seq: int) -> list[_Reply]:
+    async def _targets(
+        self, valid: ValidFeed, seq: int
+    ) -> list[tuple[ChainKey | None, pykka.ActorRef[Any], Any]]:
+        """The actors a valid message goes to, each with its command; creates the product's
+        or chain's actor on first sight."""
         m = valid.message
         sup = self.supervisor
         if isinstance(m, UnderlyingFeed):
             if m.product in sup.products_down:
                 raise _Unavailable
             product_ref = await sup.product(valid.spec)
-            replies = [
-                _Reply(None, product_ref, ask(product_ref, ApplyUnderlying(feed=m, stream_seq=seq)))
+            targets: list[tuple[ChainKey | None, pykka.ActorRef[Any], Any]] = [
+                (None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq))
             ]
             spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
-            for key, ref in sup.chains_of(m.product):
-                replies.append(_Reply(key, ref, ask(ref, spot)))
+            targets.extend((key, ref, spot) for key, ref in sup.chains_of(m.product))
             FEED_ACCEPTED.labels("underlying").inc()
-            return replies
+            return targets
         assert isinstance(m, ChainFeed)
         key = (m.product, m.expiry.isoformat())
         if key in sup.down:
@@ -275,7 +340,7 @@ class Ingress:
         ref = await sup.chain(valid.spec, m.expiry)
         replace = valid.subject.kind == "chain"
         FEED_ACCEPTED.labels(valid.subject.kind).inc()
-        return [_Reply(key, ref, ask(ref, ApplyChain(feed=m, stream_seq=seq, replace=replace)))]
+        return [(key, ref, ApplyChain(feed=m, stream_seq=seq, replace=replace))]
 
     # ------------------------------------------------------------ outcomes
 

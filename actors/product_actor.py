@@ -20,6 +20,7 @@ import structlog
 from actors import subjects
 from actors.analytics import chain, expiry, surface
 from actors.commands import (
+    ApplyBatch,
     ApplyUnderlying,
     ChainTotals,
     Flush,
@@ -113,6 +114,8 @@ class ProductActor(BridgedActor):
                     return False
                 self._apply(feed.price, feed.ts, seq)
                 return True
+            case ApplyBatch(items=items):
+                return self.each(items)
             case SmileUpdate(smile=smile):
                 self.smiles[smile.expiry] = smile
                 self._surface_dirty = True

@@ -229,6 +229,9 @@ class Supervisor:
         for product in await self.store.product_keys(owned):
             await self.product(self.spec_for(product))
         for product, expiry in await self.store.chain_keys(owned):
+            snap = await self.store.load_chain(product, expiry)
+            if snap is None or not snap.applied:
+                continue  # see ``snapshots``: the replay creates it at its first message
             try:
                 await self.chain(self.spec_for(product), expiry)
             except TooManyChains:
@@ -412,7 +415,13 @@ class Supervisor:
             *(ask(r, GetSnapshot()) for r in (*chain_refs, *product_refs)),
             return_exceptions=True,
         )
-        chains = [r for r in results[: len(chain_refs)] if isinstance(r, BookSnapshot)]
+        # A chain exists from its first applied message on: the ticks before it never reach
+        # it. A chain actor whose first message is still on its way (started, not yet asked)
+        # is left out, or after a restore from this checkpoint it would take the ticks
+        # replayed between the checkpoint and that message, which it never had.
+        chains = [
+            r for r in results[: len(chain_refs)] if isinstance(r, BookSnapshot) and r.applied
+        ]
         products = [r for r in results[len(chain_refs) :] if isinstance(r, ProductSnapshot)]
         return chains, products
 
