@@ -51,6 +51,7 @@ class LogShipper:
         self._nc: Any = None
         self._settings: Settings | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         LOG_EVENTS_BUFFERED.set_function(lambda: len(self._buffer))
 
     @property
@@ -79,25 +80,33 @@ class LogShipper:
     async def start(self, settings: Settings) -> None:
         """Begin shipping in the background; returns at once, connected or not."""
         self._settings = settings
+        self._closing = False
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(settings), name="log-shipper")
         self._wake.set()
 
     async def close(self, timeout_s: float = 2.0) -> None:
-        """Send what is buffered (for at most ``timeout_s`` when connected), then disconnect."""
+        """Send what is buffered (for at most ``timeout_s`` when connected), then disconnect;
+        returns within about three times ``timeout_s`` whatever the connection is doing."""
+        self._closing = True
         nc = self._nc
         if nc is not None and nc.is_connected:
             with contextlib.suppress(TimeoutError, nats.errors.Error):
                 await asyncio.wait_for(self._drain(), timeout_s)
                 await nc.flush(timeout=timeout_s)
         if self._task is not None:
+            # Python 3.11's wait_for (inside nats-py's connect, and the stream check) can
+            # swallow a cancellation that arrives as its inner wait completes; the task then
+            # carries on, so its loop also stops on ``_closing`` and this wait is bounded.
+            # An unbounded wait here hung `deltastream feed replay` at exit.
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
-                await self._task
+            self._wake.set()
+            await asyncio.wait({self._task}, timeout=timeout_s)
             self._task = None
+        nc = self._nc  # connected meanwhile, if the connect ignored its cancellation
         if nc is not None:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await nc.close()
+                await asyncio.wait_for(nc.close(), timeout_s)
         self._nc = None
         self._loop = None
         self.connected.clear()
@@ -114,7 +123,7 @@ class LogShipper:
             reconnected_cb=self._on_reconnected,
         )
         self.connected.set()
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             if not self.stream_ready.is_set() and self._nc.is_connected:

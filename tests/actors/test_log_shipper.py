@@ -88,6 +88,34 @@ async def test_shipping_resumes_after_the_server_restarts(tmp_path: Path) -> Non
         server.stop()
 
 
+async def test_close_returns_when_the_connect_swallowed_its_cancellation(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's ``wait_for`` (inside nats-py's connect) can swallow a cancellation that
+    arrives as its inner wait completes: the connect then finishes after all. ``close`` must
+    return anyway and close that late connection (it used to wait for the task forever,
+    which hung ``deltastream feed replay`` at exit)."""
+    real_connect = nats.connect
+    connecting = asyncio.Event()
+    made: list[Any] = []
+
+    async def swallowing_connect(*args: Any, **kwargs: Any) -> Any:
+        connecting.set()
+        try:
+            await asyncio.sleep(WAIT_S * 10)  # close() cancels it here...
+        except asyncio.CancelledError:
+            pass  # ...and, as wait_for may, the cancellation is lost
+        made.append(await real_connect(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(nats, "connect", swallowing_connect)
+    shipper = LogShipper(capacity=10)
+    await shipper.start(Settings(nats_url=nats_server.url))
+    await asyncio.wait_for(connecting.wait(), WAIT_S)
+    await asyncio.wait_for(shipper.close(timeout_s=1.0), WAIT_S)
+    assert len(made) == 1 and made[0].is_closed
+
+
 async def test_the_logs_stream_is_bounded_as_the_settings_say(nats_server: NatsServer) -> None:
     settings = Settings(nats_url=nats_server.url, logs_max_age_s=3600, logs_max_bytes=8 * 2**20)
     nc = await nats.connect(nats_server.url)
