@@ -42,15 +42,19 @@ def payout_kernel(k: np.ndarray, call_oi: np.ndarray, put_oi: np.ndarray, out: n
         out[j] = 0.0
     if n < 2:
         return
-    below = 0.0  # Σ call OI of the rows under j
-    leg = 0.0
-    for j in range(1, n):
+    # Each running sum starts at its first term, as np.cumsum's does: 0.0 + (-0.0) would
+    # be +0.0 where cumsum keeps -0.0 (an OI change of -0.0).
+    below = call_oi[0]  # Σ call OI of the rows under j
+    leg = (k[1] - k[0]) * below
+    out[1] = leg
+    for j in range(2, n):
         below += call_oi[j - 1]
         leg += (k[j] - k[j - 1]) * below
         out[j] = leg
-    above = 0.0  # Σ put OI of the rows over j
-    leg = 0.0
-    for j in range(n - 2, -1, -1):
+    above = put_oi[n - 1]  # Σ put OI of the rows over j
+    leg = (k[n - 1] - k[n - 2]) * above
+    out[n - 2] += leg
+    for j in range(n - 3, -1, -1):
         above += put_oi[j + 1]
         leg += (k[j + 1] - k[j]) * above
         out[j] += leg

@@ -90,4 +90,16 @@ def test_a_dense_payout_delta_keeps_negative_changes(
     d_call = data.draw(arrays(np.float64, n, elements=change))
     d_put = data.draw(arrays(np.float64, n, elements=change))
     got = chain.payout_curve_delta(strikes, index=index, d_call_oi=d_call, d_put_oi=d_put)
-    assert _same_bits(got, _numpy_payout(strikes, d_call, d_put))
+    # The dense path adds the changes into zeros (np.add.at), where a change of -0.0
+    # becomes +0.0 before any sum: the reference sums what it sums.
+    dense_call, dense_put = np.zeros(n) + d_call, np.zeros(n) + d_put
+    assert _same_bits(got, _numpy_payout(strikes, dense_call, dense_put))
+
+
+def test_the_payout_loops_keep_numpys_signed_zeros() -> None:
+    # Found by hypothesis in CI: the loops' running sums began at 0.0, and 0.0 + (-0.0) is
+    # +0.0 where np.cumsum starts from its first term and keeps -0.0.
+    strikes = 100.0 + 0.5 * np.arange(1, 9)
+    zeros, neg = np.zeros(8), np.full(8, -0.0)
+    for c, p in ((neg, neg), (neg, zeros), (zeros, neg)):
+        assert _same_bits(chain._payout_curve(strikes, c, p), _numpy_payout(strikes, c, p))
