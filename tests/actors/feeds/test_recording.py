@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from actors.feeds.recording import (
 )
 from actors.natsserver import NatsServer
 from actors.streams import FEED_SUBJECTS, ensure_streams, read_range
-from tests.conftest import test_settings
+from tests.conftest import WAIT_S, test_settings
 from tests.feeding import market, publish, session
 
 NOT_UTF8 = b'\xff\xfe{"ts": 1}\x80'
@@ -277,3 +279,28 @@ def test_replaying_a_recording_with_holes_names_them_and_still_publishes_the_res
         asyncio.run(_feed_contents(nats_server.url))
         == [(subjects.feed_underlying("NIFTY"), b"{}")] * 5
     )
+
+
+_REPLAY_LOOP = """
+import sys
+import edge.cli
+for _ in range(50):
+    assert edge.cli.main(["feed", "replay", sys.argv[1], "--nats", sys.argv[2]]) == 0
+"""
+
+
+def test_fifty_replays_in_one_process_all_return(nats_server: NatsServer, tmp_path: Path) -> None:
+    """``deltastream feed replay`` used to hang at exit now and then: its log shipper waited
+    without bound for a task whose cancellation nats-py's connect had swallowed (3 to 28
+    replays into a loop like this one, in four runs). In a child process, so a hang fails
+    the test at the time-out instead of stalling the suite."""
+    asyncio.run(_streams(nats_server.url))
+    path = tmp_path / "five.jsonl"
+    path.write_bytes(b"".join(_line(seq, payload="{}") for seq in range(1, 6)))
+    done = subprocess.run(
+        [sys.executable, "-c", _REPLAY_LOOP, str(path), nats_server.url],
+        capture_output=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
