@@ -64,6 +64,10 @@ class _Unavailable(Exception):
     """The chain is down (supervisor gave up on it): retry later."""
 
 
+# An actor a valid message goes to (its chain key; None for the product actor) and the command.
+_Target = tuple[ChainKey | None, pykka.ActorRef[Any], Any]
+
+
 class _Trip:
     """One actor's share of a batch: its commands, in stream order, asked as one
     ``ApplyBatch`` (one wake-up of its thread and one reply instead of one per message)."""
@@ -80,9 +84,9 @@ class _Trip:
         """What item ``index`` came to: the actor's reply or the exception it raised; None
         when no answer came in time, ``ActorDeadError`` when the actor was gone."""
         future = self.future
-        if future is None or future not in done:
-            if future is not None:
-                future.cancel()
+        assert future is not None, "outcomes are read after the batch's trips were sent"
+        if future not in done:
+            future.cancel()
             return None
         exc = future.exception()
         if exc is not None:
@@ -103,7 +107,7 @@ class _Trips:
 
     def __init__(self) -> None:
         self._open: dict[str, _Trip] = {}
-        self._sent: list[_Trip] = []
+        self.futures: list[asyncio.Future[Any]] = []  # of the trips sent
         self.items_open = 0
 
     def add(self, key: ChainKey | None, ref: pykka.ActorRef[Any], command: Any) -> _Part:
@@ -117,12 +121,9 @@ class _Trips:
     def send(self) -> None:
         for trip in self._open.values():
             trip.future = ask(trip.ref, ApplyBatch(items=tuple(trip.items)))
-            self._sent.append(trip)
+            self.futures.append(trip.future)
         self._open = {}
         self.items_open = 0
-
-    def futures(self) -> list[asyncio.Future[Any]]:
-        return [t.future for t in self._sent if t.future is not None]
 
 
 class Ingress:
@@ -269,10 +270,9 @@ class Ingress:
                 trips.send()  # a long batch: let the actors start on its first part
         trips.send()
 
-        futures = trips.futures()
         done: set[asyncio.Future[Any]] = set()
-        if futures:
-            done, _ = await asyncio.wait(futures, timeout=self.settings.actor_timeout_s)
+        if trips.futures:
+            done, _ = await asyncio.wait(trips.futures, timeout=self.settings.actor_timeout_s)
         poison: dict[ChainKey, set[int]] = {}
         broken: dict[ChainKey, pykka.ActorRef[Any]] = {}  # dead or too slow: restart, retry
         for msg, seq, parts in dispatched:
@@ -315,9 +315,7 @@ class Ingress:
         async with self.batch_done:
             self.batch_done.notify_all()
 
-    async def _targets(
-        self, valid: ValidFeed, seq: int
-    ) -> list[tuple[ChainKey | None, pykka.ActorRef[Any], Any]]:
+    async def _targets(self, valid: ValidFeed, seq: int) -> list[_Target]:
         """The actors a valid message goes to, each with its command; creates the product's
         or chain's actor on first sight."""
         m = valid.message
@@ -326,9 +324,7 @@ class Ingress:
             if m.product in sup.products_down:
                 raise _Unavailable
             product_ref = await sup.product(valid.spec)
-            targets: list[tuple[ChainKey | None, pykka.ActorRef[Any], Any]] = [
-                (None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq))
-            ]
+            targets: list[_Target] = [(None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq))]
             spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
             targets.extend((key, ref, spot) for key, ref in sup.chains_of(m.product))
             FEED_ACCEPTED.labels("underlying").inc()

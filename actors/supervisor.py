@@ -165,7 +165,11 @@ class Supervisor:
             else:
                 await self.restart_product(key, failed_ref=ref)
 
-    async def chain(self, spec: ProductSpec, expiry: dt.date) -> pykka.ActorRef[Any]:
+    async def chain(
+        self, spec: ProductSpec, expiry: dt.date, *, snapshot: BookSnapshot | None = None
+    ) -> pykka.ActorRef[Any]:
+        """The chain's actor, started on first sight from its KV snapshot (``snapshot`` when
+        the caller has already read it)."""
         key = (spec.name, expiry.isoformat())
         ref = self.chains.get(key)
         if ref is not None:
@@ -177,7 +181,7 @@ class Supervisor:
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
-                snap = await self.store.load_chain(spec.name, expiry)
+                snap = snapshot or await self.store.load_chain(spec.name, expiry)
                 ref = await self._start_chain(spec, expiry, snap)
         return ref
 
@@ -233,7 +237,7 @@ class Supervisor:
             if snap is None or not snap.applied:
                 continue  # see ``snapshots``: the replay creates it at its first message
             try:
-                await self.chain(self.spec_for(product), expiry)
+                await self.chain(self.spec_for(product), expiry, snapshot=snap)
             except TooManyChains:
                 log.warning("restore_skipped", product=product, expiry=expiry.isoformat())
 

@@ -38,9 +38,10 @@ def payout_kernel(k: np.ndarray, call_oi: np.ndarray, put_oi: np.ndarray, out: n
     the call leg summed up from the bottom, the put leg down from the top. OI is taken as
     given (the caller cleans it; a curve of OI *changes* has negative entries)."""
     n = k.size
-    for j in range(n):
-        out[j] = 0.0
-    if n < 2:
+    if n == 0:
+        return
+    out[0] = 0.0  # no call below the lowest strike; every other row is set by the call leg
+    if n == 1:
         return
     # Each running sum starts at its first term, as np.cumsum's does: 0.0 + (-0.0) would
     # be +0.0 where cumsum keeps -0.0 (an OI change of -0.0).
