@@ -35,6 +35,7 @@ from actors.archive.writer import ArchiveWriter
 from actors.errors import ConfigError
 from actors.feeds.recording import RecordResult, record, replay
 from actors.feeds.synthetic import run_synthetic
+from actors.heap import freeze_startup_heap
 from actors.host import ActorHost
 from actors.log_events import LEVELS, is_service_name
 from actors.log_setup import configure_logging
@@ -197,6 +198,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 async def _actors(settings: Settings, stop: asyncio.Event) -> None:
     host = ActorHost(settings, load_products(settings.products_file))
     await host.start()
+    freeze_startup_heap()
     try:
         await stop.wait()
     finally:
@@ -209,6 +211,7 @@ async def _archive(settings: Settings, stop: asyncio.Event) -> None:
     if settings.archive_metrics_port:
         metrics = writer.metrics.serve(settings.archive_metrics_port, host=settings.http_host)
     await writer.start()
+    freeze_startup_heap()
     try:
         await stop.wait()
     finally:
@@ -231,6 +234,7 @@ async def _start_edge(settings: Settings, stop: asyncio.Event) -> asyncio.Task[N
 
 async def _edge(settings: Settings, stop: asyncio.Event) -> None:
     task = await _start_edge(settings, stop)
+    freeze_startup_heap()
     print(f"edge on http://{settings.http_host}:{settings.http_port}", flush=True)
     await task
 
@@ -261,6 +265,7 @@ async def _up(
             feed_task = asyncio.create_task(
                 run_synthetic(server.url, list(products.values()), steps_per_s=args.rate, stop=stop)
             )
+        freeze_startup_heap()
         feed = f"synthetic, {args.rate:g} steps/s" if feed_task else "none"
         archived = (
             f"MongoDB {settings.mongo_database}" if archive else "off (DELTASTREAM_MONGO_URL)"
