@@ -7,11 +7,13 @@ import gc
 import weakref
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from actors.heap import freeze_startup_heap
 from actors.natsserver import NatsServer
 from edge import cli
+from tests.cluster import free_ports
 from tests.conftest import WAIT_S, test_settings
 
 
@@ -51,3 +53,22 @@ async def test_the_actor_host_command_freezes_its_heap_once_the_host_is_up(
     monkeypatch.setattr(cli, "freeze_startup_heap", frozen)
     await asyncio.wait_for(cli._actors(test_settings(nats_server.url), stop), WAIT_S)
     assert seen == [True]
+
+
+async def test_the_edge_command_freezes_its_heap_once_the_edge_listens(
+    nats_server: NatsServer, unfrozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stop = asyncio.Event()
+    settings = test_settings(nats_server.url, http_host="127.0.0.1", http_port=free_ports(1)[0])
+    answered: list[int] = []
+
+    async def frozen() -> None:
+        async with httpx.AsyncClient() as client:  # the edge answers by now
+            answered.append(
+                (await client.get(f"http://127.0.0.1:{settings.http_port}/health")).status_code
+            )
+        stop.set()
+
+    monkeypatch.setattr(cli, "freeze_startup_heap", lambda: asyncio.ensure_future(frozen()))
+    await asyncio.wait_for(cli._edge(settings, stop), WAIT_S)
+    assert len(answered) == 1 and answered[0] in (200, 503)
