@@ -181,7 +181,9 @@ class Supervisor:
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
-                snap = snapshot or await self.store.load_chain(spec.name, expiry)
+                snap = snapshot
+                if snap is None:
+                    snap = await self.store.load_chain(spec.name, expiry)
                 ref = await self._start_chain(spec, expiry, snap)
         return ref
 

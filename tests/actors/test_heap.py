@@ -69,6 +69,10 @@ async def test_the_edge_command_freezes_its_heap_once_the_edge_listens(
             )
         stop.set()
 
-    monkeypatch.setattr(cli, "freeze_startup_heap", lambda: asyncio.ensure_future(frozen()))
+    probes: list[asyncio.Task[None]] = []  # the loop keeps only a weak reference to a task
+    monkeypatch.setattr(
+        cli, "freeze_startup_heap", lambda: probes.append(asyncio.create_task(frozen()))
+    )
     await asyncio.wait_for(cli._edge(settings, stop), WAIT_S)
+    await asyncio.gather(*probes)
     assert len(answered) == 1 and answered[0] in (200, 503)
