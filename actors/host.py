@@ -141,6 +141,7 @@ class ActorHost:
         self.snapshot_service = SnapshotService(
             self.nc,
             partitions=self.settings.partitions,
+            key=self.settings.partition_key,
             local=self._local_supervisor,
             timeout_s=self.settings.actor_timeout_s,
             health=self.health,

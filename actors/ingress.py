@@ -8,10 +8,12 @@ succeed is terminated and dead-lettered at once; what fails for a passing reason
 and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it to the DLQ.
 
 With several partitions every consumer also receives every underlying tick (FEED cannot
-partition two subject shapes, see ``subjects.FeedLayout``); a tick of another partition's
-product is acked and skipped. ``active`` (the partition's lease) is asked before every
-batch and every ack: while a renewal is overdue the ingress pauses, and it is stopped when
-the lease is lost, so a host that may have lost the partition stops touching its consumer.
+partition two subject shapes, see ``subjects.FeedLayout``); keyed by product, a tick of
+another partition's product is acked and skipped; keyed by chain, it goes to this
+partition's chains of the product (and to the product actor in its home partition).
+``active`` (the partition's lease) is asked before every batch and every ack: while a
+renewal is overdue the ingress pauses, and it is stopped when the lease is lost, so a host
+that may have lost the partition stops touching its consumer.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ class Ingress:
         self.settings = settings
         self.durable = durable
         self.partition = partition
-        self.layout = subjects.FeedLayout(settings.partitions)
+        self.layout = settings.feed_layout()
         self.active = active or _always
         self.accepted = 0
         self.foreign = 0  # underlying ticks of other partitions' products, skipped
@@ -321,13 +323,17 @@ class Ingress:
         m = valid.message
         sup = self.supervisor
         if isinstance(m, UnderlyingFeed):
-            if m.product in sup.products_down:
-                raise _Unavailable
-            product_ref = await sup.product(valid.spec)
-            targets: list[_Target] = [(None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq))]
+            targets: list[_Target] = []
+            # Keyed by chain, every partition takes every tick for its own chains of the
+            # product, and only the product's home partition runs its product actor.
+            if sup.runs_product(m.product):
+                if m.product in sup.products_down:
+                    raise _Unavailable
+                product_ref = await sup.product(valid.spec)
+                targets.append((None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq)))
+                FEED_ACCEPTED.labels("underlying").inc()
             spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
             targets.extend((key, ref, spot) for key, ref in sup.chains_of(m.product))
-            FEED_ACCEPTED.labels("underlying").inc()
             return targets
         assert isinstance(m, ChainFeed)
         key = (m.product, m.expiry.isoformat())

@@ -1,12 +1,15 @@
 """One FEED partition at work on this host: its supervisor, ingress, publisher and timers.
 
 Start (once the host holds the partition's lease) — the order matters for exact recovery:
-restore the snapshots of the partition's products → recreate its durable consumer at its
-checkpoint + 1 → consume. Stop, gracefully (the lease is still held, the partition is being
-handed over or the host shuts down): stop consuming, checkpoint, stop the actors, wait until
-their last publishes left. Stop, fenced (the lease was lost): stop at once, drop what was not
-published yet and write nothing; the next owner starts from the last checkpoint. While a
-renewal is only overdue the worker pauses (ingress, publishes, checkpoints wait on ``held``).
+restore the snapshots of the partition's chains and product actors → recreate its durable
+consumer at its checkpoint + 1 → consume. Keyed by chain, the worker also takes product
+notes (``actors/product_notes.py``) for the product actors it runs and repeats its own
+chains' notes to the others every ``NOTE_REPEAT_PERIOD_S``. Stop, gracefully (the lease is
+still held, the partition is being handed over or the host shuts down): stop consuming,
+checkpoint, stop the actors, wait until their last publishes left. Stop, fenced (the lease
+was lost): stop at once, drop what was not published yet and write nothing; the next owner
+starts from the last checkpoint. While a renewal is only overdue the worker pauses (ingress,
+publishes, checkpoints wait on ``held``).
 """
 
 from __future__ import annotations
@@ -17,18 +20,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import msgspec
 import nats.errors
 import structlog
 
+from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.feed_watch import FeedWatch
 from actors.ingress import Ingress
+from actors.product_notes import decode_note, deliver, loop_sender
 from actors.products import ProductSpec
 from actors.publisher import Publisher
 from actors.settings import Settings
 from actors.snapshot_store import Checkpoint, SnapshotStore
 from actors.streams import ensure_ingress_consumer
-from actors.subjects import FeedLayout
 from actors.supervisor import Supervisor
 
 __all__ = ["PartitionWorker"]
@@ -37,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 FLUSH_PERIOD_S = 0.1
 FEED_CHECK_PERIOD_S = 5.0
+# Keyed by chain: how often chains repeat their latest notes to a product actor elsewhere.
+NOTE_REPEAT_PERIOD_S = 5.0
 # A hand-over (checkpoint, last publishes) that takes longer is abandoned: the next owner
 # then replays from the previous checkpoint instead.
 GRACEFUL_STOP_S = 10.0
@@ -61,8 +68,9 @@ class PartitionWorker:
         self.settings = settings
         self.store = store
         self.held = held
-        self.layout = FeedLayout(settings.partitions)
-        self.publisher = Publisher(nc, asyncio.get_running_loop(), gate=held)
+        self.layout = settings.feed_layout()
+        loop = asyncio.get_running_loop()
+        self.publisher = Publisher(nc, loop, gate=held)
         self.supervisor = Supervisor(
             js=self.js,
             store=store,
@@ -70,7 +78,10 @@ class PartitionWorker:
             settings=settings,
             products=products,
             chain_actor=chain_actor,
+            partition=partition,
+            send_note=loop_sender(nc, loop, held) if self.layout.by_chain else None,
         )
+        self._notes_sub: Any = None
         self.ingress: Ingress | None = None
         self.feed_watch: FeedWatch | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,12 +90,11 @@ class PartitionWorker:
         self._closing = asyncio.Event()
         self.log = log.bind(partition=partition, host=host_id)
 
-    def owns(self, product: str) -> bool:
-        return self.layout.partition_of(product) == self.partition
-
     async def start(self) -> None:
         started = time.perf_counter()
-        await self.supervisor.restore_all(self.owns)
+        await self.supervisor.restore_all()
+        if self.layout.by_chain:
+            self._notes_sub = await self.nc.subscribe(subjects.product_note("*"), cb=self._on_note)
         checkpoint = await self.store.load_checkpoint(partition=self.partition)
         start_seq = checkpoint.stream_seq + 1 if checkpoint else 1
         durable = await ensure_ingress_consumer(
@@ -118,6 +128,13 @@ class PartitionWorker:
                 name=f"feed-check-{self.partition}",
             ),
         ]
+        if self.layout.by_chain:
+            self._tasks.append(
+                asyncio.create_task(
+                    self._every(NOTE_REPEAT_PERIOD_S, self._repeat_notes, "note_repeat_failed"),
+                    name=f"note-repeat-{self.partition}",
+                )
+            )
         self.log.info(
             "partition_started",
             start_seq=start_seq,
@@ -144,9 +161,28 @@ class PartitionWorker:
             except nats.errors.Error as exc:
                 self.log.warning(failed, error=type(exc).__name__)
 
+    async def _repeat_notes(self) -> None:
+        if self.held():
+            for remote in list(self.supervisor.remote_products.values()):
+                remote.repeat()
+
     async def _check_feed(self) -> None:
         if self.feed_watch is not None and self.held():
             await self.feed_watch.check()
+
+    async def _on_note(self, msg: Any) -> None:
+        """A chain of another partition tells its product actor, which runs here when this
+        is the product's home partition (keyed by chain)."""
+        try:
+            note = decode_note(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.log.warning("product_note_malformed", error=str(exc)[:200])
+            return
+        # Only to a product actor that exists: ticks reach every partition, so the home has
+        # one from the product's first tick on; an earlier note comes again (``repeat``).
+        ref = self.supervisor.product_refs.get(note.product)
+        if ref is not None and self.held():
+            deliver(ref, note)
 
     async def checkpoint(self) -> int | None:
         """Snapshot every actor of the partition to KV, then record the FEED sequence they all
@@ -170,6 +206,10 @@ class PartitionWorker:
     async def stop(self, *, graceful: bool) -> None:
         if self.ingress is not None:
             self.ingress.stop()
+        if self._notes_sub is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._notes_sub.unsubscribe()
+            self._notes_sub = None
         self._closing.set()
         for task in self._tasks:
             task.cancel()

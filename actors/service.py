@@ -6,10 +6,14 @@ Endpoints and payloads are listed in ``subjects.md``.
 
 Routing across hosts: every host serves ``deltastream.svc.<endpoint>`` in the service's
 queue group, so any one of them gets a request. It answers from its own actors when it owns
-the product's FEED partition, and otherwise forwards the request unchanged to
+the partition that holds the answer, and otherwise forwards the request to
 ``deltastream.svc.partition.<k>.<endpoint>``, which only the partition's owner subscribes
-to, and relays the answer. ``products`` gathers every partition's list; ``health`` is the
-answering host's own. With one partition and one host nothing is ever forwarded.
+to, and relays the answer. That partition is the product's; with FEED keyed by chain, a
+chain's own partition for ``summary`` / ``chain`` / ``max_pain`` (a request without an
+expiry is given the nearest one first, from the products list) and the product's home
+partition for the product actor's endpoints, while ``summaries`` gathers every partition's.
+``products`` gathers every partition's list (merging a product's expiries); ``health`` is
+the answering host's own. With one partition and one host nothing is ever forwarded.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from actors.commands import (
 from actors.futures import ask
 from actors.messages import OhlcBar
 from actors.product_actor import INTERVALS_NS
+from actors.subjects import PartitionKey
 from actors.supervisor import Supervisor
 
 __all__ = [
@@ -130,8 +135,13 @@ class SnapshotEndpoints:
         return expiries[0]
 
     def product_list(self) -> list[dict[str, Any]]:
+        """The products this partition knows: keyed by chain, also those it holds chains of
+        (their actor may run elsewhere), each with this partition's expiries only."""
+        names = set(self.sup.product_refs)
+        if self.sup.layout.by_chain:
+            names.update(p for p, _ in self.sup.chains)
         out = []
-        for name in sorted(self.sup.product_refs):
+        for name in sorted(names):
             spec = self.sup.spec_for(name)
             out.append(
                 {
@@ -165,7 +175,8 @@ class SnapshotEndpoints:
 
     async def summaries(self, data: bytes) -> bytes:
         req = _decode(data, ProductRequest)
-        self._product_ref(req.product)
+        if not self.sup.layout.by_chain:  # keyed by chain, the caller gathers partitions
+            self._product_ref(req.product)
         parts = []
         for expiry in self._expiries(req.product):
             ref = self.sup.chains.get((req.product, expiry))
@@ -238,12 +249,14 @@ class SnapshotService:
         nc: Any,
         *,
         partitions: int,
+        key: PartitionKey = "product",
         local: Callable[[int], Supervisor | None],
         timeout_s: float,
         health: Callable[[], dict[str, Any]],
     ) -> None:
         self.nc = nc
         self.partitions = partitions
+        self.layout = subjects.FeedLayout(partitions, key)
         self.local = local
         self.timeout_s = timeout_s
         self._health = health
@@ -324,16 +337,55 @@ class SnapshotService:
 
         async def routed(data: bytes) -> bytes:
             req = _decode(data, _ROUTED[endpoint])
-            k = subjects.partition_of(req.product, self.partitions)
-            if self.local(k) is not None:
-                return await self._local(k, endpoint, data)
-            return await self._forward(k, endpoint, data)
+            if self.layout.by_chain and endpoint == "summaries":
+                return await self._all_summaries(req.product)
+            if self.layout.by_chain and isinstance(req, ChainRequest):
+                expiry = req.expiry or await self._nearest_expiry(req.product)
+                data = _encoder.encode(ChainRequest(product=req.product, expiry=expiry))
+                k = self.layout.chain_partition(req.product, expiry)
+            else:
+                k = self.layout.partition_of(req.product)
+            return await self._on_partition(k, endpoint, data)
 
         if endpoint == "health":
             return health
         if endpoint == "products":
             return products
         return routed
+
+    async def _on_partition(self, k: int, endpoint: str, data: bytes) -> bytes:
+        if self.local(k) is not None:
+            return await self._local(k, endpoint, data)
+        return await self._forward(k, endpoint, data)
+
+    async def _product_entry(self, product: str) -> dict[str, Any]:
+        for entry in _list_decoder.decode(await self._all_products()):
+            if entry.get("product") == product:
+                return entry
+        raise _ServiceError(404, f"unknown product {product!r}")
+
+    async def _nearest_expiry(self, product: str) -> str:
+        expiries = (await self._product_entry(product)).get("expiries")
+        if not expiries:
+            raise _ServiceError(404, f"no live chain of {product!r}")
+        return str(expiries[0])
+
+    async def _all_summaries(self, product: str) -> bytes:
+        """Keyed by chain: every partition's summaries of the product, by expiry."""
+        data = _encoder.encode(ProductRequest(product=product))
+        results = await asyncio.gather(
+            *(self._on_partition(k, "summaries", data) for k in range(self.partitions)),
+            return_exceptions=True,
+        )
+        merged: list[dict[str, Any]] = []
+        for k, result in enumerate(results):
+            if isinstance(result, BaseException):
+                log.warning("summaries_partition_missing", partition=k, error=str(result)[:200])
+                continue
+            merged.extend(_list_decoder.decode(result))
+        if not merged:
+            await self._product_entry(product)  # 404 for a product no partition knows
+        return _encoder.encode(sorted(merged, key=lambda s: str(s.get("expiry"))))
 
     async def _forward(self, k: int, endpoint: str, data: bytes) -> bytes:
         self.forwarded += 1
@@ -361,14 +413,20 @@ class SnapshotService:
         results = await asyncio.gather(
             *(one(k) for k in range(self.partitions)), return_exceptions=True
         )
-        merged: list[dict[str, Any]] = []
+        merged: dict[str, dict[str, Any]] = {}
         for k, result in enumerate(results):
             if isinstance(result, BaseException):
                 # A partition changing owner is left out rather than failing the whole list.
                 log.warning("products_partition_missing", partition=k, error=str(result)[:200])
                 continue
-            merged.extend(result)
-        return _encoder.encode(sorted(merged, key=lambda p: str(p.get("product"))))
+            for entry in result:
+                name = str(entry.get("product"))
+                if name in merged:  # keyed by chain: one product's expiries over partitions
+                    expiries = {*merged[name]["expiries"], *entry.get("expiries", ())}
+                    merged[name]["expiries"] = sorted(expiries)
+                else:
+                    merged[name] = entry
+        return _encoder.encode([merged[name] for name in sorted(merged)])
 
 
 async def _reply_error(nc: Any, msg: Msg, exc: _ServiceError) -> None:

@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from actors.errors import ConfigError
+from actors.subjects import FeedLayout, PartitionKey
 
 __all__ = ["ENV_PREFIX", "MAX_PARTITIONS", "OHLC_INTERVALS", "Settings", "nats_servers"]
 
@@ -64,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # scale-out: FEED partitions (the same on every host), leases on them
     partitions: int = 1
+    # What a partition hashes: "product" keeps each product whole on one host; "chain"
+    # (product and expiry) spreads one product's chains over hosts (DESIGN.md §11).
+    partition_key: PartitionKey = "product"
     host_id: str | None = None  # default: <hostname>-<pid>
     lease_ttl_s: float = 2.0
     lease_renew_s: float = 0.5
@@ -124,6 +128,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     logs_max_age_s: Annotated[float, Meta(gt=0)] = 7 * 86400.0
     logs_max_bytes: Annotated[int, Meta(ge=1024**2)] = 256 * 1024**2
     log_posts_per_minute: Annotated[int, Meta(ge=1)] = 120
+
+    def feed_layout(self) -> FeedLayout:
+        """How FEED is split over partitions with these settings."""
+        return FeedLayout(self.partitions, self.partition_key)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:

@@ -133,13 +133,14 @@ class SnapshotStore:
         )
 
     async def chain_keys(
-        self, owned: Callable[[str], bool] | None = None
+        self, owned: Callable[[str, str], bool] | None = None
     ) -> list[tuple[str, dt.date]]:
-        """(product, expiry) of every chain snapshot, of the products ``owned`` accepts."""
+        """(product, expiry) of every chain snapshot that ``owned(product, expiry ISO)``
+        accepts."""
         out = []
         for rest in await self._keys("chain."):
             product, expiry = rest.split(".", 1)
-            if owned is None or owned(product):
+            if owned is None or owned(product, expiry):
                 out.append((product, dt.date.fromisoformat(expiry)))
         return out
 

@@ -79,14 +79,14 @@ _DLQ_DEDUP_WINDOW_S = 3600.0
 _ONE_MIB = 1024 * 1024
 
 
-_PARTITION_RE = re.compile(r"\{\{\s*partition\((\d+),")
+_PARTITION_RE = re.compile(r"\{\{\s*partition\((\d+),\s*2\s*(,\s*3\s*)?\)")
 
 
 def feed_config(s: Settings) -> StreamConfig:
     # Discard-old: a full FEED drops its oldest messages, applied long ago unless an
     # ingress is behind by most of the stream; refusing the live feed instead would stop
     # every analytic at the first full day. ``actors.feed_watch`` reports lag and losses.
-    layout = subjects.FeedLayout(s.partitions)
+    layout = s.feed_layout()
     transform = layout.transform()
     return StreamConfig(
         name=subjects.FEED_STREAM,
@@ -162,7 +162,9 @@ def feed_layout_of(config: StreamConfig) -> subjects.FeedLayout:
     """The partition layout a FEED stream's configuration stores its subjects in."""
     transform = config.subject_transform
     found = _PARTITION_RE.search(transform.dest or "") if transform else None
-    return subjects.FeedLayout(int(found.group(1)) if found else 1)
+    if found is None:
+        return subjects.FeedLayout(1)
+    return subjects.FeedLayout(int(found.group(1)), "chain" if found.group(2) else "product")
 
 
 async def _check_feed_layout(js: nats.js.JetStreamContext, settings: Settings) -> bool:
@@ -173,15 +175,17 @@ async def _check_feed_layout(js: nats.js.JetStreamContext, settings: Settings) -
         info = await js.stream_info(subjects.FEED_STREAM)
     except nats.js.errors.NotFoundError:
         return False
-    current = feed_layout_of(info.config).partitions
-    if current == settings.partitions:
+    current, wanted = feed_layout_of(info.config), settings.feed_layout()
+    if (not current.partitioned and not wanted.partitioned) or current == wanted:
         return False
     if info.state.messages:
         raise ConfigError(
-            f"setting DELTASTREAM_PARTITIONS={settings.partitions}: stream FEED holds "
-            f"{info.state.messages} messages stored for {current} partition(s). To change "
-            "the count: stop the feed, let the hosts catch up, stop them (each writes its "
-            "snapshots), purge FEED (nats stream purge FEED), then start them with the new count"
+            f"settings DELTASTREAM_PARTITIONS={wanted.partitions} and "
+            f"DELTASTREAM_PARTITION_KEY={wanted.key}: stream FEED holds "
+            f"{info.state.messages} messages stored for {current.partitions} partition(s) "
+            f"keyed by {current.key}. To change the layout: stop the feed, let the hosts catch "
+            "up, stop them (each writes its snapshots), purge FEED (nats stream purge FEED), "
+            "then start them with the new settings"
         )
     return True
 
@@ -271,7 +275,7 @@ async def ensure_ingress_consumer(
     checkpoint, so everything after it must be delivered again (actors skip what they
     already applied).
     """
-    layout = subjects.FeedLayout(settings.partitions)
+    layout = settings.feed_layout()
     durable = subjects.ingress_consumer(partition, settings.partitions)
     try:
         await js.delete_consumer(subjects.FEED_STREAM, durable)

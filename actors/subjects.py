@@ -27,6 +27,7 @@ __all__ = [
     "AnalyticsSubject",
     "FeedLayout",
     "FeedSubject",
+    "PartitionKey",
     "analytics_chain",
     "analytics_ohlc",
     "analytics_summary",
@@ -47,6 +48,7 @@ __all__ = [
     "partition_of",
     "partition_service_subject",
     "presence_key",
+    "product_note",
     "service_subject",
 ]
 
@@ -135,6 +137,12 @@ def partition_service_subject(partition: int, endpoint: str) -> str:
     return f"{PREFIX}.svc.partition.{partition}.{endpoint}"
 
 
+def product_note(product: str) -> str:
+    """Where a chain tells its product actor on another host its smile and totals (core
+    NATS; only with FEED partitioned by chain)."""
+    return f"{PREFIX}.internal.product.{product}"
+
+
 def max_deliveries_advisory(stream: str, consumer: str) -> str:
     return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 
@@ -169,18 +177,28 @@ _FNV32_PRIME = 0x01000193
 _U32 = 0xFFFFFFFF
 
 
-def partition_of(product: str, partitions: int) -> int:
-    """The partition of a product: what nats-server's ``{{partition(n, …)}}`` subject
-    mapping computes for the product token (32-bit FNV-1a of its bytes, modulo ``n``).
+PartitionKey = Literal["product", "chain"]
+
+
+def _fnv1a_32(data: bytes) -> int:
+    h = _FNV32_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV32_PRIME) & _U32
+    return h
+
+
+def partition_of(product: str, partitions: int, expiry: str | None = None) -> int:
+    """The partition nats-server's ``{{partition(n, …)}}`` subject mapping computes: 32-bit
+    FNV-1a of the mapped tokens' bytes, concatenated without a separator, modulo ``n``.
+    With ``expiry`` the product and expiry tokens (FEED partitioned by chain), else the
+    product token alone.
 
     The FEED stream applies that mapping to chain and quotes subjects; hosts apply this
-    function to underlying subjects and to service requests, so both must agree (a test
-    checks it against the server).
+    function to underlying subjects, product actors and service requests, so both must agree
+    (a test checks it against the server).
     """
-    h = _FNV32_OFFSET
-    for byte in product.encode():
-        h = ((h ^ byte) * _FNV32_PRIME) & _U32
-    return h % partitions
+    key = product if expiry is None else product + expiry
+    return _fnv1a_32(key.encode()) % partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,18 +206,27 @@ class FeedLayout:
     """How FEED stores the feed subjects when it is split into ``partitions``.
 
     One partition: FEED takes ``deltastream.feed.>`` as published. Several: FEED takes only
-    the three contract shapes, and its subject transform appends the product's partition to
-    chain and quotes subjects (``deltastream.feed.quotes.NIFTY.2026-12-29`` is stored as
-    ``….2026-12-29.3``). One transform can match only one subject shape, so underlying
-    ticks keep their subject: every partition's consumer receives them and the ingress
-    keeps those of its own products (``partition_of``). Publishers never see the change.
+    the three contract shapes, and its subject transform appends the partition to chain and
+    quotes subjects (``deltastream.feed.quotes.NIFTY.2026-12-29`` is stored as
+    ``….2026-12-29.3``). ``key`` says what the partition hashes: ``product`` (a product's
+    chains and its product actor together) or ``chain`` (product and expiry: one product's
+    chains spread over partitions; its product actor lives in the product's *home*
+    partition, ``partition_of(product)``). One transform can match only one subject shape,
+    so underlying ticks keep their subject: every partition's consumer receives them; keyed
+    by product the ingress keeps those of its own products, keyed by chain every partition
+    keeps them all (its chains of the product need them). Publishers never see the change.
     """
 
     partitions: int = 1
+    key: PartitionKey = "product"
 
     @property
     def partitioned(self) -> bool:
         return self.partitions > 1
+
+    @property
+    def by_chain(self) -> bool:
+        return self.partitioned and self.key == "chain"
 
     def stream_subjects(self) -> list[str]:
         if not self.partitioned:
@@ -214,10 +241,11 @@ class FeedLayout:
         """(source, destination) of FEED's subject transform, None when not partitioned."""
         if not self.partitioned:
             return None
+        tokens = "2,3" if self.by_chain else "2"
         return (
             f"{PREFIX}.feed.*.*.*",
             f"{PREFIX}.feed.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
-            f".{{{{partition({self.partitions},2)}}}}",
+            f".{{{{partition({self.partitions},{tokens})}}}}",
         )
 
     def consumer_filters(self, partition: int) -> list[str]:
@@ -226,23 +254,31 @@ class FeedLayout:
         return [f"{PREFIX}.feed.underlying.*", f"{PREFIX}.feed.*.*.*.{partition}"]
 
     def partition_of(self, product: str) -> int:
+        """The product's partition (keyed by chain: its home, where its product actor is)."""
         return partition_of(product, self.partitions)
+
+    def chain_partition(self, product: str, expiry: str) -> int:
+        """The partition that stores and applies one chain's messages."""
+        return partition_of(product, self.partitions, expiry if self.by_chain else None)
 
     def chain_filters(self, product: str, expiry: str) -> list[str]:
         """The stored subjects of one chain's own messages (snapshots and quotes)."""
         chain, quotes = feed_chain(product, expiry), feed_quotes(product, expiry)
         if not self.partitioned:
             return [chain, quotes]
-        k = self.partition_of(product)
+        k = self.chain_partition(product, expiry)
         return [f"{chain}.{k}", f"{quotes}.{k}"]
 
     def stored_partition(self, stored: str) -> int | None:
-        """The partition a stored FEED subject belongs to (None when not partitioned)."""
+        """The one partition a stored FEED subject belongs to; None when not partitioned and
+        for an underlying tick keyed by chain (every partition takes it)."""
         if not self.partitioned:
             return None
         parts = stored.split(".")
         if len(parts) == 6:
             return int(parts[5])
+        if self.by_chain:
+            return None
         return self.partition_of(parts[3])  # an underlying tick: by its product token
 
     def canonical(self, stored: str) -> str:

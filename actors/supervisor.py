@@ -3,8 +3,10 @@ intensity).
 
 The supervisor lives on the asyncio loop because restarting a chain means I/O: read the
 chain's latest snapshot from KV and replay FEED after it. It owns the registry of
-``ChainActor``s (one per product/expiry) and ``ProductActor``s (one per product) of the
-products in its partition; a host has one supervisor per partition it owns.
+``ChainActor``s (one per product/expiry) and ``ProductActor``s (one per product) of its
+partition; a host has one supervisor per partition it owns. With FEED keyed by chain a
+product's chains may live in several partitions and its actor only in the product's home
+partition; chains elsewhere tell it through a ``RemoteProduct`` (``actors/product_notes.py``).
 
 Restart intensity: more than ``restart_max`` restarts within ``restart_window_s`` and the
 supervisor escalates: it stops restarting, marks itself unhealthy (``/health`` says so) and
@@ -18,7 +20,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -42,6 +44,7 @@ from actors.futures import ask
 from actors.messages import ChainFeed, UnderlyingFeed
 from actors.metrics import CHAINS_LIVE, SUPERVISOR_RESTARTS
 from actors.product_actor import ProductActor, ProductSnapshot
+from actors.product_notes import RemoteProduct, Send
 from actors.products import ProductSpec, fallback_spec
 from actors.publisher import Publisher
 from actors.settings import Settings
@@ -75,6 +78,8 @@ class Supervisor:
         settings: Settings,
         products: Mapping[str, ProductSpec],
         chain_actor: type[ChainActor] = ChainActor,
+        partition: int = 0,
+        send_note: Send | None = None,
     ) -> None:
         self.js = js
         # The class to start per chain; tests inject a subclass that fails on cue.
@@ -83,7 +88,11 @@ class Supervisor:
         self.publisher = publisher
         self.settings = settings
         self.products = products
-        self.layout = subjects.FeedLayout(settings.partitions)
+        self.layout = settings.feed_layout()
+        self.partition = partition
+        # Keyed by chain: how a chain tells a product actor in another partition (core NATS).
+        self.send_note = send_note
+        self.remote_products: dict[str, RemoteProduct] = {}
         self.chains: dict[ChainKey, pykka.ActorRef[Any]] = {}
         self.chain_specs: dict[ChainKey, ProductSpec] = {}
         self.product_refs: dict[str, pykka.ActorRef[Any]] = {}
@@ -104,6 +113,23 @@ class Supervisor:
 
     def spec_for(self, product: str) -> ProductSpec:
         return self.products.get(product) or fallback_spec(product)
+
+    def runs_product(self, product: str) -> bool:
+        """True when this partition runs the product's actor: the product's partition (keyed
+        by chain, its home partition; with one partition, always)."""
+        return self.layout.partition_of(product) == self.partition
+
+    def owns_chain(self, product: str, expiry: str) -> bool:
+        return self.layout.chain_partition(product, expiry) == self.partition
+
+    def remote_product(self, product: str) -> RemoteProduct:
+        """The stand-in a chain here tells when its product actor runs in another partition."""
+        remote = self.remote_products.get(product)
+        if remote is None:
+            if self.send_note is None:
+                raise RuntimeError("keyed by chain, a supervisor needs send_note")
+            remote = self.remote_products[product] = RemoteProduct(product, self.send_note)
+        return remote
 
     def chains_of(self, product: str) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
         return [(k, ref) for k, ref in self.chains.items() if k[0] == product]
@@ -177,7 +203,8 @@ class Supervisor:
         if len(self.chains) >= self.settings.max_chains:
             raise TooManyChains(f"live-chain cap of {self.settings.max_chains} reached")
         # The product cap first: a chain refused there must leave no per-key lock behind.
-        await self.product(spec)
+        if self.runs_product(spec.name):
+            await self.product(spec)
         async with self._lock(key):
             ref = self.chains.get(key)
             if ref is None:
@@ -204,7 +231,11 @@ class Supervisor:
         self, spec: ProductSpec, expiry: dt.date, snap: BookSnapshot | None
     ) -> pykka.ActorRef[Any]:
         key = (spec.name, expiry.isoformat())
-        product_ref = await self.product(spec)
+        product_ref: Any = (
+            await self.product(spec)
+            if self.runs_product(spec.name)
+            else self.remote_product(spec.name)
+        )
         book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
         floor = await self._floor(subjects.analytics_summary(*key))
         ref = self.chain_actor.start(
@@ -229,12 +260,11 @@ class Supervisor:
         )
         return ref
 
-    async def restore_all(self, owned: Callable[[str], bool] | None = None) -> None:
-        """Start every chain and product that has a snapshot, of the products ``owned``
-        accepts (a partition's, when it starts on this host)."""
-        for product in await self.store.product_keys(owned):
+    async def restore_all(self) -> None:
+        """Start every chain and product of this partition that has a snapshot."""
+        for product in await self.store.product_keys(self.runs_product):
             await self.product(self.spec_for(product))
-        for product, expiry in await self.store.chain_keys(owned):
+        for product, expiry in await self.store.chain_keys(self.owns_chain):
             snap = await self.store.load_chain(product, expiry)
             if snap is None or not snap.applied:
                 continue  # see ``snapshots``: the replay creates it at its first message
@@ -436,6 +466,7 @@ class Supervisor:
             ref.stop(block=False)
         self.chains.clear()
         self.product_refs.clear()
+        self.remote_products.clear()
         CHAINS_LIVE.set(0)
 
     def health(self) -> dict[str, Any]:

@@ -27,10 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import nats
+from scale import LeaseHolders  # bench/scale.py, beside this script
 
 from actors import subjects
 from actors.child_process import stop_child
@@ -41,14 +44,20 @@ from actors.products import DEFAULT_PRODUCTS
 from actors.pull import ContinuousPull
 from actors.settings import Settings
 from actors.streams import ensure_ingress_consumer, ensure_streams
+from actors.subjects import PartitionKey
 
 NS = 1_000_000_000
 
 
-def _host(url: str, profile: Path | None) -> subprocess.Popen[bytes]:
-    """Start an actor host; with ``profile``, py-spy samples the thread holding the GIL
-    into that speedscope file until the host exits."""
-    env = {**os.environ, "DELTASTREAM_NATS_URL": url, "DELTASTREAM_LOG_LEVEL": "warning"}
+def _host(url: str, profile: Path | None, **settings: str) -> subprocess.Popen[bytes]:
+    """Start an actor host (``settings`` become DELTASTREAM_* variables); with ``profile``,
+    py-spy samples the thread holding the GIL into that speedscope file until it exits."""
+    env = {
+        **os.environ,
+        "DELTASTREAM_NATS_URL": url,
+        "DELTASTREAM_LOG_LEVEL": "warning",
+        **{f"DELTASTREAM_{k.upper()}": v for k, v in settings.items()},
+    }
     host = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "actors"],
         env=env,
@@ -76,6 +85,77 @@ def _host(url: str, profile: Path | None) -> subprocess.Popen[bytes]:
             stderr=subprocess.DEVNULL,
         )
     return host
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many actor hosts share FEED, in how many partitions, keyed how."""
+
+    hosts: int = 1
+    partitions: int = 1
+    key: PartitionKey = "product"
+
+    @property
+    def shared(self) -> bool:
+        return self.hosts > 1 or self.partitions > 1
+
+    def settings(self, url: str) -> Settings:
+        return Settings(nats_url=url, partitions=self.partitions, partition_key=self.key)
+
+
+class _Hosts:
+    """The phase's actor hosts, each its own process. Several share FEED's partitions by
+    lease; ``start`` returns once they split them evenly. Their leases last 60 s (renewed
+    every 5 s) so that a throughput phase can pause them while it writes the backlog."""
+
+    def __init__(self, url: str, layout: Layout, profile: Path | None) -> None:
+        self.url = url
+        self.layout = layout
+        self.profile = profile
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    async def start(self, nc: nats.NATS) -> None:
+        if not self.layout.shared:
+            self.procs["host"] = _host(self.url, self.profile)
+            return
+        settings = self.layout.settings(self.url)
+        holders = LeaseHolders()
+        await holders.start(nc, settings)
+        ids = [f"h{i + 1}" for i in range(self.layout.hosts)]
+        for i, host_id in enumerate(ids):
+            self.procs[f"host {host_id}"] = _host(
+                self.url,
+                self.profile if i == 0 else None,
+                partitions=str(self.layout.partitions),
+                partition_key=self.layout.key,
+                host_id=host_id,
+                lease_ttl_s="60",
+                lease_renew_s="5",
+            )
+        try:
+            await holders.wait_even(ids, self.layout.partitions)
+            self.holders = dict(holders.holders)
+        finally:
+            holders.stop()
+
+    def describe(self, product: str, expiries: list[str]) -> str:
+        """Which host runs which of the product's chains."""
+        if not self.layout.shared:
+            return ""
+        layout = self.layout.settings(self.url).feed_layout()
+        where = {
+            host: [e for e in expiries if self.holders[layout.chain_partition(product, e)] == host]
+            for host in sorted(set(self.holders.values()))
+        }
+        return f"{self.layout}: {product} chains per host {where}"
+
+    def signal(self, signum: int) -> None:
+        for proc in self.procs.values():
+            os.kill(proc.pid, signum)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc)
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
@@ -137,10 +217,15 @@ class _Cpu:
 
 
 async def _wait_summaries(
-    nc: nats.NATS, final: dict[str, int], timeout_s: float, cpu: _Cpu
+    nc: nats.NATS,
+    final: dict[str, int],
+    timeout_s: float,
+    cpu: _Cpu,
+    then: Callable[[], None] | None = None,
 ) -> float:
     """Wait until every chain's summary reflects its last message; returns the time from
-    the first summary to then (the host's start-up excluded)."""
+    the first summary to then (the host's start-up excluded). ``then`` runs once the
+    subscription is in place."""
     seen: dict[str, int] = {}
     done = asyncio.Event()
     first: list[float] = []
@@ -157,6 +242,9 @@ async def _wait_summaries(
             done.set()
 
     sub = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+    await nc.flush()
+    if then is not None:
+        then()
     try:
         await asyncio.wait_for(done.wait(), timeout_s)
     finally:
@@ -165,11 +253,23 @@ async def _wait_summaries(
 
 
 async def throughput(
-    server: NatsServer, *, rows: int, seconds_of_market: int, profile: Path | None
+    server: NatsServer,
+    *,
+    rows: int,
+    seconds_of_market: int,
+    profile: Path | None,
+    layout: Layout,
 ) -> None:
+    """One host: the backlog is written, then the host started. Several: they are started
+    and have split the partitions first, are paused (SIGSTOP) while the backlog is written,
+    and resumed together."""
     url = server.url
     nc = await nats.connect(url)
-    await ensure_streams(nc.jetstream(), Settings(nats_url=url))
+    await ensure_streams(nc.jetstream(), layout.settings(url))
+    hosts = _Hosts(url, layout, profile)
+    if layout.shared:
+        await hosts.start(nc)
+        hosts.signal(signal.SIGSTOP)
     start = 1_795_581_000 * NS
     m = _market(rows, start)
     sink = FeedSink(nc)
@@ -188,13 +288,20 @@ async def throughput(
                 final[s] = seq
         n_msgs += 1
     await sink.flush()
-    host = _host(url, profile)
     assert server.process is not None
-    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
     try:
-        elapsed = await _wait_summaries(nc, final, 600, cpu)
+        if layout.shared:
+            print(hosts.describe("NIFTY", sorted(s.rsplit(".", 1)[1] for s in final)))
+            cpu = _Cpu(**{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid)
+            elapsed = await _wait_summaries(
+                nc, final, 600, cpu, then=lambda: hosts.signal(signal.SIGCONT)
+            )
+        else:
+            await hosts.start(nc)
+            cpu = _Cpu(host=hosts.procs["host"].pid, nats_server=server.process.pid)
+            elapsed = await _wait_summaries(nc, final, 600, cpu)
     finally:
-        _stop(host)
+        hosts.stop()
         await nc.close()
     print(
         f"throughput: {n_msgs} messages, {n_rows} quote rows in {elapsed:.2f} s "
@@ -247,13 +354,15 @@ async def latency(
     seconds: int,
     warmup_s: float,
     profile: Path | None,
+    layout: Layout,
 ) -> None:
     url = server.url
     nc = await nats.connect(url)
-    await ensure_streams(nc.jetstream(), Settings(nats_url=url))
-    host = _host(url, profile)
+    await ensure_streams(nc.jetstream(), layout.settings(url))
+    hosts = _Hosts(url, layout, profile)
+    await hosts.start(nc)
     assert server.process is not None
-    cpu = _Cpu(host=host.pid, nats_server=server.process.pid)
+    cpu = _Cpu(**{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid)
     # Summaries are timed by a subscriber in a process of its own, as a consumer of the
     # analytics would be: this process's event loop is busy publishing the feed.
     seen_file = server.store_dir.parent / "summaries.json"
@@ -285,7 +394,7 @@ async def latency(
         await asyncio.sleep(0.5)  # the last summaries in flight
     finally:
         _stop(receiver)
-        _stop(host)
+        hosts.stop()
         await nc.close()
     # (feed ts, received, the actor's publish) of every summary, all epoch ns
     seen: list[tuple[int, int, int]] = msgspec.json.decode(seen_file.read_bytes())
@@ -402,6 +511,16 @@ async def main() -> None:
         default="all",
         help="transport: the latency phase's feed into FEED and a bare consumer, no actors",
     )
+    ap.add_argument("--hosts", type=int, default=1, help="actor host processes sharing FEED")
+    ap.add_argument(
+        "--partitions", type=int, default=None, help="FEED partitions (default: --hosts)"
+    )
+    ap.add_argument(
+        "--partition-key",
+        choices=("product", "chain"),
+        default="product",
+        help="chain: the product's chains spread over the hosts (DESIGN.md §11)",
+    )
     ap.add_argument(
         "--profile",
         type=Path,
@@ -409,6 +528,8 @@ async def main() -> None:
         help="py-spy the host (GIL holder) into DIR/<phase>.json",
     )
     args = ap.parse_args()
+
+    layout = Layout(args.hosts, args.partitions or args.hosts, args.partition_key)
 
     def profile(phase: str) -> Path | None:
         return None if args.profile is None else args.profile / f"{phase}.json"
@@ -421,6 +542,7 @@ async def main() -> None:
                     rows=args.rows_per_msg,
                     seconds_of_market=args.market_seconds,
                     profile=profile("throughput"),
+                    layout=layout,
                 )
         if args.phase in ("all", "latency"):
             with NatsServer(Path(tmp) / "b") as server:
@@ -431,6 +553,7 @@ async def main() -> None:
                     seconds=args.seconds,
                     warmup_s=args.warmup,
                     profile=profile("latency"),
+                    layout=layout,
                 )
         if args.phase in ("all", "transport"):
             with NatsServer(Path(tmp) / "c") as server:

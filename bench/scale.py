@@ -104,7 +104,7 @@ def _write_products(path: Path, specs: list[ProductSpec]) -> None:
     path.write_text("\n".join(lines))
 
 
-class _Leases:
+class LeaseHolders:
     """The lease bucket's holders, followed by a watch."""
 
     def __init__(self) -> None:
@@ -171,7 +171,7 @@ async def throughput(
         settings = Settings(nats_url=server.url, partitions=partitions)
         nc = await nats.connect(server.url)
         await ensure_streams(nc.jetstream(), settings)
-        leases = _Leases()
+        leases = LeaseHolders()
         await leases.start(nc, settings)
         ids = [f"h{i + 1}" for i in range(hosts)]
         procs = [_host(server.url, h, partitions, products_file) for h in ids]
@@ -231,7 +231,7 @@ async def failover(tmp: Path, *, partitions: int, rate: float, kills: int) -> li
         settings = Settings(nats_url=server.url, partitions=partitions)
         nc = await nats.connect(server.url)
         await ensure_streams(nc.jetstream(), settings)
-        leases = _Leases()
+        leases = LeaseHolders()
         await leases.start(nc, settings)
         procs = {f"h{i}": _host(server.url, f"h{i}", partitions, products_file) for i in (1, 2, 3)}
         stop = asyncio.Event()

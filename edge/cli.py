@@ -3,7 +3,7 @@
 ::
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
-    deltastream actors  [--nats URL[,URL...]] [--partitions N] [--host-id ID]
+    deltastream actors  [--nats URL[,URL...]] [--partitions N] [--partition-key K] [--host-id ID]
     deltastream archive [--nats URL] [--metrics-port N]
     deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
     deltastream feed synthetic [--nats URL] [--rate STEPS_PER_S] [--rows N] [--seed N] [--steps N]
@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="FEED partitions shared by all hosts (DELTASTREAM_PARTITIONS, default 1)",
+    )
+    actors.add_argument(
+        "--partition-key",
+        default=None,
+        help="what a partition holds: 'product' (whole products) or 'chain' (one product's "
+        "chains spread over hosts) (DELTASTREAM_PARTITION_KEY, default product)",
     )
     actors.add_argument(
         "--host-id", default=None, help="this host's id in the lease bucket (<hostname>-<pid>)"
@@ -328,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ,
             nats_url=getattr(args, "nats", None),
             partitions=getattr(args, "partitions", None),
+            partition_key=getattr(args, "partition_key", None),
             host_id=getattr(args, "host_id", None),
         )
     except ConfigError as exc:

@@ -59,6 +59,43 @@ async def test_the_server_puts_each_product_in_the_partition_hosts_compute(
         await nc.close()
 
 
+@pytest.mark.parametrize("partitions", [2, 7])
+async def test_keyed_by_chain_the_server_puts_each_chain_in_the_partition_hosts_compute(
+    nats_server: NatsServer, partitions: int
+) -> None:
+    products = ["NIFTY", "BANKNIFTY", *_products(30)]
+    expiries = ["2026-12-01", "2026-12-08", "2026-12-29", "2027-03-30"]
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        settings = test_settings(nats_server.url, partitions=partitions, partition_key="chain")
+        await ensure_streams(js, settings)
+        info = await js.stream_info(subjects.FEED_STREAM)
+        assert feed_layout_of(info.config) == subjects.FeedLayout(partitions, "chain")
+        layout = settings.feed_layout()
+        seen: set[int] = set()
+        for product in products:
+            for expiry in expiries:
+                for subject in (
+                    subjects.feed_chain(product, expiry),
+                    subjects.feed_quotes(product, expiry),
+                ):
+                    ack = await js.publish(subject, b"{}")
+                    stored = (await js.get_msg(subjects.FEED_STREAM, ack.seq)).subject
+                    assert layout.canonical(stored) == subject
+                    k = layout.stored_partition(stored)
+                    assert k == layout.chain_partition(product, expiry), (subject, stored)
+                    assert stored in layout.chain_filters(product, expiry)
+                    seen.add(k)
+            # ticks are every partition's: none is singled out
+            ack = await js.publish(subjects.feed_underlying(product), b"{}")
+            stored = (await js.get_msg(subjects.FEED_STREAM, ack.seq)).subject
+            assert layout.stored_partition(stored) is None
+        assert seen == set(range(partitions))
+    finally:
+        await nc.close()
+
+
 async def test_a_partitioned_feed_refuses_subjects_outside_the_contract(
     nats_server: NatsServer,
 ) -> None:
@@ -95,6 +132,10 @@ async def test_changing_the_partition_count_of_a_feed_with_messages_is_refused(
         with pytest.raises(ConfigError, match=r"PARTITIONS=5.*3 partition"):
             await ensure_streams(js, test_settings(nats_server.url, partitions=5))
         await ensure_streams(js, test_settings(nats_server.url, partitions=3))  # same: fine
+        with pytest.raises(ConfigError, match=r"PARTITION_KEY=chain.*keyed by product"):
+            await ensure_streams(
+                js, test_settings(nats_server.url, partitions=3, partition_key="chain")
+            )
     finally:
         await nc.close()
 
@@ -134,6 +175,10 @@ def test_every_product_has_exactly_one_partition_in_range(product: str, n: int) 
     k = subjects.partition_of(product, n)
     assert 0 <= k < n
     assert subjects.partition_of(product, n) == k
+    for key in ("product", "chain"):
+        c = subjects.FeedLayout(n, key).chain_partition(product, "2026-12-29")
+        assert 0 <= c < n
+    assert subjects.FeedLayout(n, "product").chain_partition(product, "2026-12-29") == k
 
 
 @pytest.mark.parametrize(
@@ -146,6 +191,7 @@ def test_every_product_has_exactly_one_partition_in_range(product: str, n: int) 
         ({"DELTASTREAM_LEASE_TTL_S": "1.5"}, "LEASE_RENEW_S"),
         ({"DELTASTREAM_LEASE_RENEW_S": "0"}, "LEASE_RENEW_S"),
         ({"DELTASTREAM_NATS_URL": " , "}, "NATS_URL"),
+        ({"DELTASTREAM_PARTITION_KEY": "expiry"}, "PARTITION_KEY"),
     ],
 )
 def test_bad_scale_out_settings_are_config_errors_naming_the_key(
@@ -166,6 +212,7 @@ def test_a_nats_url_may_list_the_servers_of_a_cluster() -> None:
         (["actors", "--partitions", "0"], "PARTITIONS"),
         (["actors", "--partitions", "300"], "PARTITIONS"),
         (["actors", "--host-id", "not one token"], "HOST_ID"),
+        (["actors", "--partition-key", "expiry"], "PARTITION_KEY"),
     ],
 )
 def test_bad_actors_options_are_refused_with_a_message(

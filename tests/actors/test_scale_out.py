@@ -15,6 +15,7 @@ import nats
 import pytest
 
 from actors import subjects
+from actors.analytics import chain
 from actors.feeds.market import FeedMessage
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
@@ -98,6 +99,12 @@ async def test_two_hosts_split_the_partitions_answer_for_any_product_and_hand_ov
         await wait_final(nc, final_seq_per_chain(messages))
         assert await final_state(nc, chains_of(messages)) == expected
         assert_in_order_once(await summaries_in_stream(nc))
+        # the partitions taken over restored their own products' actors, and only those
+        for k, worker in second.workers.items():
+            sup = worker.supervisor
+            owners = {subjects.partition_of(p, PARTITIONS) for p in sup.product_refs}
+            owners |= {subjects.partition_of(p, PARTITIONS) for p, _ in sup.chains}
+            assert owners <= {k}, (k, owners)
     finally:
         await watch.stop()
         await nc.close()
@@ -105,19 +112,20 @@ async def test_two_hosts_split_the_partitions_answer_for_any_product_and_hand_ov
         await second.stop()
 
 
+@pytest.mark.parametrize("key", ["product", "chain"])
 async def test_killing_a_host_hands_its_partitions_to_the_other_with_nothing_lost_or_repeated(
-    tmp_path: Path,
+    tmp_path: Path, key: str
 ) -> None:
     messages = _session()
     expected = await _reference_state(tmp_path, messages)
     final = final_seq_per_chain(messages)
     with NatsServer(tmp_path / "js") as server, (tmp_path / "hosts.log").open("ab") as log:
-        settings = test_settings(server.url, partitions=PARTITIONS)
+        settings = test_settings(server.url, partitions=PARTITIONS, partition_key=key)
         nc = await nats.connect(server.url)
         await ensure_streams(nc.jetstream(), settings)
         watch = await LeaseWatch(nc).start(settings)
         procs = {
-            name: host_process(server.url, name, log, partitions=PARTITIONS)
+            name: host_process(server.url, name, log, partitions=PARTITIONS, partition_key=key)
             for name in ("h1", "h2")
         }
         try:
@@ -154,6 +162,99 @@ async def test_killing_a_host_hands_its_partitions_to_the_other_with_nothing_los
     assert_in_order_once(stored)
 
 
+async def test_keyed_by_chain_one_products_chains_run_on_both_hosts_with_the_same_analytics(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    messages = session(market(("NIFTY", "BANKNIFTY"), weekly=3, monthly=1, rows_per_batch=6), 60)
+    expected = await _reference_state_of(tmp_path, messages)
+    settings = test_settings(nats_server.url, partitions=PARTITIONS, partition_key="chain")
+    layout = settings.feed_layout()
+    nifty = [e for p, e in chains_of(messages) if p == "NIFTY"]
+    # The data spreads NIFTY over three of the four partitions, so however the two hosts
+    # split them, both run NIFTY chains.
+    assert len({layout.chain_partition("NIFTY", e) for e in nifty}) >= 3
+    first = ActorHost(msgspec.structs.replace(settings, host_id="first"), DEFAULT_PRODUCTS)
+    second = ActorHost(msgspec.structs.replace(settings, host_id="second"), DEFAULT_PRODUCTS)
+    nc = await nats.connect(nats_server.url)
+    watch = await LeaseWatch(nc).start(settings)
+    surfaces: list[dict[str, Any]] = []
+    surface_arrived = asyncio.Event()
+
+    async def on_surface(msg: Any) -> None:
+        surfaces.append(msgspec.json.decode(msg.data))
+        surface_arrived.set()
+
+    await nc.subscribe(subjects.analytics_surface("NIFTY"), cb=on_surface)
+    try:
+        await first.start()
+        await second.start()
+        await watch.wait_for(_split_evenly)
+        # what any client may publish on the notes' subject is logged and dropped
+        for junk in (b"{not json", b'{"product": "NIFTY"}', b'{"product": 5, "smile": null}'):
+            await nc.publish(subjects.product_note("NIFTY"), junk)
+
+        half = len(messages) // 2
+        await publish(nats_server.url, messages[:half])
+        await wait_final(nc, final_seq_per_chain(messages[:half]))
+        running = {
+            host.host_id: {
+                key
+                for worker in host.workers.values()
+                for key in worker.supervisor.chains
+                if key[0] == "NIFTY"
+            }
+            for host in (first, second)
+        }
+        assert all(running.values()) and set.union(*running.values()) == {
+            ("NIFTY", e) for e in nifty
+        }, running
+        actors = [
+            (host.host_id, k)
+            for host in (first, second)
+            for k, worker in host.workers.items()
+            if "NIFTY" in worker.supervisor.product_refs
+        ]
+        assert [k for _, k in actors] == [layout.partition_of("NIFTY")]
+        # the service merges partitions: the products list, a product's summaries, and a
+        # chain request without an expiry goes to the nearest expiry's partition
+        products = await service_request(nc, "products", {})
+        assert {p["product"]: p["expiries"] for p in products}["NIFTY"] == nifty
+        summaries = await service_request(nc, "summaries", {"product": "NIFTY"})
+        assert [s["expiry"] for s in summaries] == nifty
+        nearest = await service_request(nc, "summary", {"product": "NIFTY"})
+        assert nearest["expiry"] == nifty[0]
+        # the product actor hears every chain, wherever it runs: all expiries on the
+        # surface, and the product-wide PCR over all of them
+        pcr = chain.pcr(sum(s["put_oi"] for s in summaries), sum(s["call_oi"] for s in summaries))
+
+        def complete() -> bool:
+            return any(
+                [x["expiry"] for x in s["expiries"]] == nifty and s["pcr_oi"] == pcr
+                for s in surfaces
+            )
+
+        async with asyncio.timeout(WAIT_S):
+            while not complete():
+                surface_arrived.clear()
+                await surface_arrived.wait()
+
+        await first.stop()
+        await watch.wait_for(lambda h: set(h.values()) == {"second"} and len(h) == PARTITIONS)
+        await publish(nats_server.url, messages[half:])
+        await wait_final(nc, final_seq_per_chain(messages))
+        assert await final_state(nc, chains_of(messages)) == expected
+        assert_in_order_once(await summaries_in_stream(nc))
+    finally:
+        await watch.stop()
+        await nc.close()
+        await first.stop()
+        await second.stop()
+
+
+async def _reference_state_of(tmp_path: Path, messages: list[FeedMessage]) -> dict[str, Any]:
+    return await uninterrupted(tmp_path / "reference-by-chain", messages)
+
+
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -187,6 +288,40 @@ async def test_service_requests_for_partitions_without_an_owner_or_malformed_get
         assert (await _ask(nc, partition + "bogus", b"{}"))[0] == "404"
         code, text = await _ask(nc, partition + "summary", b'{"product": "NIFTY"}')
         assert (code, "not served here" in text) == ("503", True)
+    finally:
+        await service.stop()
+        await nc.close()
+
+
+async def test_keyed_by_chain_the_service_routes_a_chain_to_its_own_partition(
+    nats_server: NatsServer,
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    service = SnapshotService(
+        nc,
+        partitions=7,
+        key="chain",
+        local=lambda k: None,
+        timeout_s=5.0,
+        health=lambda: {"healthy": True},
+    )
+    await service.start()
+    try:
+        summary = subjects.service_subject("summary")
+        layout = subjects.FeedLayout(7, "chain")
+        chain_k = layout.chain_partition("NIFTY", "2026-12-29")
+        assert chain_k != layout.partition_of("NIFTY")  # so the two routes differ
+        code, text = await _ask(nc, summary, b'{"product": "NIFTY", "expiry": "2026-12-29"}')
+        assert (code, f"partition {chain_k} has no owner" in text) == ("503", True)
+        code, text = await _ask(nc, subjects.service_subject("surface"), b'{"product": "NIFTY"}')
+        home = layout.partition_of("NIFTY")
+        assert (code, f"partition {home} has no owner" in text) == ("503", True)
+        # without an expiry the nearest is looked up first: no partition knows NIFTY here
+        code, text = await _ask(nc, summary, b'{"product": "NIFTY"}')
+        assert (code, text) == ("404", "unknown product 'NIFTY'")
+        code, text = await _ask(nc, subjects.service_subject("summaries"), b'{"product": "NIFTY"}')
+        assert (code, text) == ("404", "unknown product 'NIFTY'")
+        assert (await _ask(nc, summary, b'{"product": "NIFTY", "expiry": 3}'))[0] == "400"
     finally:
         await service.stop()
         await nc.close()
