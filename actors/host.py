@@ -266,7 +266,15 @@ class ActorHost:
             **per,
             "leases": self.leases.stats() if self.leases else None,
             "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
+            **self._notes_health(parts),
         }
+
+    def _notes_health(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Keyed by chain: the product notes of all owned partitions, summed."""
+        if not self.settings.feed_layout().by_chain:
+            return {}
+        keys = ("sent", "received", "malformed")
+        return {"product_notes": {k: sum(p["product_notes"][k] for p in parts) for k in keys}}
 
     async def stop(self) -> None:
         if self.leases is not None:

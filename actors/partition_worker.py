@@ -82,6 +82,8 @@ class PartitionWorker:
             send_note=loop_sender(nc, loop, held) if self.layout.by_chain else None,
         )
         self._notes_sub: Any = None
+        self.notes_received = 0  # handed to a product actor here
+        self.notes_malformed = 0
         self.ingress: Ingress | None = None
         self.feed_watch: FeedWatch | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -176,12 +178,14 @@ class PartitionWorker:
         try:
             note = decode_note(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.notes_malformed += 1
             self.log.warning("product_note_malformed", error=str(exc)[:200])
             return
         # Only to a product actor that exists: ticks reach every partition, so the home has
         # one from the product's first tick on; an earlier note comes again (``repeat``).
         ref = self.supervisor.product_refs.get(note.product)
         if ref is not None and self.held():
+            self.notes_received += 1
             deliver(ref, note)
 
     async def checkpoint(self) -> int | None:
@@ -243,8 +247,17 @@ class PartitionWorker:
             await self.nc.flush(timeout=2)
 
     def health(self) -> dict[str, Any]:
+        notes = {}
+        if self.layout.by_chain:
+            sent = sum(r.sent for r in self.supervisor.remote_products.values())
+            notes["product_notes"] = {
+                "sent": sent,
+                "received": self.notes_received,
+                "malformed": self.notes_malformed,
+            }
         return {
             **self.supervisor.health(),
+            **notes,
             "ingress": self.ingress.stats() if self.ingress else None,
             "publisher": self.publisher.stats(),
             "feed": self.feed_watch.stats() if self.feed_watch else None,

@@ -192,6 +192,7 @@ async def test_keyed_by_chain_one_products_chains_run_on_both_hosts_with_the_sam
         # what any client may publish on the notes' subject is logged and dropped
         for junk in (b"{not json", b'{"product": "NIFTY"}', b'{"product": 5, "smile": null}'):
             await nc.publish(subjects.product_note("NIFTY"), junk)
+        await nc.flush()
 
         half = len(messages) // 2
         await publish(nats_server.url, messages[:half])
@@ -237,6 +238,10 @@ async def test_keyed_by_chain_one_products_chains_run_on_both_hosts_with_the_sam
             while not complete():
                 surface_arrived.clear()
                 await surface_arrived.wait()
+        notes = [host.health()["product_notes"] for host in (first, second)]
+        assert sum(n["sent"] for n in notes) > 0 and sum(n["received"] for n in notes) > 0
+        # each partition's worker read the three junk notes (flushed before the feed began)
+        assert sum(n["malformed"] for n in notes) == 3 * PARTITIONS
 
         await first.stop()
         await watch.wait_for(lambda h: set(h.values()) == {"second"} and len(h) == PARTITIONS)
