@@ -189,6 +189,11 @@ async def test_keyed_by_chain_one_products_chains_run_on_both_hosts_with_the_sam
         await first.start()
         await second.start()
         await watch.wait_for(_split_evenly)
+        for host in (first, second):  # every partition's worker running (and subscribed)
+            async with host.partitions_changed:
+                await asyncio.wait_for(
+                    host.partitions_changed.wait_for(lambda h=host: len(h.workers) == 2), WAIT_S
+                )
         # what any client may publish on the notes' subject is logged and dropped
         for junk in (b"{not json", b'{"product": "NIFTY"}', b'{"product": 5, "smile": null}'):
             await nc.publish(subjects.product_note("NIFTY"), junk)
