@@ -3,6 +3,7 @@
 ::
 
     deltastream up [--data DIR] [--nats-port N] [--port N] [--rate STEPS_PER_S] [--no-feed]
+                   [--hosts N] [--partition-key product|chain]
     deltastream actors  [--nats URL[,URL...]] [--partitions N] [--partition-key K] [--host-id ID]
     deltastream archive [--nats URL] [--metrics-port N]
     deltastream edge    [--nats URL] [--host H] [--port N] [--reuse-port]
@@ -37,12 +38,13 @@ from actors.feeds.recording import RecordResult, record, replay
 from actors.feeds.synthetic import run_synthetic
 from actors.heap import freeze_startup_heap
 from actors.host import ActorHost
+from actors.host_processes import HostProcesses
 from actors.log_events import LEVELS, is_service_name
 from actors.log_setup import configure_logging
 from actors.log_shipper import LogShipper
 from actors.natsserver import NatsServer
 from actors.products import load_products
-from actors.settings import Settings
+from actors.settings import MAX_PARTITIONS, Settings
 from edge.log_tail import TailError, tail_logs
 from edge.server import serve
 
@@ -86,6 +88,13 @@ def _tail_limit(text: str) -> int:
     return value
 
 
+def _host_count(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_PARTITIONS}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="deltastream", description="Real-time option analytics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +105,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=None, help="HTTP port of the edge (8000)")
     up.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
     up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
+    up.add_argument(
+        "--hosts",
+        type=_host_count,
+        default=1,
+        help="actor hosts (processes, about one core each) sharing FEED's partitions (1)",
+    )
+    up.add_argument(
+        "--partition-key",
+        default=None,
+        help="with --hosts: 'product' or 'chain' (one product's chains over the hosts) "
+        "(DELTASTREAM_PARTITION_KEY, default product)",
+    )
 
     actors = sub.add_parser("actors", help="run an actor host")
     actors.add_argument("--nats", default=None, help="NATS URL(s), comma-separated for a cluster")
@@ -256,14 +277,18 @@ async def _up(
         await shipper.start(settings)
     if args.port is not None:
         settings = msgspec.structs.replace(settings, http_port=args.port)
+    if args.hosts > 1 and settings.partitions == 1:
+        settings = msgspec.structs.replace(settings, partitions=args.hosts)
     products = load_products(settings.products_file)
     host = ActorHost(settings, products)
+    children = HostProcesses(settings, args.hosts - 1, id_prefix=host.host_id)
     archive = ArchiveWriter.from_settings(settings) if settings.mongo_url else None
     feed_task: asyncio.Task[int] | None = None
     edge_stop = asyncio.Event()
     edge_task: asyncio.Task[None] | None = None
     try:
         await host.start()
+        await children.start()
         if archive is not None:
             await archive.start()
         edge_task = await _start_edge(settings, edge_stop)
@@ -280,6 +305,12 @@ async def _up(
         actors = "micro service 'deltastream-snapshots'"
         if host.monitoring is not None:
             actors += f", {host.monitoring.url}/metrics and /health"
+        if children.procs:
+            pids = ", ".join(str(p.pid) for p in children.procs.values())
+            actors += (
+                f"; {args.hosts} hosts over {settings.partitions} FEED partitions keyed by "
+                f"{settings.partition_key} (this process and pid {pids})"
+            )
         print(
             "deltastream is up\n"
             f"  dashboard  {http}/\n"
@@ -299,6 +330,7 @@ async def _up(
         if feed_task is not None:
             with contextlib.suppress(Exception):
                 await feed_task
+        await children.stop()
         edge_stop.set()
         if edge_task is not None:
             with contextlib.suppress(Exception):
