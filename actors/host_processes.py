@@ -34,7 +34,6 @@ class HostProcesses:
         self.ids = [f"{id_prefix}-{i}"[-64:] for i in range(1, count + 1)]
         self.restart_delay_s = restart_delay_s
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts = 0
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
 
@@ -70,7 +69,6 @@ class HostProcesses:
             if self._stopping:
                 return
             self.procs[host_id] = self._spawn(host_id)
-            self.restarts += 1
             log.info("actor_host_process_restarted", host_id=host_id, pid=self.procs[host_id].pid)
 
     async def stop(self) -> None:

@@ -20,198 +20,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import nats.errors
 import nats.micro
-import pykka
 import structlog
-from msgspec import Meta
 from nats.aio.msg import Msg
 from nats.micro.request import Request
 from nats.micro.service import Service
 
 from actors import subjects
-from actors.commands import (
-    GetEnriched,
-    GetMaxPain,
-    GetOhlc,
-    GetSummary,
-    GetSurface,
-    GetUnderlying,
+from actors.snapshot_endpoints import (
+    ChainRequest,
+    OhlcRequest,
+    ProductRequest,
+    ServiceError,
+    SnapshotEndpoints,
+    decode_request,
 )
-from actors.futures import ask
-from actors.messages import OhlcBar
-from actors.product_actor import INTERVALS_NS
 from actors.subjects import PartitionKey
 from actors.supervisor import Supervisor
 
-__all__ = [
-    "ENDPOINTS",
-    "FORWARD_TIMEOUT_S",
-    "SERVICE_VERSION",
-    "ChainRequest",
-    "OhlcRequest",
-    "ProductRequest",
-    "SnapshotEndpoints",
-    "SnapshotService",
-]
+__all__ = ["ENDPOINTS", "FORWARD_TIMEOUT_S", "SERVICE_VERSION", "SnapshotService"]
 
 log = structlog.get_logger(__name__)
 
 SERVICE_VERSION = "0.2.0"
-MAX_OHLC_BARS = 500
 # Below the edge's own request time-out (2 s), so it gets the owner's answer or a clear 503.
 FORWARD_TIMEOUT_S = 1.5
 _ERROR_CODE = "Nats-Service-Error-Code"
 _ERROR_TEXT = "Nats-Service-Error"
 
-
-class ProductRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
-
-
-class ChainRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
-    expiry: str | None = None
-
-
-class OhlcRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
-    interval: str = "1m"
-    limit: Annotated[int, Meta(ge=1, le=MAX_OHLC_BARS)] = 100
-
-
-class _ServiceError(Exception):
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-
-
 _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(list[dict[str, Any]])
-
-
-class SnapshotEndpoints:
-    """Handlers over one partition's actors; each reads the supervisor's registry and asks
-    one actor."""
-
-    def __init__(self, supervisor: Supervisor, timeout_s: float) -> None:
-        self.sup = supervisor
-        self.timeout_s = timeout_s
-
-    async def _ask(self, ref: pykka.ActorRef[Any], message: Any) -> Any:
-        try:
-            return await asyncio.wait_for(ask(ref, message), self.timeout_s)
-        except TimeoutError as exc:
-            raise _ServiceError(503, "actor did not answer in time") from exc
-        except pykka.ActorDeadError as exc:
-            raise _ServiceError(503, "chain is restarting") from exc
-
-    def _product_ref(self, product: str) -> pykka.ActorRef[Any]:
-        ref = self.sup.product_refs.get(product)
-        if ref is None:
-            raise _ServiceError(404, f"unknown product {product!r}")
-        return ref
-
-    def _chain_ref(self, req: ChainRequest) -> pykka.ActorRef[Any]:
-        expiry = req.expiry or self._nearest_expiry(req.product)
-        ref = self.sup.chains.get((req.product, expiry))
-        if ref is None:
-            if (req.product, expiry) in self.sup.down:
-                raise _ServiceError(503, f"chain {req.product} {expiry} is down")
-            raise _ServiceError(404, f"no live chain {req.product} {expiry}")
-        return ref
-
-    def _expiries(self, product: str) -> list[str]:
-        return sorted(e for p, e in self.sup.chains if p == product)
-
-    def _nearest_expiry(self, product: str) -> str:
-        expiries = self._expiries(product)
-        if not expiries:
-            raise _ServiceError(404, f"unknown product {product!r}")
-        return expiries[0]
-
-    def product_list(self) -> list[dict[str, Any]]:
-        """The products this partition knows: keyed by chain, also those it holds chains of
-        (their actor may run elsewhere), each with this partition's expiries only."""
-        names = set(self.sup.product_refs)
-        if self.sup.layout.by_chain:
-            names.update(p for p, _ in self.sup.chains)
-        out = []
-        for name in sorted(names):
-            spec = self.sup.spec_for(name)
-            out.append(
-                {
-                    "product": name,
-                    "expiries": self._expiries(name),
-                    "strike_step": spec.strike_step,
-                    "lot_size": spec.lot_size,
-                    "tz": spec.tz,
-                    "expiry_time": spec.expiry_time.isoformat(),
-                }
-            )
-        return out
-
-    async def products(self, _: bytes) -> bytes:
-        return _encoder.encode(self.product_list())
-
-    async def summary(self, data: bytes) -> bytes:
-        req = _decode(data, ChainRequest)
-        summary: bytes = await self._ask(self._chain_ref(req), GetSummary())
-        if not summary:
-            raise _ServiceError(404, "chain has no data yet")
-        return summary
-
-    async def chain(self, data: bytes) -> bytes:
-        req = _decode(data, ChainRequest)
-        return bytes(await self._ask(self._chain_ref(req), GetEnriched()))
-
-    async def max_pain(self, data: bytes) -> bytes:
-        req = _decode(data, ChainRequest)
-        return bytes(await self._ask(self._chain_ref(req), GetMaxPain()))
-
-    async def summaries(self, data: bytes) -> bytes:
-        req = _decode(data, ProductRequest)
-        if not self.sup.layout.by_chain:  # keyed by chain, the caller gathers partitions
-            self._product_ref(req.product)
-        parts = []
-        for expiry in self._expiries(req.product):
-            ref = self.sup.chains.get((req.product, expiry))
-            if ref is not None:
-                body = await self._ask(ref, GetSummary())
-                if body:
-                    parts.append(body)
-        return b"[" + b",".join(parts) + b"]"
-
-    async def surface(self, data: bytes) -> bytes:
-        req = _decode(data, ProductRequest)
-        return bytes(await self._ask(self._product_ref(req.product), GetSurface()))
-
-    async def underlying(self, data: bytes) -> bytes:
-        req = _decode(data, ProductRequest)
-        tick: bytes = await self._ask(self._product_ref(req.product), GetUnderlying())
-        if not tick:
-            raise _ServiceError(404, f"no underlying tick for {req.product} yet")
-        return tick
-
-    async def ohlc(self, data: bytes) -> bytes:
-        req = _decode(data, OhlcRequest)
-        if req.interval not in INTERVALS_NS:
-            raise _ServiceError(400, f"interval must be one of {sorted(INTERVALS_NS)}")
-        bars: list[OhlcBar] = await self._ask(
-            self._product_ref(req.product), GetOhlc(interval=req.interval, limit=req.limit)
-        )
-        return _encoder.encode(bars)
-
-
-def _decode(data: bytes, kind: type[Any]) -> Any:
-    try:
-        return msgspec.json.decode(data or b"{}", type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _ServiceError(400, f"bad request: {exc}") from exc
 
 
 # Endpoints answered by one product's partition, and the request each one takes.
@@ -288,12 +130,12 @@ class SnapshotService:
             endpoint = msg.subject.removeprefix(prefix)
             try:
                 body = await self._local(k, endpoint, msg.data)
-            except _ServiceError as exc:
+            except ServiceError as exc:
                 await _reply_error(self.nc, msg, exc)
                 return
             except Exception:  # the transport's outermost loop: never leave a request hanging
                 log.exception("service_handler_failed", subject=msg.subject)
-                await _reply_error(self.nc, msg, _ServiceError(500, "internal error"))
+                await _reply_error(self.nc, msg, ServiceError(500, "internal error"))
                 return
             if msg.reply:
                 await self.nc.publish(msg.reply, body)
@@ -319,12 +161,12 @@ class SnapshotService:
 
     async def _local(self, k: int, endpoint: str, data: bytes) -> bytes:
         if endpoint not in _ROUTED and endpoint not in ("products", "health"):
-            raise _ServiceError(404, f"no endpoint {endpoint!r}")
+            raise ServiceError(404, f"no endpoint {endpoint!r}")
         if endpoint == "health":  # the health of the host that runs partition k
             return _encoder.encode(self._health())
         sup = self.local(k)
         if sup is None:
-            raise _ServiceError(503, f"partition {k} is not served here (changing owner)")
+            raise ServiceError(503, f"partition {k} is not served here (changing owner)")
         body: bytes = await getattr(SnapshotEndpoints(sup, self.timeout_s), endpoint)(data)
         return body
 
@@ -336,7 +178,7 @@ class SnapshotService:
             return await self._all_products()
 
         async def routed(data: bytes) -> bytes:
-            req = _decode(data, _ROUTED[endpoint])
+            req = decode_request(data, _ROUTED[endpoint])
             if self.layout.by_chain and endpoint == "summaries":
                 return await self._all_summaries(req.product)
             if self.layout.by_chain and isinstance(req, ChainRequest):
@@ -362,12 +204,12 @@ class SnapshotService:
         for entry in _list_decoder.decode(await self._all_products()):
             if entry.get("product") == product:
                 return entry
-        raise _ServiceError(404, f"unknown product {product!r}")
+        raise ServiceError(404, f"unknown product {product!r}")
 
     async def _nearest_expiry(self, product: str) -> str:
         expiries = (await self._product_entry(product)).get("expiries")
         if not expiries:
-            raise _ServiceError(404, f"no live chain of {product!r}")
+            raise ServiceError(404, f"no live chain of {product!r}")
         return str(expiries[0])
 
     async def _all_summaries(self, product: str) -> bytes:
@@ -394,13 +236,13 @@ class SnapshotService:
                 subjects.partition_service_subject(k, endpoint), data, timeout=FORWARD_TIMEOUT_S
             )
         except nats.errors.NoRespondersError as exc:
-            raise _ServiceError(503, f"partition {k} has no owner right now; retry") from exc
+            raise ServiceError(503, f"partition {k} has no owner right now; retry") from exc
         except nats.errors.TimeoutError as exc:
-            raise _ServiceError(503, f"the owner of partition {k} did not answer in time") from exc
+            raise ServiceError(503, f"the owner of partition {k} did not answer in time") from exc
         headers = reply.headers or {}
         code = headers.get(_ERROR_CODE)
         if code is not None:
-            raise _ServiceError(int(code) if code.isdigit() else 500, headers.get(_ERROR_TEXT, ""))
+            raise ServiceError(int(code) if code.isdigit() else 500, headers.get(_ERROR_TEXT, ""))
         return bytes(reply.data)
 
     async def _all_products(self) -> bytes:
@@ -429,7 +271,7 @@ class SnapshotService:
         return _encoder.encode([merged[name] for name in sorted(merged)])
 
 
-async def _reply_error(nc: Any, msg: Msg, exc: _ServiceError) -> None:
+async def _reply_error(nc: Any, msg: Msg, exc: ServiceError) -> None:
     if msg.reply:
         headers = {_ERROR_CODE: str(exc.code), _ERROR_TEXT: exc.description}
         await nc.publish(msg.reply, b"", headers=headers)
@@ -439,7 +281,7 @@ def _wrap(handler: Callable[[bytes], Awaitable[bytes]]) -> Callable[[Request], A
     async def endpoint(req: Request) -> None:
         try:
             body = await handler(req.data)
-        except _ServiceError as exc:
+        except ServiceError as exc:
             await req.respond_error(str(exc.code), exc.description)
             return
         except Exception:  # the transport's outermost loop: never leave a request hanging
