@@ -10,13 +10,12 @@ again after ``restart_delay_s``; meanwhile the leases hand its partitions to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import subprocess
 import sys
 
 import structlog
 
-from actors.child_process import stop_child
 from actors.settings import Settings
 
 __all__ = ["HostProcesses"]
@@ -33,11 +32,11 @@ class HostProcesses:
         self.settings = settings
         self.ids = [f"{id_prefix}-{i}"[-64:] for i in range(1, count + 1)]
         self.restart_delay_s = restart_delay_s
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
 
-    def _spawn(self, host_id: str) -> subprocess.Popen[bytes]:
+    async def _spawn(self, host_id: str) -> asyncio.subprocess.Process:
         s = self.settings
         env = {
             **os.environ,
@@ -49,36 +48,48 @@ class HostProcesses:
         }
         # A session of its own: a Ctrl-C in the terminal reaches the parent only, which
         # stops the children itself (and would otherwise restart them as they exit).
-        return subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "actors"], env=env, start_new_session=True
+        return await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "edge.cli", "actors"), env=env, start_new_session=True
         )
 
     async def start(self) -> None:
         for host_id in self.ids:
-            self.procs[host_id] = self._spawn(host_id)
+            self.procs[host_id] = await self._spawn(host_id)
             self._watchers.append(asyncio.create_task(self._watch(host_id)))
         log.info("actor_host_processes_started", hosts={h: p.pid for h, p in self.procs.items()})
 
     async def _watch(self, host_id: str) -> None:
+        # Waiting on the loop's child watcher, not a thread each: any number of children.
         while True:
-            code = await asyncio.to_thread(self.procs[host_id].wait)
+            code = await self.procs[host_id].wait()
             if self._stopping:
                 return
             log.warning("actor_host_process_exited", host_id=host_id, returncode=code)
             await asyncio.sleep(self.restart_delay_s)  # a back-off, so a crash loop is slow
             if self._stopping:
                 return
-            self.procs[host_id] = self._spawn(host_id)
-            log.info("actor_host_process_restarted", host_id=host_id, pid=self.procs[host_id].pid)
+            proc = self.procs[host_id] = await self._spawn(host_id)
+            if self._stopping:  # ``stop`` began while it started and may not have seen it
+                await _stop(proc)
+                return
+            log.info("actor_host_process_restarted", host_id=host_id, pid=proc.pid)
 
     async def stop(self) -> None:
         self._stopping = True
-        await asyncio.gather(
-            *(
-                asyncio.to_thread(stop_child, proc, timeout_s=STOP_TIMEOUT_S)
-                for proc in self.procs.values()
-            )
-        )
-        for task in self._watchers:
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await asyncio.gather(*(_stop(proc) for proc in list(self.procs.values())))
+        # Each watcher returns once its child exited (or after its restart back-off).
+        await asyncio.gather(*self._watchers)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM (a graceful stop checkpoints and hands partitions over), SIGKILL after
+    ``STOP_TIMEOUT_S``."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
