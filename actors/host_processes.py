@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 
 import structlog
 
@@ -27,9 +28,16 @@ STOP_TIMEOUT_S = 30.0  # a graceful stop checkpoints and hands partitions over
 
 class HostProcesses:
     def __init__(
-        self, settings: Settings, count: int, *, id_prefix: str, restart_delay_s: float = 1.0
+        self,
+        settings: Settings,
+        count: int,
+        *,
+        id_prefix: str,
+        restart_delay_s: float = 1.0,
+        command: Sequence[str] = (sys.executable, "-m", "edge.cli", "actors"),
     ) -> None:
         self.settings = settings
+        self.command = tuple(command)
         self.ids = [f"{id_prefix}-{i}"[-64:] for i in range(1, count + 1)]
         self.restart_delay_s = restart_delay_s
         self.procs: dict[str, asyncio.subprocess.Process] = {}
@@ -48,9 +56,7 @@ class HostProcesses:
         }
         # A session of its own: a Ctrl-C in the terminal reaches the parent only, which
         # stops the children itself (and would otherwise restart them as they exit).
-        return await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "edge.cli", "actors"), env=env, start_new_session=True
-        )
+        return await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)
 
     async def start(self) -> None:
         for host_id in self.ids:
