@@ -10,7 +10,8 @@ and redelivered, and after ``max_deliver`` the MAX_DELIVERIES advisory moves it 
 With several partitions every consumer also receives every underlying tick (FEED cannot
 partition two subject shapes, see ``subjects.FeedLayout``); keyed by product, a tick of
 another partition's product is acked and skipped; keyed by chain, it goes to this
-partition's chains of the product (and to the product actor in its home partition).
+partition's chains of the product (and to the product actor in its home partition), and a
+partition with neither skips it.
 ``active`` (the partition's lease) is asked before every batch and every ack: while a
 renewal is overdue the ingress pauses, and it is stopped when the lease is lost, so a host
 that may have lost the partition stops touching its consumer.
@@ -149,7 +150,7 @@ class Ingress:
         self.layout = settings.feed_layout()
         self.active = active or _always
         self.accepted = 0
-        self.foreign = 0  # underlying ticks of other partitions' products, skipped
+        self.foreign = 0  # underlying ticks no actor of this partition needs, skipped
         self.redelivered = 0
         self.rejected: Counter[str] = Counter()
         self.handled_seq = 0
@@ -246,8 +247,7 @@ class Ingress:
             if msg.metadata.num_delivered > 1:
                 self.redelivered += 1
                 FEED_REDELIVERED.inc()
-            owner = self.layout.stored_partition(msg.subject)
-            if owner is not None and owner != self.partition:
+            if self._foreign(msg.subject):
                 self.foreign += 1
                 await self._ack(msg, seq, counted=False)
                 continue
@@ -316,6 +316,17 @@ class Ingress:
         self.handled_seq = max(self.handled_seq, last_seq)
         async with self.batch_done:
             self.batch_done.notify_all()
+
+    def _foreign(self, stored: str) -> bool:
+        """A message of another partition: skipped before it is even decoded. Keyed by
+        chain, an underlying tick belongs to every partition that runs the product's actor or
+        holds a chain of it; the home partition validates (and dead-letters) every one."""
+        owner = self.layout.stored_partition(stored)
+        if owner is not None:
+            return owner != self.partition
+        if not self.layout.by_chain:
+            return False
+        return not self.supervisor.wants_tick(stored.rsplit(".", 1)[1])
 
     async def _targets(self, valid: ValidFeed, seq: int) -> list[_Target]:
         """The actors a valid message goes to, each with its command; creates the product's

@@ -56,7 +56,8 @@ _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(list[dict[str, Any]])
 
 
-# Endpoints answered by one product's partition, and the request each one takes.
+# Endpoints answered by one partition (the product's, or keyed by chain the chain's or the
+# product's home), and the request each one takes.
 _ROUTED: dict[str, type[Any]] = {
     "summary": ChainRequest,
     "summaries": ProductRequest,

@@ -119,6 +119,11 @@ class Supervisor:
         by chain, its home partition; with one partition, always)."""
         return self.layout.partition_of(product) == self.partition
 
+    def wants_tick(self, product: str) -> bool:
+        """True when an underlying tick of ``product`` has an actor to go to here (a chain
+        started later never needed the ticks before its first message)."""
+        return self.runs_product(product) or any(p == product for p, _ in self.chains)
+
     def owns_chain(self, product: str, expiry: str) -> bool:
         return self.layout.chain_partition(product, expiry) == self.partition
 

@@ -11,8 +11,8 @@ import sys
 from actors.host_processes import HostProcesses
 from tests.conftest import WAIT_S, test_settings
 
-# A child that only waits: SIGTERM ends it, as it ends an actor host.
-IDLE_CHILD = (sys.executable, "-c", "import time; time.sleep(600)")
+# A child that only waits for a signal: SIGTERM ends it, as it ends an actor host.
+IDLE_CHILD = (sys.executable, "-c", "import signal; signal.pause()")
 
 
 async def test_more_children_than_executor_threads_start_and_stop_with_the_loop_free() -> None:
