@@ -29,6 +29,7 @@ from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
 from actors.leases import LeaseKeeper
+from actors.metrics import recompute_histogram
 from actors.monitoring import MonitoringServer
 from actors.partition_worker import PartitionWorker
 from actors.products import ProductSpec
@@ -253,6 +254,7 @@ class ActorHost:
             else:
                 per[key] = {str(k): p[key] for k, p in by_partition.items()}
         return {
+            "host_id": self.host_id,
             "healthy": healthy,
             "escalation": escalations[0] if escalations else None,
             "chains": sum(p["chains"] for p in parts),
@@ -266,6 +268,9 @@ class ActorHost:
             **per,
             "leases": self.leases.stats() if self.leases else None,
             "forwarded": self.snapshot_service.forwarded if self.snapshot_service else 0,
+            # The process's recompute times (all chains of this host; hosts that share one
+            # process, as in tests, share the histogram).
+            "recompute": recompute_histogram(),
             **self._notes_health(parts),
         }
 

@@ -53,6 +53,7 @@ log = structlog.get_logger(__name__)
 _NAK_DELAY_S = 1.0
 _IDLE_S = 0.5  # also how soon an idle host restarts an actor that crashed
 _PAUSE_S = 0.05
+_DEAD_LETTER_RETRY_MAX_S = 30.0
 # Commands collected before they go out: a long batch (a backlog) is not held back until
 # all of it is validated, and each actor still gets many messages per wake-up.
 _TRIP_ITEMS = 64
@@ -153,6 +154,7 @@ class Ingress:
         self.foreign = 0  # underlying ticks no actor of this partition needs, skipped
         self.redelivered = 0
         self.rejected: Counter[str] = Counter()
+        self.dead_letter_retries = 0  # DLQ stores that failed and were tried again
         self.handled_seq = 0
         self._outstanding: set[int] = set()
         self._stopping = asyncio.Event()
@@ -172,6 +174,7 @@ class Ingress:
             "accepted": self.accepted,
             "redelivered": self.redelivered,
             "rejected": dict(self.rejected),
+            "dead_letter_retries": self.dead_letter_retries,
             "handled_seq": self.handled_seq,
             "watermark": self.watermark,
             "partition": self.partition,
@@ -410,14 +413,40 @@ class Ingress:
         detail = f"not applied after {advisory.deliveries} deliveries"
         self.rejected["max_deliveries"] += 1
         FEED_REJECTED.labels("max_deliveries").inc()
-        await dead_letter(
-            self.js,
-            subject=self.layout.canonical(raw.subject or ""),
-            payload=raw.data or b"",
-            reason="max_deliveries",
-            detail=detail,
-            stream_seq=advisory.stream_seq,
-        )
+        # FEED will not deliver this message again, so the DLQ copy is its only way out:
+        # unlike a rejection (kept for redelivery when the DLQ refuses), keep trying, with a
+        # growing pause, until the DLQ takes it or this ingress stops.
+        delay_s = _NAK_DELAY_S
+        while True:
+            try:
+                await dead_letter(
+                    self.js,
+                    subject=self.layout.canonical(raw.subject or ""),
+                    payload=raw.data or b"",
+                    reason="max_deliveries",
+                    detail=detail,
+                    stream_seq=advisory.stream_seq,
+                )
+                return
+            except nats.errors.Error as exc:
+                self.dead_letter_retries += 1
+                if self._stopping.is_set():
+                    log.error(
+                        "dead_letter_abandoned",
+                        error=type(exc).__name__,
+                        stream_seq=advisory.stream_seq,
+                        hint="the message is still in FEED at this sequence",
+                    )
+                    return
+                log.error(
+                    "dead_letter_failed",
+                    error=type(exc).__name__,
+                    stream_seq=advisory.stream_seq,
+                    retry_in_s=delay_s,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay_s)
+            delay_s = min(delay_s * 2, _DEAD_LETTER_RETRY_MAX_S)
         self._outstanding.discard(advisory.stream_seq)
         log.warning("feed_dead_lettered", reason="max_deliveries", stream_seq=advisory.stream_seq)
 

@@ -8,6 +8,8 @@ feeds, actor hosts), so its counters have a registry of their own that each proc
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "LOG_REGISTRY",
     "RECOMPUTE_SECONDS",
     "SUPERVISOR_RESTARTS",
+    "recompute_histogram",
 ]
 
 FEED_ACCEPTED = Counter("deltastream_feed_accepted_total", "Feed messages applied", ["kind"])
@@ -55,6 +58,27 @@ RECOMPUTE_SECONDS = Histogram(
     "Time of one chain recompute (IV, greeks, aggregates, summary)",
     buckets=(5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1),
 )
+
+
+def recompute_histogram() -> dict[str, Any]:
+    """``RECOMPUTE_SECONDS`` as plain data for the host's health reply, so an edge can show
+    every host's recompute time on its own ``/metrics``: cumulative bucket counts by upper
+    bound in seconds, as Prometheus writes it (``"0.0005"`` … ``"+Inf"``), the count and the
+    sum."""
+    buckets: list[tuple[str, float]] = []
+    count = 0.0
+    total_s = 0.0
+    for metric in RECOMPUTE_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket"):
+                buckets.append((sample.labels["le"], sample.value))
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_sum"):
+                total_s = sample.value
+    return {"buckets": buckets, "count": count, "sum_s": total_s}
+
+
 CHAINS_LIVE = Gauge("deltastream_chains_live", "Chain actors alive")
 SUPERVISOR_RESTARTS = Counter(
     "deltastream_supervisor_restarts_total", "Chain actors restarted by the supervisor"

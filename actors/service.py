@@ -13,7 +13,9 @@ chain's own partition for ``summary`` / ``chain`` / ``max_pain`` (a request with
 expiry is given the nearest one first, from the products list) and the product's home
 partition for the product actor's endpoints, while ``summaries`` gathers every partition's.
 ``products`` gathers every partition's list (merging a product's expiries); ``health`` is
-the answering host's own. With one partition and one host nothing is ever forwarded.
+the answering host's own, and ``hosts`` gathers the health of every partition's owner (and
+of the answering host), one entry per host. With one partition and one host nothing is ever
+forwarded.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ _ERROR_TEXT = "Nats-Service-Error"
 
 _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+_dict_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 # Endpoints answered by one partition (the product's, or keyed by chain the chain's or the
@@ -78,6 +81,7 @@ ENDPOINTS = (
     "underlying",
     "ohlc",
     "health",
+    "hosts",
 )
 
 
@@ -178,6 +182,9 @@ class SnapshotService:
         async def products(_: bytes) -> bytes:
             return await self._all_products()
 
+        async def hosts(_: bytes) -> bytes:
+            return await self._all_hosts()
+
         async def routed(data: bytes) -> bytes:
             req = decode_request(data, _ROUTED[endpoint])
             if self.layout.by_chain and endpoint == "summaries":
@@ -194,6 +201,8 @@ class SnapshotService:
             return health
         if endpoint == "products":
             return products
+        if endpoint == "hosts":
+            return hosts
         return routed
 
     async def _on_partition(self, k: int, endpoint: str, data: bytes) -> bytes:
@@ -245,6 +254,36 @@ class SnapshotService:
         if code is not None:
             raise ServiceError(int(code) if code.isdigit() else 500, headers.get(_ERROR_TEXT, ""))
         return bytes(reply.data)
+
+    async def _all_hosts(self) -> bytes:
+        """Each host's health once: the owner of every partition answers for itself, and
+        this host for itself even when it owns none (a standby). A partition whose owner
+        does not answer (none right now, or changing hands) is listed in ``unanswered``."""
+
+        async def one(k: int) -> dict[str, Any]:
+            if self.local(k) is not None:
+                return self._health()
+            return _dict_decoder.decode(await self._forward(k, "health", b"{}"))
+
+        results = await asyncio.gather(
+            *(one(k) for k in range(self.partitions)), return_exceptions=True
+        )
+        own = self._health()
+        found: dict[str, dict[str, Any]] = {str(own.get("host_id")): own}
+        unanswered: list[int] = []
+        for k, result in enumerate(results):
+            if isinstance(result, BaseException):
+                log.warning("hosts_partition_missing", partition=k, error=str(result)[:200])
+                unanswered.append(k)
+                continue
+            found.setdefault(str(result.get("host_id")), result)
+        return _encoder.encode(
+            {
+                "partitions": self.partitions,
+                "unanswered": unanswered,
+                "hosts": [found[h] for h in sorted(found)],
+            }
+        )
 
     async def _all_products(self) -> bytes:
         async def one(k: int) -> list[dict[str, Any]]:

@@ -17,10 +17,12 @@ kept in ``LatestMessages`` (``edge.latest``), from which snapshot reads are answ
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import msgspec
+import nats.errors
 import structlog
 
 from actors import subjects
@@ -93,9 +95,12 @@ class Bridge:
         )
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            # A connection already closed took the subscription with it: nothing to undo,
+            # and the shutdown must go on.
+            with contextlib.suppress(nats.errors.ConnectionClosedError):
+                await sub.unsubscribe()
 
     async def _on_message(self, msg: Any) -> None:
         subject: str = msg.subject

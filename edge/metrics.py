@@ -2,27 +2,83 @@
 
 Request latency is labelled by route template (``/api/data/chain/{product}``), never by the
 raw path, so a scan of random URLs cannot blow up the label set. ``render`` appends the
-process's log-shipping counters (``actors.metrics.LOG_REGISTRY``).
+process's log-shipping counters (``actors.metrics.LOG_REGISTRY``) and, read from the actor
+hosts at scrape time (``deltastream.svc.hosts``), each host's recompute-time histogram,
+chain count and health, labelled by host id: one port shows the whole system.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.metrics import LOG_REGISTRY
 
-__all__ = ["EdgeMetrics", "LatencyMiddleware"]
+__all__ = ["ActorHostMetrics", "EdgeMetrics", "HostRecompute", "LatencyMiddleware"]
 
 UNMATCHED_ROUTE = "<unmatched>"
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _FEED_LATENCY_BUCKETS_S = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+
+
+class HostRecompute(msgspec.Struct, frozen=True):
+    """An actor host's ``deltastream_recompute_seconds`` as its health reply carries it."""
+
+    buckets: list[tuple[str, float]]  # (upper bound as Prometheus writes it, cumulative count)
+    count: float
+    sum_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ActorHostMetrics:
+    host_id: str
+    healthy: bool
+    chains: int
+    recompute: HostRecompute | None
+
+
+class _ActorHostsCollector:
+    """The actor hosts' series of one scrape (None: the hosts could not be asked)."""
+
+    def __init__(self, hosts: list[ActorHostMetrics] | None) -> None:
+        self.hosts = hosts
+
+    def collect(self) -> Iterator[Metric]:
+        answered = GaugeMetricFamily(
+            "deltastream_edge_actor_hosts",
+            "Actor hosts that answered this scrape (0: the actor service did not answer)",
+        )
+        answered.add_metric([], len(self.hosts or ()))
+        yield answered
+        if not self.hosts:
+            return
+        healthy = GaugeMetricFamily(
+            "deltastream_actor_healthy", "1 when the actor host is healthy", labels=["host"]
+        )
+        chains = GaugeMetricFamily(
+            "deltastream_actor_chains", "Chain actors alive on the host", labels=["host"]
+        )
+        recompute = HistogramMetricFamily(
+            "deltastream_actor_recompute_seconds",
+            "Time of one chain recompute (IV, greeks, aggregates, summary) on the host",
+            labels=["host"],
+        )
+        for h in self.hosts:
+            healthy.add_metric([h.host_id], 1 if h.healthy else 0)
+            chains.add_metric([h.host_id], h.chains)
+            r = h.recompute
+            if r is not None and r.buckets and r.buckets[-1][0] == "+Inf":
+                recompute.add_metric([h.host_id], [list(b) for b in r.buckets], r.sum_s)
+        yield from (healthy, chains, recompute)
 
 
 class EdgeMetrics:
@@ -117,8 +173,13 @@ class EdgeMetrics:
             registry=self.registry,
         )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry) + generate_latest(LOG_REGISTRY)
+    def render(self, hosts: list[ActorHostMetrics] | None = None) -> bytes:
+        """This edge's metrics, the log-shipping counters and the actor hosts' series."""
+        actors = CollectorRegistry(auto_describe=False)
+        actors.register(_ActorHostsCollector(hosts))
+        return (
+            generate_latest(self.registry) + generate_latest(LOG_REGISTRY) + generate_latest(actors)
+        )
 
 
 def _route_template(routes: list[Route], scope: Scope) -> str:

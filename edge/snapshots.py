@@ -144,6 +144,10 @@ class SnapshotClient:
     async def health(self) -> bytes:
         return await self.request("health", {})
 
+    async def hosts(self) -> bytes:
+        """Every actor host's health, one entry each (``deltastream.svc.hosts``)."""
+        return await self.request("hosts", {})
+
 
 def _chain_req(product: str, expiry: str | None) -> dict[str, Any]:
     return {"product": product} if expiry is None else {"product": product, "expiry": expiry}

@@ -41,6 +41,7 @@ nats req deltastream.svc.products '{}'
 nats req deltastream.svc.summary "{\"product\":\"$PRODUCT\"}"
 nats req deltastream.svc.max_pain "{\"product\":\"$PRODUCT\"}"
 nats req deltastream.svc.health '{}'
+nats req deltastream.svc.hosts '{}'
 
 section "Live analytics (each exits after --count messages)"
 nats sub "deltastream.analytics.underlying.$PRODUCT" --count 3

@@ -6,6 +6,7 @@ shares the partitions, and one that dies is started again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 
 from actors import subjects
 from tests.conftest import WAIT_S, test_settings
+from tests.edge.conftest import HEALTH_POLL_S
 from tests.redis_server import free_port
 from tests.scaleout import LeaseWatch
 
@@ -68,12 +70,19 @@ class _Up:
     async def interrupt(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)
-        return await asyncio.wait_for(self.proc.wait(), WAIT_S)
+        # Read stdout to its end as well: a pipe left open when the test's loop closes is an
+        # unraisable ResourceWarning, which fails whichever test is running at that moment.
+        await asyncio.wait_for(self.proc.communicate(), WAIT_S)
+        assert self.proc.returncode is not None
+        return self.proc.returncode
 
     async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
             self.proc.kill()
-            await self.proc.wait()
+        with contextlib.suppress(TimeoutError):  # a stray grandchild may hold stdout open
+            await asyncio.wait_for(self.proc.communicate(), WAIT_S)
 
 
 def _processes_with(variable: str) -> list[int]:
@@ -151,6 +160,17 @@ async def test_up_with_two_hosts_keyed_by_chain_shares_and_restarts_the_second(
             # the products list merges each product's expiries from both partitions
             listed = {(p["product"], e) for p in products for e in p["expiries"]}
             assert chains <= listed
+            # /health and /metrics speak for both hosts, whichever of them the edge asks. A
+            # host slow to answer for its partition (a loaded machine) reads as degraded for
+            # that moment, so wait, with a ceiling, for the reply that names both.
+            want = f"ok ({len(listed)} chains on 2 hosts)"
+            async with asyncio.timeout(WAIT_S):
+                while (await c.get("/health")).json()["checks"]["actors"]["detail"] != want:
+                    await asyncio.sleep(HEALTH_POLL_S)
+            metrics = (await c.get("/metrics")).text
+            assert re.search(r"^deltastream_edge_actor_hosts 2\.0$", metrics, re.M)
+            for host_id in (parent_id, child_id):
+                assert f'deltastream_actor_recompute_seconds_count{{host="{host_id}"}}' in metrics
 
         os.kill(child, signal.SIGKILL)  # the parent's host takes over, then the child's back
         await watch.wait_for(lambda h: set(h.values()) == {parent_id})

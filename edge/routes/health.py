@@ -21,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from actors import subjects
-from edge.errors import EdgeError
+from edge.errors import EdgeError, UpstreamError
+from edge.metrics import ActorHostMetrics, HostRecompute
 from edge.routes.params import json_response
 from edge.state import EdgeState, edge_state
 
@@ -37,11 +38,19 @@ STREAMS = (subjects.FEED_STREAM, subjects.ANALYTICS_STREAM, subjects.DLQ_STREAM)
 
 
 class _ActorHealth(msgspec.Struct, frozen=True):
-    healthy: bool
+    host_id: str = ""
+    healthy: bool = False
     escalation: str | None = None
     chains: int = 0
     chains_down: list[str] = []
     warnings: list[str] = []
+    recompute: HostRecompute | None = None
+
+
+class _Hosts(msgspec.Struct, frozen=True):
+    partitions: int
+    unanswered: list[int]
+    hosts: list[_ActorHealth]
 
 
 async def _stream_check(st: EdgeState, name: str) -> tuple[bool, str]:
@@ -56,20 +65,36 @@ async def _stream_check(st: EdgeState, name: str) -> tuple[bool, str]:
     return True, "ok"
 
 
+async def _actor_hosts(st: EdgeState) -> _Hosts:
+    """Every actor host's health (``EdgeError`` when the service does not answer)."""
+    try:
+        return msgspec.json.decode(await st.snapshots.hosts(), type=_Hosts)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError("the actor service sent a malformed hosts reply") from exc
+
+
 async def _actor_check(st: EdgeState) -> tuple[bool, str]:
     try:
-        health = msgspec.json.decode(await st.snapshots.health(), type=_ActorHealth)
+        found = await _actor_hosts(st)
     except EdgeError as exc:
         return False, f"actor host: {exc.detail}"
-    except msgspec.DecodeError:
-        return False, "actor host sent a malformed health reply"
-    if not health.healthy:
-        return False, f"actor host unhealthy: {health.escalation or 'escalated'}"
-    problems = [f"chains down {', '.join(health.chains_down[:10])}"] if health.chains_down else []
-    problems += health.warnings[:5]
+    hosts = found.hosts
+    several = len(hosts) > 1
+    for h in hosts:
+        if not h.healthy:
+            who = f"actor host {h.host_id}" if several else "actor host"
+            return False, f"{who} unhealthy: {h.escalation or 'escalated'}"
+    down = sorted(c for h in hosts for c in h.chains_down)
+    problems = [f"chains down {', '.join(down[:10])}"] if down else []
+    problems += [w for h in hosts for w in h.warnings][:5]
+    if found.unanswered:
+        # Ready (the other partitions serve), but these chains have no live owner right now.
+        listed = ", ".join(str(k) for k in found.unanswered)
+        problems.append(f"FEED partition(s) {listed} of {found.partitions} without an owner")
     if problems:
         return True, f"degraded: {'; '.join(problems)}"
-    return True, f"ok ({health.chains} chains)"
+    chains = sum(h.chains for h in hosts)
+    return True, f"ok ({chains} chains on {len(hosts)} host{'s' if several else ''})"
 
 
 async def health(request: Request) -> Response:
@@ -113,9 +138,17 @@ async def live(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     st = edge_state(request)
     st.metrics.nats_connected.set(1 if st.nc.is_connected else 0)
+    hosts: list[ActorHostMetrics] | None = None
     if st.nc.is_connected:
         await _stream_check(st, subjects.DLQ_STREAM)
-    return Response(st.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        try:
+            found = await asyncio.wait_for(_actor_hosts(st), CHECK_TIMEOUT_S)
+        except (EdgeError, TimeoutError):
+            pass  # the actor series are left out; /health says why
+        else:
+            hosts = [ActorHostMetrics(h.host_id, h.healthy, h.chains, h.recompute)
+                     for h in found.hosts]  # fmt: skip
+    return Response(st.metrics.render(hosts), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

@@ -90,6 +90,11 @@ async def test_two_hosts_split_the_partitions_answer_for_any_product_and_hand_ov
             ]
         products = await service_request(nc, "products", {})
         assert [p["product"] for p in products] == sorted(PRODUCTS)
+        # every host's health once, whichever host answers
+        hosts = await service_request(nc, "hosts", {})
+        assert (hosts["partitions"], hosts["unanswered"]) == (PARTITIONS, [])
+        assert [h["host_id"] for h in hosts["hosts"]] == ["first", "second"]
+        assert sum(h["chains"] for h in hosts["hosts"]) == len(chains_of(messages[:half]))
         assert first.snapshot_service is not None and second.snapshot_service is not None
         assert first.snapshot_service.forwarded + second.snapshot_service.forwarded > 0
 
@@ -294,6 +299,12 @@ async def test_service_requests_for_partitions_without_an_owner_or_malformed_get
         # the products list leaves out partitions that have no owner right now
         code, body = await _ask(nc, subjects.service_subject("products"), b"{}")
         assert (code, body) == (None, b"[]")
+        # hosts: this one (it serves partition 0); partition 1 has nobody to answer for it
+        code, body = await _ask(nc, subjects.service_subject("hosts"), b"{}")
+        assert code is None
+        assert msgspec.json.decode(body) == {
+            "partitions": 2, "unanswered": [1], "hosts": [{"healthy": True}]
+        }  # fmt: skip
         partition = subjects.partition_service_subject(0, "")
         assert (await _ask(nc, partition + "bogus", b"{}"))[0] == "404"
         code, text = await _ask(nc, partition + "summary", b'{"product": "NIFTY"}')

@@ -18,6 +18,7 @@ from actors.feeds.market import FeedMessage
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
+from actors.streams import ensure_streams
 from tests.actors.reference import replay
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled, wait_summary
 from tests.feeding import market, publish, session
@@ -136,8 +137,9 @@ async def test_an_actor_that_dies_in_a_tell_handler_is_restarted_from_its_snapsh
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("dlq", ["present", "missing_at_first"])
 async def test_too_many_restarts_escalate_and_the_chains_messages_reach_the_dlq(
-    nats_server: NatsServer,
+    nats_server: NatsServer, dlq: str
 ) -> None:
     m = market(("NIFTY",), weekly=1, monthly=1, rows_per_batch=4)
     messages = session(m, steps=4)
@@ -148,7 +150,7 @@ async def test_too_many_restarts_escalate_and_the_chains_messages_reach_the_dlq(
     try:
         max_delivered: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
 
-        async def on_dead(msg: Any) -> None:
+        async def on_dead(msg: Any) -> None:  # every attempt, stored or not (core delivery)
             headers = dict(msg.headers or {})
             if headers.get("Deltastream-Reason") == "max_deliveries" and not max_delivered.done():
                 max_delivered.set_result(headers)
@@ -167,9 +169,22 @@ async def test_too_many_restarts_escalate_and_the_chains_messages_reach_the_dlq(
         assert "restarts" in health["escalation"]
 
         # the down chain's next message is retried, then dead-lettered after max_deliver
+        js = nc.jetstream()
+        if dlq == "missing_at_first":  # FEED will not deliver it again: the DLQ copy must land
+            await js.delete_stream(subjects.DLQ_STREAM)
         await publish(nats_server.url, [quotes[1]])
         headers = await asyncio.wait_for(max_delivered, WAIT_S)
         assert headers["Deltastream-Subject"] == subjects.feed_quotes("NIFTY", victim)
+        if dlq == "missing_at_first":
+            await ensure_streams(js, host.settings)  # as the next host start would
+        stored = await js.subscribe(subjects.dlq(">"), ordered_consumer=True)
+        letter = await stored.next_msg(timeout=WAIT_S)
+        while dict(letter.headers or {})["Deltastream-Reason"] != "max_deliveries":
+            letter = await stored.next_msg(timeout=WAIT_S)  # past the poison messages' letters
+        assert msgspec.json.decode(letter.data) == quotes[1].payload  # byte for byte's content
+        ingress = host.workers[0].ingress
+        assert ingress is not None
+        assert (ingress.dead_letter_retries > 0) is (dlq == "missing_at_first")
 
         # the healthy chain still serves
         summary = await _service(

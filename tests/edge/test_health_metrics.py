@@ -24,6 +24,8 @@ async def test_health_is_200_with_every_check_named(fed_edge: Edge) -> None:
         "nats", "stream:FEED", "stream:ANALYTICS", "stream:DLQ", "actors"
     }  # fmt: skip
     assert all(c["ok"] for c in body["checks"].values())
+    chains = len(fed_edge.host.workers[0].supervisor.chains)
+    assert body["checks"]["actors"]["detail"] == f"ok ({chains} chains on 1 host)"
     assert live.json() == {"status": "ok"}
 
 
@@ -61,6 +63,41 @@ async def test_metrics_use_route_templates_and_count_clients_messages_and_dlq(
     assert re.search(r"^deltastream_dlq_messages 1\.0$", text, re.M)
     assert re.search(r'^deltastream_edge_nats_messages_in_total\{kind="summary"\} [1-9]', text,
                      re.M)  # fmt: skip
+
+
+async def test_metrics_carry_each_actor_host_s_recompute_time_chains_and_health(
+    fed_edge: Edge,
+) -> None:
+    # The recompute histogram lives in the actor host; the edge's one port shows it too,
+    # read from every host at scrape time and labelled by host id.
+    host = fed_edge.host
+    chains = len(host.workers[0].supervisor.chains)
+    async with fed_edge.client() as c:
+        text = (await c.get("/metrics")).text
+    label = f'host="{host.host_id}"'
+    assert re.search(r"^deltastream_edge_actor_hosts 1\.0$", text, re.M)
+    assert re.search(rf"^deltastream_actor_chains\{{{label}\}} {chains}\.0$", text, re.M)
+    assert re.search(rf"^deltastream_actor_healthy\{{{label}\}} 1\.0$", text, re.M)
+    count = re.search(rf"^deltastream_actor_recompute_seconds_count\{{{label}\}} (\S+)$", text,
+                      re.M)  # fmt: skip
+    inf = re.search(
+        rf'^deltastream_actor_recompute_seconds_bucket\{{{label},le="\+Inf"\}} (\S+)$', text, re.M
+    )
+    assert count and inf and float(count.group(1)) == float(inf.group(1)) >= chains
+    assert re.search(rf"^deltastream_actor_recompute_seconds_sum\{{{label}\}} [0-9.e-]+$", text,
+                     re.M)  # fmt: skip
+
+
+async def test_metrics_say_when_no_actor_host_answers(fed_edge: Edge) -> None:
+    host = fed_edge.host
+    assert host.service is not None
+    await host.service.stop()
+    host.service = None
+    async with fed_edge.client() as c:
+        r = await c.get("/metrics")
+    assert r.status_code == 200
+    assert re.search(r"^deltastream_edge_actor_hosts 0\.0$", r.text, re.M)
+    assert "deltastream_actor_recompute_seconds" not in r.text
 
 
 async def test_docs_ui_lists_every_operation(edge: Edge) -> None:

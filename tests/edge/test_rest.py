@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
+from typing import Any
 
 import nats
 import pytest
 
-from tests.conftest import WAIT_S
+from actors import subjects
+from actors.analytics.surface import CALENDAR_TOL_TOTAL_VARIANCE
+from actors.analytics.svi import LEE_SLOPE_MAX
+from tests.conftest import WAIT_S, wait_published
 from tests.edge.conftest import Edge, EdgeFactory
 from tests.feeding import START_NS, STEP_NS, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"  # the synthetic NIFTY expiries
+EXPIRIES = (NEAR, MID, MONTHLY)
+
+# The tests below redo the actors' float64 arithmetic on the numbers the edge served, so the
+# two sides may differ by rounding only.
+SAME_ARITHMETIC_RTOL = 1e-12
+LOG_MONEYNESS_TOL = 1e-12  # dimensionless
+SVI_RMSE_RTOL = 1e-9  # the actors' RMSE is summed in scaled units, in another order
+# E|F_T − K| at K = F over the 1σ move, for a lognormal forward: √(2/π) ≈ 0.80 (DESIGN §4).
+# The ATM strike sits up to half a strike step off the forward, hence a loose tolerance.
+STRADDLE_TO_SIGMA_MOVE = math.sqrt(2.0 / math.pi)
+STRADDLE_TO_SIGMA_MOVE_RTOL = 0.02
 
 
 async def test_products_and_expiries_list_the_live_chains(fed_edge: Edge) -> None:
@@ -185,6 +201,185 @@ async def test_surface_and_oi_buildup(fed_edge: Edge) -> None:
     assert calls == [r["call"]["buildup"] for r in chain["rows"]]
     assert sum(buildup["counts"]["calls"].values()) == 41
     assert buildup["counts"]["calls"].get("long_buildup", 0) == calls.count("long_buildup")
+
+
+def _close(a: float, b: float, rtol: float = SAME_ARITHMETIC_RTOL) -> bool:
+    return math.isclose(a, b, rel_tol=rtol)
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _otm_iv(chain: dict[str, Any]) -> list[float | None]:
+    """Per strike, the IV of the out-of-the-money side: puts below the forward, calls at and
+    above it (DESIGN §4, surface)."""
+    f = chain["forward"]
+    return [r["call" if r["strike"] >= f else "put"]["iv"] for r in chain["rows"]]
+
+
+def _vol_at_the_money(log_moneyness: list[float], iv: list[float | None]) -> float:
+    """The smile at k = 0: its point there (a forward on a strike), else linear in vol
+    against k between the nearest usable points on either side."""
+    points = [(k, v) for k, v in zip(log_moneyness, iv, strict=True) if v is not None]
+    at_money = [v for k, v in points if k == 0.0]
+    if at_money:
+        return at_money[0]
+    (k_lo, v_lo) = max(((k, v) for k, v in points if k < 0.0), key=lambda p: p[0])
+    (k_hi, v_hi) = min(((k, v) for k, v in points if k > 0.0), key=lambda p: p[0])
+    return v_lo + (v_hi - v_lo) * (-k_lo) / (k_hi - k_lo)
+
+
+def _assert_atm_fields_match_the_chain(summary: dict[str, Any], chain: dict[str, Any]) -> None:
+    assert summary["seq"] == chain["seq"], "the summary and the chain describe different states"
+    f, t, r = summary["forward"], summary["t_years"], summary["rate"]
+    assert (f, t) == (chain["forward"], chain["t_years"])
+    strikes = [row["strike"] for row in chain["rows"]]
+    # ATM: the strike nearest the forward, ties to the lower one.
+    assert (
+        summary["atm_strike"] == chain["atm_strike"] == min(strikes, key=lambda k: (abs(k - f), k))
+    )
+    row = chain["rows"][strikes.index(summary["atm_strike"])]
+    assert _close(summary["straddle"], row["call"]["mid"] + row["put"]["mid"])
+    k = [math.log(strike / f) for strike in strikes]
+    assert _close(summary["atm_iv"], _vol_at_the_money(k, _otm_iv(chain)))
+    assert _close(summary["expected_move"], f * summary["atm_iv"] * math.sqrt(t))
+    assert _close(summary["expected_move_straddle"], summary["straddle"] * math.exp(r * t))
+    # The two moves come from different prices (mids vs the IV solved from them): for a
+    # lognormal market their ratio is fixed, so a wrong IV or T shows here.
+    ratio = summary["expected_move_straddle"] / summary["expected_move"]
+    assert _close(ratio, STRADDLE_TO_SIGMA_MOVE, STRADDLE_TO_SIGMA_MOVE_RTOL), ratio
+
+
+async def test_summary_straddle_atm_iv_and_expected_moves_agree_with_the_chain(
+    fed_edge: Edge,
+) -> None:
+    async with fed_edge.client() as c:
+        every = (await c.get("/api/analytics/summaries/NIFTY")).json()["summaries"]
+        for expiry, listed in zip(EXPIRIES, every, strict=True):
+            one = (await c.get(f"/api/analytics/summary/NIFTY?expiry={expiry}")).json()
+            chain = (await c.get(f"/api/data/chain/NIFTY?expiry={expiry}")).json()
+            atm = (await c.get(f"/api/analytics/atm-iv/NIFTY?expiry={expiry}")).json()
+            assert one["expiry"] == listed["expiry"] == chain["expiry"] == expiry
+            _assert_atm_fields_match_the_chain(one, chain)
+            _assert_atm_fields_match_the_chain(listed, chain)
+            # /atm-iv is the same summary's ATM fields, not a second computation.
+            assert atm == {key: one[key] for key in atm}
+            assert set(atm) >= {"atm_strike", "atm_iv", "straddle", "expected_move"}
+
+
+async def test_max_pain_distance_is_strike_minus_spot_and_the_payout_curve_bottoms_there(
+    fed_edge: Edge,
+) -> None:
+    async with fed_edge.client() as c:
+        for expiry in EXPIRIES:
+            mp = (await c.get(f"/api/analytics/max-pain/NIFTY?expiry={expiry}")).json()
+            chain = (await c.get(f"/api/data/chain/NIFTY?expiry={expiry}")).json()
+            summary = (await c.get(f"/api/analytics/summary/NIFTY?expiry={expiry}")).json()
+            assert mp["spot"] == chain["spot"] == summary["spot"]
+            assert mp["distance"] == pytest.approx(
+                mp["strike"] - mp["spot"], rel=SAME_ARITHMETIC_RTOL
+            )
+            assert summary["max_pain_distance"] == mp["distance"]
+            # The curve DESIGN §4 defines, from the chain's own open interest: payout to
+            # holders if settled at S = Σ callOI·max(0, S−K) + putOI·max(0, K−S). Whole
+            # strikes and OI make every term an integer, so it is exact.
+            rows = chain["rows"]
+            assert mp["strikes"] == [r["strike"] for r in rows]
+            assert mp["payout"] == [
+                sum(
+                    r["call"]["oi"] * max(0.0, s - r["strike"])
+                    + r["put"]["oi"] * max(0.0, r["strike"] - s)
+                    for r in rows
+                )
+                for s in mp["strikes"]
+            ]
+            # list.index finds the first minimum: ties go to the lowest strike.
+            lowest = mp["payout"].index(min(mp["payout"]))
+            assert mp["strike"] == mp["strikes"][lowest] == chain["max_pain"]
+
+
+def _surface_t_years(body: dict[str, Any]) -> dict[str, float | None]:
+    return {s["expiry"]: s["t_years"] for s in body["expiries"]}
+
+
+async def test_surface_slices_are_the_chains_otm_smiles_with_term_structure_wings_and_svi(
+    fed_edge: Edge,
+) -> None:
+    async with fed_edge.client() as c:
+        chains = {e: (await c.get(f"/api/data/chain/NIFTY?expiry={e}")).json() for e in EXPIRIES}
+        atm_iv = {
+            s["expiry"]: s["atm_iv"]
+            for s in (await c.get("/api/analytics/summaries/NIFTY")).json()["summaries"]
+        }
+    # Smiles reach the surface rate-limited, after the summaries: wait for a surface of the
+    # chains' last state (T moves with every feed ts) before comparing the two.
+    final = {e: chain["t_years"] for e, chain in chains.items()}
+    nc = await nats.connect(fed_edge.nats_url)
+    try:
+        await wait_published(
+            nc, subjects.analytics_surface("NIFTY"), lambda b: _surface_t_years(b) == final
+        )
+    finally:
+        await nc.close()
+    async with fed_edge.client() as c:
+        surface = (await c.get("/api/analytics/volatility-surface/NIFTY")).json()
+    assert surface["product"] == "NIFTY" and _surface_t_years(surface) == final
+
+    for sl in surface["expiries"]:
+        chain = chains[sl["expiry"]]
+        f, strikes = sl["forward"], sl["strikes"]
+        assert f == chain["forward"] and strikes == [r["strike"] for r in chain["rows"]]
+        assert len(strikes) == len(sl["iv"]) == len(sl["log_moneyness"]) == chain["n_strikes"]
+        for k, strike in zip(sl["log_moneyness"], strikes, strict=True):
+            assert k == pytest.approx(math.log(strike / f), abs=LOG_MONEYNESS_TOL)
+        assert sl["iv"] == _otm_iv(chain)
+        ivs = [v for v in sl["iv"] if v is not None]
+        assert len(ivs) == len(strikes)  # a liquid synthetic chain: every strike has an IV
+        assert _close(sl["atm_iv"], atm_iv[sl["expiry"]])
+        assert _close(sl["atm_iv"], _vol_at_the_money(sl["log_moneyness"], sl["iv"]))
+        # The 25Δ wing vols are interpolated between smile points, never extrapolated, so
+        # RR and BF can be no wider than the smile itself.
+        width = max(ivs) - min(ivs)
+        assert _finite(sl["rr25"]) and abs(sl["rr25"]) <= width, sl["rr25"]
+        assert _finite(sl["bf25"]) and abs(sl["bf25"]) <= width, sl["bf25"]
+        _assert_svi_fits_the_slice(sl)
+
+    terms = surface["term_structure"]
+    assert [t["expiry"] for t in terms] == list(EXPIRIES)
+    for term, sl in zip(terms, surface["expiries"], strict=True):
+        assert (term["t_years"], term["atm_iv"]) == (sl["t_years"], sl["atm_iv"])
+        assert _close(term["total_variance"], sl["atm_iv"] ** 2 * sl["t_years"])
+    # Calendar arbitrage: some earlier expiry holds more ATM total variance.
+    flags = [
+        any(
+            e["total_variance"] > t["total_variance"] + CALENDAR_TOL_TOTAL_VARIANCE
+            for e in terms[:i]
+        )
+        for i, t in enumerate(terms)
+    ]
+    assert [t["calendar_arbitrage"] for t in terms] == flags
+    assert surface["calendar_arbitrage"] == any(flags)
+
+
+def _assert_svi_fits_the_slice(sl: dict[str, Any]) -> None:
+    """Raw SVI w(k) = a + b·(ρ·(k − m) + √((k − m)² + σ²)) inside its constraints, and its
+    published RMSE (in vol) is that of these parameters against this slice's smile."""
+    p = sl["svi"]
+    assert p is not None, f"{sl['expiry']}: no SVI fit"
+    a, b, rho, m, sigma = (p[name] for name in ("a", "b", "rho", "m", "sigma"))
+    assert all(_finite(x) for x in (a, b, rho, m, sigma)), p
+    assert b >= 0.0 and abs(rho) < 1.0 and sigma > 0.0
+    assert a + b * sigma * math.sqrt(1.0 - rho * rho) >= 0.0  # total variance never < 0
+    assert b * (1.0 + abs(rho)) <= LEE_SLOPE_MAX  # Lee's wing bound
+    t = sl["t_years"]
+    squared = [
+        (math.sqrt(max(a + b * (rho * (k - m) + math.hypot(k - m, sigma)), 0.0) / t) - iv) ** 2
+        for k, iv in zip(sl["log_moneyness"], sl["iv"], strict=True)
+        if iv is not None
+    ]
+    assert _close(sl["svi_rmse_vol"], math.sqrt(sum(squared) / len(squared)), SVI_RMSE_RTOL)
+    assert isinstance(sl["svi_butterfly_arbitrage"], bool)
 
 
 async def test_ohlc_bars_after_a_minute_of_feed_time(edge: Edge) -> None:

@@ -339,6 +339,8 @@ async def test_nats_examples_each_line_has_a_working_nats_py_equivalent(fed_edge
     assert json.loads(answer("nats req deltastream.svc.summary"))["product"] == "NIFTY"
     assert json.loads(answer("nats req deltastream.svc.max_pain"))["strike"] is not None
     assert json.loads(answer("nats req deltastream.svc.health"))["healthy"] is True
+    hosts = json.loads(answer("nats req deltastream.svc.hosts"))
+    assert [h["healthy"] for h in hosts["hosts"]] == [True] and hosts["unanswered"] == []
     ticks = answer('nats sub "deltastream.analytics.underlying.').splitlines()
     assert len(ticks) == 3 and all('"product":"NIFTY"' in t for t in ticks)
     assert len(answer('nats sub "deltastream.analytics.summary.').splitlines()) == 3
