@@ -49,6 +49,12 @@ class Edge:
     port: int
     nats_url: str
     host: ActorHost
+    # Set by ``edge_factory``: stops this edge now (else it stops when the test ends).
+    stop_now: Callable[[], Awaitable[None]] | None = None
+
+    async def stop(self) -> None:
+        assert self.stop_now is not None, "only an edge_factory edge can be stopped early"
+        await self.stop_now()
 
     def client(self, **kwargs: object) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
@@ -112,7 +118,12 @@ async def edge_factory(
                 task.result()  # raises the start-up error
             raise TimeoutError("the edge did not become ready")
         port = bound[0]
-        return Edge(f"http://127.0.0.1:{port}", port, nats_server.url, actor_host)
+
+        async def stop_now() -> None:
+            stop.set()
+            await asyncio.wait_for(task, READY_TIMEOUT_S)
+
+        return Edge(f"http://127.0.0.1:{port}", port, nats_server.url, actor_host, stop_now)
 
     try:
         yield start

@@ -3,25 +3,38 @@ per-client conflation for a client that stops reading."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import re
+from typing import Any
 
 import pytest
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
+from edge import app as app_module
 from edge import fanout
-from tests.edge.conftest import Edge
-from tests.edge.sio import RawEngineIO, recorder
+from edge import server as server_module
+from edge.sockets import SocketHub
+from edge.websocket import FRAMES_EXTENSION
+from tests.edge.conftest import Edge, EdgeFactory
+from tests.edge.sio import EVENT_TIMEOUT_S, RawEngineIO, recorder
 from tests.feeding import START_NS, STEP_NS, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
 
 
-async def metric(edge: Edge, name: str) -> float:
+MESSAGES_IN = "deltastream_edge_nats_messages_in_total"
+MESSAGES_OUT = "deltastream_edge_socket_messages_out_total"
+
+
+async def metric(edge: Edge, name: str, labels: str | None = None) -> float:
+    """The sample of ``name`` with exactly ``labels`` (``'{event="x"}'``); without, the first."""
     async with edge.client() as c:
         text = (await c.get("/metrics")).text
-    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    selector = r"(?:\{[^}]*\})?" if labels is None else re.escape(labels)
+    m = re.search(rf"^{name}{selector} (\S+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -183,40 +196,159 @@ async def test_rooms_per_client_are_capped(edge: Edge) -> None:
         assert (await rec.client.call("subscribe", "product:Q63", timeout=10))["ok"]
 
 
+# A stalled client's outbox holds at most one frame per key: chain_summary and chain_update
+# of each of NIFTY's three expiries.
+CHAIN_KEYS = [
+    (event, f"chain:NIFTY:{expiry}")
+    for event in ("chain_summary", "chain_update")
+    for expiry in (NEAR, MID, MONTHLY)
+]
+STALL_STEPS = 100  # N market steps once the client's transport paused; then 3 N more
+STEPS_PER_BATCH = 5
+MAX_STEPS_TO_PAUSE = 3000
+MIN_STALLED_SUMMARIES = 100  # published while the client read nothing (~270 on a quiet host)
+WS_HEADER_MAX_BYTES = 10  # a server's websocket frame header (RFC 6455 §5.2), at most
+
+
+@pytest.fixture
+def edge_apps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ASGI app of every edge started after this fixture: the edges run in the test's
+    process, so a test can look at what a hub holds for one client."""
+    apps: list[Any] = []
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        app = app_module.create_app(*args, **kwargs)
+        apps.append(app)
+        return app
+
+    monkeypatch.setattr(server_module, "create_app", create_app)
+    return apps
+
+
+class _Held:
+    """What an edge holds for one websocket client: its transport's write buffer (frames
+    written, not yet taken by the kernel) and its outbox (frames waiting to be written)."""
+
+    def __init__(self, hub: SocketHub, sid: str) -> None:
+        self.outbox = hub.clients[sid].delivery.outbox
+        scope = hub.sio.get_environ(sid)["asgi.scope"]
+        self.sink = scope["extensions"][FRAMES_EXTENSION]["sink"]
+        self.transport = self.sink._protocol.transport  # the sink does not expose its size
+        self.high_water_bytes = self.transport.get_write_buffer_limits()[1]
+        self.peak_bytes = 0
+        self.peak_frames = 0
+        self.largest_frame_bytes = 0
+
+    def sample(self) -> None:
+        frames = [f for f in map(self.outbox.peek, CHAIN_KEYS) if f is not None]
+        sizes = [len(f.wire) for f in frames]
+        self.largest_frame_bytes = max(self.largest_frame_bytes, *sizes, 0)
+        self.peak_frames = max(self.peak_frames, len(self.outbox))
+        self.peak_bytes = max(self.peak_bytes, self.transport.get_write_buffer_size() + sum(sizes))
+
+
+class _Steps:
+    def __init__(self) -> None:
+        self.market = market(rows_per_batch=20)
+        self.done = 0
+
+    def next(self, n: int) -> list[FeedMessage]:
+        out = []
+        for _ in range(n):
+            self.done += 1
+            out.extend(self.market.step(START_NS + self.done * STEP_NS))
+        return out
+
+
+async def _next_summary(raw: RawEngineIO) -> tuple[str, int, int]:
+    """(expiry, seq, wire bytes) of the next chain_summary."""
+    while True:
+        text = await raw.recv()
+        if text.startswith('42["chain_summary",'):
+            data = json.loads(text[2:])[1]
+            return data["expiry"], data["seq"], len(text.encode()) + WS_HEADER_MAX_BYTES
+
+
 @BOTH_LOOPS
-async def test_a_stalled_client_is_conflated_to_the_latest_summary(edge: Edge) -> None:
-    m = market(rows_per_batch=20)
-    await edge.feed_messages(list(m.open()))
+async def test_a_stalled_client_is_conflated_to_the_latest_summary(
+    edge_factory: EdgeFactory, edge_apps: list[Any]
+) -> None:
+    edge = await edge_factory()
+    steps = _Steps()
+    await edge.feed_messages(list(steps.market.open()))
     raw = RawEngineIO(edge.port)
     await raw.connect()
     try:
-        # All three expiries: more bytes per market step fill the buffers sooner.
-        await raw.emit("subscribe", {"room": "chain:NIFTY"})
-        first = await raw.next_event("chain_summary")
-        while first["expiry"] != NEAR:
-            first = await raw.next_event("chain_summary")
-        # From here the client reads nothing: its socket buffer fills, then uvicorn's
-        # transport buffer, then the edge must conflate instead of queueing.
-        published, step = 0, 0
-        while await metric(edge, "deltastream_edge_socket_messages_conflated_total") < 30:
-            assert step < 3000, "the edge never had to conflate"
-            batch = []
-            for _ in range(10):
-                step += 1
-                batch.extend(m.step(START_NS + step * STEP_NS))
-            await edge.feed_messages(batch)
-            published += 10
-            pending = await metric(edge, "deltastream_edge_socket_pending")
-            assert pending <= 6  # per expiry one chain_summary and one chain_update, no backlog
-        async with edge.client() as c:
-            last_seq = (await c.get(f"/api/analytics/summary/NIFTY?expiry={NEAR}")).json()["seq"]
-        seqs = [first["seq"]]
-        while seqs[-1] < last_seq:
-            summary = await raw.next_event("chain_summary")
-            if summary["expiry"] == NEAR:
-                seqs.append(summary["seq"])
-        assert seqs == sorted(set(seqs))  # never stale, never repeated
-        assert seqs[-1] == last_seq  # the latest arrives
-        assert len(seqs) < published / 2  # and most of the intermediate ones were dropped
+        (app,) = edge_apps
+        hub: SocketHub = app.other_asgi_app.state.edge.hub  # set by the app's lifespan
+        (sid,) = hub.clients
+        held = _Held(hub, sid)
+        # A client that reads everything, in the same room: when it has the last summary of
+        # each expiry, the edge has offered those to the stalled client too (same loop pass).
+        async with recorder(edge.url) as witness:
+            # All three expiries: more bytes per market step fill the buffers sooner.
+            await raw.emit("subscribe", {"room": "chain:NIFTY"})
+            read: list[tuple[str, int, int]] = []  # chain_summary frames the client read
+            while not read or read[-1][0] != NEAR:
+                read.append(await _next_summary(raw))
+            assert (await witness.client.call("subscribe", "chain:NIFTY", timeout=10))["ok"]
+            # From here the client reads nothing: its socket buffer fills, then the edge's
+            # kernel send buffer (fixed by edge.server.SOCKET_SEND_BUFFER_BYTES), then its
+            # transport's buffer past the high-water mark; the transport pauses.
+            while held.sink.writable:
+                assert steps.done < MAX_STEPS_TO_PAUSE, "the client's transport never paused"
+                await edge.feed_messages(steps.next(STEPS_PER_BATCH))
+            in_before = await metric(edge, MESSAGES_IN, '{kind="summary"}')
+            # (a) N steps, then 3 N more: what the edge holds for the client must not grow
+            # with what is published. A frame is written to the transport only while its
+            # buffer is below the high-water mark, so the buffer stays under that mark plus
+            # the frame that crossed it; the rest waits in the outbox, one frame per key.
+            # (The kernel's share is fixed by the socket's send buffer size.)
+            peaks = []
+            for n in (STALL_STEPS, 3 * STALL_STEPS):
+                held.peak_bytes = held.peak_frames = 0
+                for _ in range(n // STEPS_PER_BATCH):
+                    await edge.feed_messages(steps.next(STEPS_PER_BATCH))
+                    held.sample()
+                peaks.append((held.peak_frames, held.peak_bytes))
+            largest = max(held.largest_frame_bytes, *(size for *_, size in read))
+            bound = held.high_water_bytes + (len(CHAIN_KEYS) + 1) * largest
+            (frames_n, bytes_n), (frames_4n, bytes_4n) = peaks
+            assert frames_n <= len(CHAIN_KEYS) and frames_4n <= len(CHAIN_KEYS)
+            assert bytes_n <= bound and bytes_4n <= bound, (peaks, bound)
+            assert bytes_4n <= bytes_n + largest, peaks  # 3 N more steps: no more held
+            finals = {
+                body["expiry"]: body["seq"]
+                for body in (await edge.feed_messages(steps.next(1), until_stored=True)).values()
+            }
+            stalled = await metric(edge, MESSAGES_IN, '{kind="summary"}') - in_before
+            assert stalled >= MIN_STALLED_SUMMARIES
+            witnessed = 0
+            waiting = dict(finals)
+            async with asyncio.timeout(EVENT_TIMEOUT_S):
+                while waiting:
+                    event, data = await witness.events.get()
+                    if event == "chain_summary":
+                        witnessed += 1
+                        if waiting.get(data["expiry"]) == data["seq"]:
+                            del waiting[data["expiry"]]
+            # (b) Every chain_summary the edge wrote to the stalled client's transport was
+            # counted in messages_out when it was written, and only the witness shares the
+            # counter. So ``written`` is exact, and ``written - len(read)`` frames were on
+            # their way (kernel buffers, transport buffer, the client's own reader) when the
+            # client stalled or before its transport paused. Everything it reads beyond
+            # those comes from its outbox: the latest summary of each expiry, nothing older.
+            written = await metric(edge, MESSAGES_OUT, '{event="chain_summary"}') - witnessed
+            on_the_way = int(written) - len(read)
+            assert on_the_way >= 0
+            after = [await _next_summary(raw) for _ in range(on_the_way + len(finals))]
+            written_after = await metric(edge, MESSAGES_OUT, '{event="chain_summary"}')
+            witnessed += sum(1 for event, _ in witness.drain() if event == "chain_summary")
     finally:
         await raw.close()
+    latest = [(expiry, seq) for expiry, seq, _ in after[on_the_way:]]
+    assert sorted(latest) == sorted(finals.items())  # only the latest, once per expiry
+    assert written_after - witnessed == len(read) + len(after)  # and nothing else was written
+    for expiry in finals:
+        seqs = [seq for e, seq, _ in read + after if e == expiry]
+        assert seqs == sorted(set(seqs))  # never stale, never repeated
