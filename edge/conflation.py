@@ -89,8 +89,13 @@ class DirectDelivery:
         return offer
 
     async def send(self, frame: Frame) -> None:
-        """A reply to the client's own request (``subscribed``, ``error``...): written now,
-        never conflated."""
+        """A reply to the client's own request (``subscribed``, ``error``...), never
+        conflated: written once the transport is below its high-water mark. Waiting holds
+        the client's next request back (events are handled one at a time per client, and
+        uvicorn reads on only when the last one was taken), so a client that keeps asking
+        without reading the answers cannot make the edge buffer them: its requests wait in
+        its own socket, and all are answered once it reads again."""
+        await self._sink.wait_writable()
         if self._sink.write(frame.wire):
             self._on_sent(frame.event, 1)
 

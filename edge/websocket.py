@@ -48,6 +48,11 @@ class FrameSink:
         """Open, and the transport's buffer is below its high-water mark."""
         return self._protocol.writable.is_set() and self.open
 
+    async def wait_writable(self) -> None:
+        """Until the transport's buffer is below its high-water mark, or the connection is
+        gone (uvicorn sets the event then too)."""
+        await self._protocol.writable.wait()
+
     def write(self, frame: bytes) -> bool:
         """Write one complete frame now (whatever the buffer holds); False when closed."""
         if not self.open:

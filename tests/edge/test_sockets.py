@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+import wsproto
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
@@ -352,3 +353,67 @@ async def test_a_stalled_client_is_conflated_to_the_latest_summary(
     for expiry in finals:
         seqs = [seq for e, seq, _ in read + after if e == expiry]
         assert seqs == sorted(set(seqs))  # never stale, never repeated
+
+
+REQUESTS_UNREAD = 4000  # get_products a client sends while it reads nothing
+STALL_POLL_S = 0.01
+
+
+@pytest.fixture
+async def fed_edge_apps(edge_factory: EdgeFactory, edge_apps: list[Any]) -> tuple[Edge, list[Any]]:
+    edge = await edge_factory()
+    await edge.feed(steps=1)
+    return edge, edge_apps
+
+
+@BOTH_LOOPS
+async def test_a_client_that_sends_requests_without_reading_is_held_back_not_buffered(
+    fed_edge_apps: tuple[Edge, list[Any]],
+) -> None:
+    # Every request makes an answer, and answers are never conflated: an edge that read on
+    # would buffer an answer per request for a client that never reads them. Instead an
+    # answer waits while the client's transport is above its high-water mark, and the
+    # client's next requests wait behind it (in uvicorn's queue, then in the client's own
+    # socket); all of them are answered once it reads.
+    edge, apps = fed_edge_apps
+    raw = RawEngineIO(edge.port)
+    await raw.connect()
+    try:
+        (app,) = apps
+        hub: SocketHub = app.other_asgi_app.state.edge.hub
+        (sid,) = hub.clients
+        held = _Held(hub, sid)
+        protocol = held.sink._protocol
+        eio_queue = hub.sio.eio.sockets[hub.clients[sid].eio_sid].queue
+        request = '42["get_products",{}]'
+        for _ in range(REQUESTS_UNREAD):  # into the client's own buffer; no drain
+            raw._send(wsproto.events.Message(data=request))
+        # The stall: the transport is above its high-water mark, the answer to the request
+        # in hand waits for it, and uvicorn reads nothing more meanwhile. Nothing changes
+        # until the client reads; the test can only see it by looking, so it polls, with a
+        # ceiling.
+        async with asyncio.timeout(EVENT_TIMEOUT_S):
+            while held.sink.writable or protocol.transport.is_reading():
+                await asyncio.sleep(STALL_POLL_S)
+        answered = await metric(edge, MESSAGES_OUT, '{event="products"}')
+        buffered_bytes = protocol.transport.get_write_buffer_size()
+        queued_packets = eio_queue.qsize()
+        # Held, not just slow: the edge's loop went round many times to answer /metrics
+        # once more, and not one more request of the client was answered meanwhile.
+        assert await metric(edge, MESSAGES_OUT, '{event="products"}') == answered
+        # The client reads again: every request is answered, none lost.
+        largest = got = 0
+        while got < REQUESTS_UNREAD:
+            text = await raw.recv()
+            if text.startswith('42["products",'):
+                got += 1
+                largest = max(largest, len(text.encode()) + WS_HEADER_MAX_BYTES)
+        assert await metric(edge, MESSAGES_OUT, '{event="products"}') == REQUESTS_UNREAD
+        # While stalled: held back part way, with at most the transport's high-water mark
+        # (and what crossed it: an answer and its acknowledgement) written, and no pile of
+        # acknowledgements in python-engineio's queue behind it.
+        assert 0 < answered < REQUESTS_UNREAD
+        assert buffered_bytes <= held.high_water_bytes + 2 * largest, (buffered_bytes, largest)
+        assert queued_packets <= 2
+    finally:
+        await raw.close()
