@@ -427,7 +427,7 @@ class Ingress:
                     detail=detail,
                     stream_seq=advisory.stream_seq,
                 )
-                return
+                break
             except nats.errors.Error as exc:
                 self.dead_letter_retries += 1
                 if self._stopping.is_set():
@@ -447,8 +447,10 @@ class Ingress:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay_s)
             delay_s = min(delay_s * 2, _DEAD_LETTER_RETRY_MAX_S)
-        self._outstanding.discard(advisory.stream_seq)
+        self._outstanding.discard(advisory.stream_seq)  # the watermark may move past it
         log.warning("feed_dead_lettered", reason="max_deliveries", stream_seq=advisory.stream_seq)
+        async with self.batch_done:
+            self.batch_done.notify_all()
 
 
 def _always() -> bool:
