@@ -190,6 +190,8 @@ async def test_too_many_restarts_escalate_and_the_chains_messages_reach_the_dlq(
         # restart does not replay from there.
         async with asyncio.timeout(WAIT_S), ingress.batch_done:
             await ingress.batch_done.wait_for(lambda: ingress.watermark >= last)
+        assert ingress.redelivered >= 1  # it was delivered max_deliver = 2 times
+        assert ingress.stats()["redelivered"] == ingress.redelivered
 
         # the healthy chain still serves
         summary = await _service(
