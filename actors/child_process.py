@@ -1,11 +1,19 @@
-"""Stopping a child process (nats-server, test servers, actor hosts in tests and benches)."""
+"""Child processes: stopping one (nats-server, test servers, actor hosts in tests and
+benches), and a child making sure it does not outlive its parent."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
+import signal
 import subprocess
+import sys
 from typing import Any
 
-__all__ = ["stop_child"]
+__all__ = ["die_with_parent", "stop_child"]
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def stop_child(proc: subprocess.Popen[Any], *, kill: bool = False, timeout_s: float = 15.0) -> bool:
@@ -23,3 +31,18 @@ def stop_child(proc: subprocess.Popen[Any], *, kill: bool = False, timeout_s: fl
         proc.wait()
         return True
     return False
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Have the kernel send this process SIGTERM when ``parent_pid``, its parent, exits, however
+    it exits (a SIGKILL leaves it no chance to stop its children itself). Linux only: False
+    elsewhere, or when prctl refuses. A parent already gone by the time this runs gets the
+    same SIGTERM at once."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent_pid:  # it exited before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True

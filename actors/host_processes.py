@@ -53,6 +53,7 @@ class HostProcesses:
             "DELTASTREAM_PARTITION_KEY": s.partition_key,
             "DELTASTREAM_HOST_ID": host_id,
             "DELTASTREAM_ACTORS_HTTP_PORT": "0",  # several on one machine: any free port
+            "DELTASTREAM_PARENT_PID": str(os.getpid()),  # it stops if this process dies
         }
         # A session of its own: a Ctrl-C in the terminal reaches the parent only, which
         # stops the children itself (and would otherwise restart them as they exit).

@@ -69,6 +69,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # (product and expiry) spreads one product's chains over hosts (DESIGN.md §11).
     partition_key: PartitionKey = "product"
     host_id: str | None = None  # default: <hostname>-<pid>
+    # Set by ``deltastream up --hosts`` on its child hosts: a host stops (SIGTERM) when this
+    # process exits, however it exits (Linux).
+    parent_pid: int = 0
     lease_ttl_s: float = 2.0
     lease_renew_s: float = 0.5
 

@@ -33,6 +33,7 @@ import msgspec
 import structlog
 
 from actors.archive.writer import ArchiveWriter
+from actors.child_process import die_with_parent
 from actors.errors import ConfigError
 from actors.feeds.recording import RecordResult, record, replay
 from actors.feeds.synthetic import run_synthetic
@@ -223,6 +224,8 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _actors(settings: Settings, stop: asyncio.Event) -> None:
+    if settings.parent_pid:  # a child of ``up --hosts``: never outlive it
+        die_with_parent(settings.parent_pid)
     host = ActorHost(settings, load_products(settings.products_file))
     await host.start()
     freeze_startup_heap()
