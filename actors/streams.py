@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
+    ConsumerInfo,
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
@@ -330,23 +331,50 @@ async def read_range(
     batch: int = 500,
 ) -> AsyncIterator[Msg]:
     """Messages of ``stream`` on ``filter_subjects`` with first_seq ≤ seq ≤ last_seq, in order;
-    with ``start_time_ns``, from the first message stored at or after that time instead.
+    with ``start_time_ns``, from the first message stored at or after that time, or from
+    ``first_seq`` when that comes later.
 
-    An ephemeral pull consumer without acks; it is deleted at the end.
+    An ephemeral pull consumer without acks; it is deleted at the end. No fetch asks for more
+    messages than there are sequences left up to ``last_seq``.
     """
     if last_seq < first_seq:
         return
+    by_seq: dict[str, object] = {
+        "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+        "opt_start_seq": max(first_seq, 1),
+    }
     if start_time_ns is None:
-        start: dict[str, object] = {
-            "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
-            "opt_start_seq": max(first_seq, 1),
-        }
+        info = await _reader(js, stream, filter_subjects, by_seq)
     else:
-        start = {
-            "deliver_policy": DeliverPolicy.BY_START_TIME,
-            "opt_start_time": dt.datetime.fromtimestamp(start_time_ns / 1e9, tz=dt.UTC),
-        }
-    info = await js.add_consumer(
+        at = dt.datetime.fromtimestamp(start_time_ns / 1e9, tz=dt.UTC)
+        by_time = {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": at}
+        info = await _reader(js, stream, filter_subjects, by_time)
+        if _below_start(info) + 1 < first_seq:  # the time starts earlier: start by sequence
+            await _drop_reader(js, stream, info.name)
+            info = await _reader(js, stream, filter_subjects, by_seq)
+    sub = await js.pull_subscribe_bind(consumer=info.name, stream=stream)
+    # Everything up to last_seq existed when the consumer was created, so num_pending
+    # bounds the read and no fetch has to wait for a time-out to learn it is done.
+    remaining = info.num_pending or 0
+    below = _below_start(info)  # every message still to come has a greater sequence
+    try:
+        while remaining > 0 and below < last_seq:
+            msgs = await sub.fetch(min(batch, remaining, last_seq - below), timeout=5.0)
+            remaining -= len(msgs)
+            for msg in msgs:
+                below = msg.metadata.sequence.stream
+                if below > last_seq:
+                    return
+                yield msg
+    finally:
+        await sub.unsubscribe()
+        await _drop_reader(js, stream, info.name)
+
+
+async def _reader(
+    js: nats.js.JetStreamContext, stream: str, filter_subjects: list[str], start: dict[str, object]
+) -> ConsumerInfo:
+    return await js.add_consumer(
         stream,
         ConsumerConfig(
             ack_policy=AckPolicy.NONE,
@@ -356,24 +384,18 @@ async def read_range(
             mem_storage=True,
         ),
     )
-    sub = await js.pull_subscribe_bind(consumer=info.name, stream=stream)
-    # Everything up to last_seq existed when the consumer was created, so num_pending
-    # bounds the read and no fetch has to wait for a time-out to learn it is done.
-    remaining = info.num_pending or 0
+
+
+def _below_start(info: ConsumerInfo) -> int:
+    """The stream sequence just below a new consumer's first message (its "delivered")."""
+    return info.delivered.stream_seq if info.delivered is not None else 0
+
+
+async def _drop_reader(js: nats.js.JetStreamContext, stream: str, name: str) -> None:
     try:
-        while remaining > 0:
-            msgs = await sub.fetch(min(batch, remaining), timeout=5.0)
-            remaining -= len(msgs)
-            for msg in msgs:
-                if msg.metadata.sequence.stream > last_seq:
-                    return
-                yield msg
-    finally:
-        await sub.unsubscribe()
-        try:
-            await js.delete_consumer(stream, info.name)
-        except nats.js.errors.NotFoundError:
-            pass
+        await js.delete_consumer(stream, name)
+    except nats.js.errors.NotFoundError:
+        pass
 
 
 async def last_on_subject(js: nats.js.JetStreamContext, stream: str, subject: str) -> bytes | None:

@@ -20,7 +20,9 @@ records for ``--seconds``.
 
 REST: ``wrk`` (``apt-get install wrk``) when it is on PATH, else httpx from one process;
 the output says which. ``GET /api/analytics/summary/NIFTY?expiry=<E>`` and without the
-expiry, while the feed runs::
+expiry (answered from the edge's copy of the latest summary while it is fresh), and
+``GET /api/analytics/max-pain/NIFTY?expiry=<E>`` (always a request to the chain actor),
+while the feed runs::
 
     python bench/edge.py [--seconds 8] [--warmup 0] [--rate 20] [--clients 1,100,1000] [--edges 1]
                          [--edge-env DELTASTREAM_SNAPSHOT_MAX_AGE_S=0] [--clients-per-worker 250]
@@ -436,8 +438,11 @@ async def main(args: argparse.Namespace) -> None:
                     args.clients_per_worker, args.warmup,
                 )  # fmt: skip
                 print(f"{line} [load {_load()}]", flush=True)
-            base = f"http://127.0.0.1:{port}/api/analytics/summary/NIFTY"
-            for url in (f"{base}?expiry={expiry}", base):
+            api = f"http://127.0.0.1:{port}/api/analytics"
+            base = f"{api}/summary/NIFTY"
+            # The summary is usually served from the edge's copy of the latest ANALYTICS
+            # message; max pain always asks the chain actor (a NATS request/reply).
+            for url in (f"{base}?expiry={expiry}", base, f"{api}/max-pain/NIFTY?expiry={expiry}"):
                 feed.start()
                 line = await _rest_phase(url, args.seconds)
                 await feed.stop()

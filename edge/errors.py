@@ -5,7 +5,7 @@
     DeltastreamError                      (actors.errors)
     └── EdgeError                 500 internal
         ├── BadRequest            400 bad_request
-        │   ├── BadRange          400 bad_range            (history from/to/limit)
+        │   ├── BadRange          400 bad_range            (history from/to/seq/limit)
         │   ├── BadCursor         400 bad_cursor           (history cursor)
         │   ├── InvalidSymbol     400 invalid_symbol
         │   ├── InvalidPayload    400 invalid_payload      (Socket.IO event data)

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from actors.log_events import LEVELS
+from edge.history.params import MAX_SEQ
 from edge.openapi_components import SCHEMAS, STR, Schema, obj, ref
 from edge.routes.params import json_response
 from edge.state import edge_state
@@ -76,12 +77,23 @@ def _instant(name: str, what: str) -> Schema:
     }
 
 
+def _sequence(name: str, what: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_SEQ},
+        "description": f"{what}: an ANALYTICS stream sequence (the points' analytics_seq); "
+        "from_seq must be below to_seq when both are given, and both combine with from/to",
+    }
+
+
 _CURSOR = {
     "name": "cursor",
     "in": "query",
     "required": False,
     "schema": {"type": "string"},
-    "description": "next_cursor of the previous page (opaque)",
+    "description": "next_cursor of the previous page (opaque; send the same range with it)",
 }
 
 
@@ -90,6 +102,8 @@ def _history_params(what: str) -> list[Schema]:
         _limit(1000, 100, what),
         _instant("from", "Oldest ts included"),
         _instant("to", "ts to stop before"),
+        _sequence("from_seq", "Oldest seq included"),
+        _sequence("to_seq", "seq to stop before"),
         _CURSOR,
     ]
 

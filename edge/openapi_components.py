@@ -151,16 +151,31 @@ _PAGE: dict[str, Schema] = {
     "source": {"type": "string", "enum": ["archive", "stream"]},
 }
 _PAGE_KEYS = ["next_cursor", "source"]
-_PCR_POINT = obj(
-    ["ts", "seq", "pcr_oi", "pcr_volume"], ts=INT, seq=INT, pcr_oi=NUM_N, pcr_volume=NUM_N
+_ANALYTICS_SEQ: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "The point's ANALYTICS stream sequence: what from_seq and to_seq bound "
+    "(seq counts what the actor applied)",
+}
+
+
+def _point(schema: Schema) -> Schema:
+    """A history point: ``schema`` plus its ``analytics_seq``."""
+    return {"allOf": [schema, obj(["analytics_seq"], analytics_seq=_ANALYTICS_SEQ)]}
+
+
+_PCR_POINT = _point(
+    obj(["ts", "seq", "pcr_oi", "pcr_volume"], ts=INT, seq=INT, pcr_oi=NUM_N, pcr_volume=NUM_N)
 )
-_MAX_PAIN_POINT = obj(
-    ["ts", "seq", "max_pain", "max_pain_distance", "spot"],
-    ts=INT,
-    seq=INT,
-    max_pain=NUM_N,
-    max_pain_distance=NUM_N,
-    spot=NUM_N,
+_MAX_PAIN_POINT = _point(
+    obj(
+        ["ts", "seq", "max_pain", "max_pain_distance", "spot"],
+        ts=INT,
+        seq=INT,
+        max_pain=NUM_N,
+        max_pain_distance=NUM_N,
+        spot=NUM_N,
+    )
 )
 _ATM_IV_FIELDS: dict[str, Schema] = {
     "ts": INT,
@@ -232,7 +247,10 @@ SCHEMAS: dict[str, Schema] = {
     "Expiries": obj(["product", "expiries"], product=STR, expiries=arr(STR)),
     "UnderlyingTick": _TICK,
     "UnderlyingHistory": obj(
-        ["product", "ticks", *_PAGE_KEYS], product=STR, ticks=arr(ref("UnderlyingTick")), **_PAGE
+        ["product", "ticks", *_PAGE_KEYS],
+        product=STR,
+        ticks=arr(_point(ref("UnderlyingTick"))),
+        **_PAGE,
     ),
     "Quote": _SIDE,
     "Chain": obj(
@@ -250,7 +268,7 @@ SCHEMAS: dict[str, Schema] = {
         quote=ref("Quote"),
     ),
     "Summary": obj(["product", "expiry", "ts", "seq", "pcr_oi", "atm_iv"], **_SUMMARY_FIELDS),
-    "SummaryHistory": _history(ref("Summary")),
+    "SummaryHistory": _history(_point(ref("Summary"))),
     "Summaries": obj(["product", "summaries"], product=STR, summaries=arr(ref("Summary"))),
     "Pcr": obj(
         ["product", "expiry", "ts", "pcr_oi", "pcr_volume"],
@@ -268,7 +286,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "MaxPainHistory": _history(_MAX_PAIN_POINT),
     "AtmIv": obj(["product", "expiry", *_ATM_IV_FIELDS], product=STR, expiry=STR, **_ATM_IV_FIELDS),
-    "AtmIvHistory": _history(obj(list(_ATM_IV_FIELDS), **_ATM_IV_FIELDS)),
+    "AtmIvHistory": _history(_point(obj(list(_ATM_IV_FIELDS), **_ATM_IV_FIELDS))),
     "MaxPain": obj(
         ["product", "expiry", "strike", "strikes", "payout"],
         product=STR,

@@ -183,6 +183,13 @@ class ArchiveStore:
             ts["$lt"] = r.to_ns
         if ts:
             query["ts"] = ts
+        seq: dict[str, int] = {}
+        if r.from_seq is not None:
+            seq["$gte"] = r.from_seq
+        if r.to_seq is not None:
+            seq["$lt"] = r.to_seq
+        if seq:
+            query["seq"] = seq
         if r.before is not None:
             query["$or"] = [
                 {"ts": {"$lt": r.before.ts}},

@@ -2,7 +2,7 @@
 configured and reachable (through the Redis page cache when that is configured), else from
 the ANALYTICS stream, with the same pages either way.
 
-``params.py`` (``from``/``to``/``limit``/``cursor`` → a range; 400 on a bad one),
-``stream.py`` (ANALYTICS reads), ``cache.py`` (Redis cache-aside), ``service.py`` (which
-source answers).
+``params.py`` (``from``/``to``/``from_seq``/``to_seq``/``limit``/``cursor`` → a range; 400 on
+a bad one), ``stream.py`` (ANALYTICS reads), ``cache.py`` (Redis cache-aside), ``service.py``
+(which source answers).
 """

@@ -1,11 +1,12 @@
 """Cache-aside for archive history pages in Redis, invalidated by generation.
 
-A page is stored under ``<prefix>history:page:<subject>:<digest of the range>`` together with
-the subject's generation token (``<prefix>history:gen:<subject>``) read before the page was;
-the archive writer replaces that token whenever it stores newer documents on the subject. One
-``MGET`` reads both: a page tagged with another token is stale and is read again from MongoDB.
-A subject without a token gets one (``SET NX``) before anything is cached for it, so a token
-lost with a restarted or evicting Redis can never match an old page again.
+A page is stored under ``<prefix>history:page:<subject>:<digest of the range>`` (every bound
+of it: time, sequence, limit, cursor) together with the subject's generation token
+(``<prefix>history:gen:<subject>``) read before the page was; the archive writer replaces that
+token whenever it stores newer documents on the subject. One ``MGET`` reads both: a page
+tagged with another token is stale and is read again from MongoDB. A subject without a token
+gets one (``SET NX``) before anything is cached for it, so a token lost with a restarted or
+evicting Redis can never match an old page again.
 
 Redis failing never fails a request: the page is read from the archive and the edge's Redis
 ``Dependency`` turns degraded until its probe sees Redis again.
@@ -36,7 +37,7 @@ _entry_decoder = msgspec.msgpack.Decoder(_Entry)
 
 
 def _digest(r: HistoryRange) -> str:
-    key = f"{r.from_ns}|{r.to_ns}|{r.limit}|{r.before}"
+    key = f"{r.from_ns}|{r.to_ns}|{r.limit}|{r.before}|{r.from_seq}|{r.to_seq}"
     return hashlib.sha256(key.encode()).hexdigest()[:_DIGEST_CHARS]
 
 

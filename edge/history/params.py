@@ -1,10 +1,15 @@
-"""The history parameters of the REST routes: ``from``, ``to``, ``limit`` and ``cursor``.
+"""The history parameters of the REST routes: ``from``, ``to``, ``from_seq``, ``to_seq``,
+``limit`` and ``cursor``.
 
 ``from`` and ``to`` are ISO-8601 instants with a UTC offset (``2026-11-25T10:00:00+05:30``,
 ``…Z``; a bare date is midnight UTC) or epoch milliseconds; the range is ``from ≤ ts < to``
-on the messages' own clock (``ts``). ``limit`` is 1–1000 (100). ``cursor`` is the opaque
-``next_cursor`` of the previous page. Anything else answers 400 naming the parameter:
-``bad_range`` for times and limits, ``bad_cursor`` for a cursor this API did not issue.
+on the messages' own clock (``ts``). ``from_seq`` and ``to_seq`` are ANALYTICS stream
+sequences (each answered item's ``analytics_seq``), integers from 1 to 2⁵³ − 1; the range is
+``from_seq ≤ sequence < to_seq``, and ``from_seq`` must be below ``to_seq`` when both are given.
+Every bound is optional and they combine: an item is in both ranges. ``limit`` is 1–1000
+(100). ``cursor`` is the opaque ``next_cursor`` of the previous page, to be sent with the same
+bounds. Anything else answers 400 naming the parameter: ``bad_range`` for times, sequences and
+limits, ``bad_cursor`` for a cursor this API did not issue.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from edge.errors import BadCursor, BadRange
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "MAX_SEQ",
     "HistoryQuery",
     "decode_cursor",
     "encode_cursor",
@@ -34,10 +40,14 @@ __all__ = [
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_EPOCH_MS = 7_258_118_400_000  # 2200-01-01, the feed's own upper bound for ts
+# JavaScript clients read a seq exactly up to here; a million messages a second take 285 years.
+MAX_SEQ = 2**53 - 1
+# int() refuses over 4300 digits (ValueError): longer text is refused before it gets there.
+_MAX_DIGITS = 32
 _NS_PER_MS = 1_000_000
 _CURSOR_VERSION = 1
 _MAX_CURSOR_CHARS = 128
-_PARAMS = ("from", "to", "limit", "cursor")
+_PARAMS = ("from", "to", "from_seq", "to_seq", "limit", "cursor")
 # In a query string an unencoded "+" arrives as a space: "…T10:00:00 05:30" meant "+05:30".
 _SPACE_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -49,11 +59,14 @@ class HistoryQuery:
     from_ns: int | None = None
     to_ns: int | None = None
     before: Position | None = None
+    from_seq: int | None = None
+    to_seq: int | None = None
 
     @property
     def ranged(self) -> bool:
         """True when a range or a cursor was asked for (not just a limit)."""
-        return self.from_ns is not None or self.to_ns is not None or self.before is not None
+        bounds = (self.from_ns, self.to_ns, self.before, self.from_seq, self.to_seq)
+        return any(b is not None for b in bounds)
 
     def range(self, subject: str) -> HistoryRange:
         return HistoryRange(
@@ -62,6 +75,8 @@ class HistoryQuery:
             from_ns=self.from_ns,
             to_ns=self.to_ns,
             before=self.before,
+            from_seq=self.from_seq,
+            to_seq=self.to_seq,
         )
 
 
@@ -69,10 +84,9 @@ def parse_instant(name: str, text: str) -> int:
     """Epoch ns of an ISO-8601 instant or of epoch milliseconds; ``BadRange`` otherwise."""
     text = text.strip()
     if text.isascii() and text.isdigit():  # str.isdigit() also takes "³", which int() refuses
-        ms = int(text)
-        if ms > MAX_EPOCH_MS:
-            raise BadRange(f"query.{name}: {text} ms is after 2200-01-01")
-        return ms * _NS_PER_MS
+        if len(text) > _MAX_DIGITS or int(text) > MAX_EPOCH_MS:
+            raise BadRange(f"query.{name}: {text[:40]} ms is after 2200-01-01")
+        return int(text) * _NS_PER_MS
     if _DATE_ONLY.fullmatch(text):
         text += "T00:00:00+00:00"
     text = _SPACE_OFFSET.sub(r"\1+\2", text)
@@ -109,11 +123,16 @@ def decode_cursor(text: str) -> Position:
     return Position(ts, seq)
 
 
-def _limit(text: str) -> int:
+def _count(name: str, text: str, maximum: int) -> int:
+    """A positive integer of at most ``maximum``; ``BadRange`` naming ``name`` otherwise."""
     digits = text.strip()
-    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_LIMIT:
-        raise BadRange(f"query.limit: {text[:20]!r} is not an integer from 1 to {MAX_LIMIT}")
-    return int(text)
+    if (
+        not (digits.isascii() and digits.isdigit())
+        or len(digits) > _MAX_DIGITS
+        or not 1 <= int(digits) <= maximum
+    ):
+        raise BadRange(f"query.{name}: {text[:20]!r} is not an integer from 1 to {maximum}")
+    return int(digits)
 
 
 def history_query(request: Request) -> HistoryQuery:
@@ -127,9 +146,15 @@ def history_query(request: Request) -> HistoryQuery:
     to_ns = parse_instant("to", given["to"]) if "to" in given else None
     if from_ns is not None and to_ns is not None and from_ns > to_ns:
         raise BadRange(f"query.from ({given['from']}) is after query.to ({given['to']})")
+    from_seq = _count("from_seq", given["from_seq"], MAX_SEQ) if "from_seq" in given else None
+    to_seq = _count("to_seq", given["to_seq"], MAX_SEQ) if "to_seq" in given else None
+    if from_seq is not None and to_seq is not None and from_seq >= to_seq:
+        raise BadRange(f"query.from_seq ({from_seq}) is not below query.to_seq ({to_seq})")
     return HistoryQuery(
-        limit=_limit(given["limit"]) if "limit" in given else DEFAULT_LIMIT,
+        limit=_count("limit", given["limit"], MAX_LIMIT) if "limit" in given else DEFAULT_LIMIT,
         from_ns=from_ns,
         to_ns=to_ns,
         before=decode_cursor(given["cursor"]) if "cursor" in given else None,
+        from_seq=from_seq,
+        to_seq=to_seq,
     )

@@ -14,13 +14,17 @@ from the subject's share of the stream (stream info with a subject filter), so a
 takes one read. This walk relies on what the actors publish: on one analytics subject ``ts``
 does not decrease as the stream sequence grows (summaries and ticks carry the latest feed time
 their actor applied). A read that finds ``ts`` going backwards (another publisher on the
-subject) falls back to reading the whole subject for that page.
+subject) falls back to reading the whole subject (within the sequence bounds) for that page.
 
 With ``from`` the read starts by time (``opt_start_time``): a message's ``ts`` (the feed's
 clock) is earlier than the time the stream stored it, give or take ``CLOCK_SKEW_S`` between
 the feed's and the server's clocks, so nothing at or after ``from`` was stored before
-``from − CLOCK_SKEW_S``. Consumers are deleted after each read (and expire by themselves if
-this edge dies mid-read).
+``from − CLOCK_SKEW_S``.
+
+``from_seq`` and ``to_seq`` bound the reads themselves, not just the page: the tail walk starts
+below ``to_seq`` (and below the cursor) and stops at ``from_seq``; a read with ``from`` starts
+at ``from_seq`` when that comes after the time's start, and stops at ``to_seq``. Consumers are
+deleted after each read (and expire by themselves if this edge dies mid-read).
 """
 
 from __future__ import annotations
@@ -103,28 +107,41 @@ class AnalyticsHistory:
             raise Unavailable(f"JetStream is not reachable ({type(exc).__name__})") from exc
 
     async def _forward_page(self, r: HistoryRange) -> HistoryPage:
-        """Read forward from ``from − CLOCK_SKEW_S`` (or the subject's first message)."""
+        """Read forward from ``from − CLOCK_SKEW_S`` or ``from_seq``, whichever comes later
+        (else the subject's first message), up to ``to_seq``."""
         start_ns = None
         if r.from_ns is not None and r.from_ns > CLOCK_SKEW_S * 10**9:
             start_ns = r.from_ns - CLOCK_SKEW_S * 10**9
         newest = _Newest(r)
-        await self._read(r.subject, newest.offer, start_time_ns=start_ns)
+        await self._read(
+            r.subject,
+            newest.offer,
+            first_seq=r.from_seq or 1,
+            last_seq=None if r.to_seq is None else r.to_seq - 1,
+            start_time_ns=start_ns,
+        )
         return newest.page()
 
     async def _tail_page(self, r: HistoryRange) -> HistoryPage:
-        """Walk back from the newest message (or the cursor) in doubling windows."""
+        """Walk back from the newest message (or the cursor, or ``to_seq``) in doubling
+        windows, down to ``from_seq`` at most."""
         newest = _Newest(r)
         top = await self._newest_seq(r.subject)
         if top is None:
             return newest.page()
+        if r.to_seq is not None:
+            top = min(top, r.to_seq - 1)
         if r.before is not None:
             # ts never decreases along the subject, so everything before the cursor's
             # (ts, seq) lies below its sequence.
             top = min(top, r.before.seq - 1)
+        if top < (r.from_seq or 1):
+            return newest.page()
         window, stream_first = await self._first_window(r.subject, r.limit + 1)
+        bottom = max(stream_first, r.from_seq or 1)
         oldest_ts_above: int | None = None  # ts of the first message of the window above
-        while top >= stream_first and not newest.full:
-            first = max(stream_first, top - window + 1)
+        while top >= bottom and not newest.full:
+            first = max(bottom, top - window + 1)
             chunk: list[tuple[int, int, bytes]] = []
 
             def keep(

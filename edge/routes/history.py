@@ -3,7 +3,9 @@ to what the route shows, with ``next_cursor`` and ``source`` (``archive`` or ``s
 
 The points are the published messages, newest first; a projection only picks fields (no
 maths). A message on the subject that is not a summary (anyone may publish there) is left
-out of the page rather than failing it.
+out of the page rather than failing it. Every point gets ``analytics_seq``, its ANALYTICS
+stream sequence (what ``from_seq``/``to_seq`` bound; the messages' own ``seq`` counts what
+their actor applied).
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ class _Expiry(msgspec.Struct):
 
 def require_history_flag(q: HistoryQuery, history: str) -> None:
     if q.ranged and history != "true":
-        raise BadRange("query.from, query.to and query.cursor apply only with history=true")
+        raise BadRange(
+            "query.from, query.to, query.from_seq, query.to_seq and query.cursor apply only "
+            "with history=true"
+        )
 
 
 async def resolve_expiry(st: EdgeState, product: str, expiry: str | None) -> str:
@@ -110,6 +115,12 @@ def project(kind: type[msgspec.Struct]) -> Pick:
     return pick
 
 
+def _with_analytics_seq(point: bytes, seq: int) -> bytes:
+    """``point`` (a JSON object) with ``"analytics_seq": seq`` as its last member."""
+    head = point.rstrip()[:-1].rstrip()
+    return head + (b"" if head.endswith(b"{") else b",") + b'"analytics_seq":%d}' % seq
+
+
 async def _require_known(st: EdgeState, product: str, expiry: str | None) -> None:
     live = (await st.snapshots.product_map()).get(product)
     if live is None:
@@ -134,9 +145,11 @@ async def history_response(
     page, source = await st.history.page(q.range(subject))
     if not page.items and q.before is None:
         await _require_known(st, product, expiry)
-    items = [i.payload for i in page.items] if pick is None else [
-        p for i in page.items if (p := pick(i.payload)) is not None
-    ]  # fmt: skip
+    items = [
+        _with_analytics_seq(p, i.seq)
+        for i in page.items
+        if (p := i.payload if pick is None else pick(i.payload)) is not None
+    ]
     cursor = encode_cursor(page.next) if page.next is not None else None
     body = (
         _encoder.encode(dict(head))[:-1]

@@ -1,9 +1,11 @@
 """History pages: the archive (mongomock-motor, or MONGO_URL) and the ANALYTICS stream answer
-the same pages; cursors walk a range without gaps or repeats; bad ranges are 400; MongoDB
+the same pages, by time and by ANALYTICS sequence; cursors walk a range without gaps or
+repeats; the stream reads only the sequences asked for; bad ranges are 400; MongoDB
 unreachable → history from the stream, /health degraded, never a 500."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -52,7 +54,7 @@ async def _walk(read: Any, r: HistoryRange) -> tuple[list[HistoryPage], list[tup
     pages, seen = [], []
     before: Position | None = None
     while True:
-        page = await read(HistoryRange(r.subject, r.limit, r.from_ns, r.to_ns, before))
+        page = await read(dataclasses.replace(r, before=before))
         pages.append(page)
         seen.extend((i.ts, i.seq) for i in page.items)
         if page.next is None:
@@ -61,8 +63,24 @@ async def _walk(read: Any, r: HistoryRange) -> tuple[list[HistoryPage], list[tup
 
 
 @pytest.mark.parametrize(
-    ("from_s", "to_s", "limit"),
-    [(None, None, 7), (2, 9, 3), (4, None, 1), (None, 4, 5), (5, 5, 4), (None, None, 1000)],
+    ("from_s", "to_s", "limit", "from_seq", "to_seq"),
+    [
+        (None, None, 7, None, None),
+        (2, 9, 3, None, None),
+        (4, None, 1, None, None),
+        (None, 4, 5, None, None),
+        (5, 5, 4, None, None),
+        (None, None, 1000, None, None),
+        # ANALYTICS sequences 1..80 alternate tick, summary; ts repeats three times per subject
+        (None, None, 4, 11, 51),  # the tail walk starts below to_seq and stops at from_seq
+        (None, None, 3, 30, None),
+        (None, None, 6, None, 25),
+        (None, None, 5, 79, 80),  # one tick, no summary
+        (None, None, 5, 200, None),  # past the stream's end
+        (2, 9, 2, 15, 40),  # and a time range
+        (4, None, 3, 33, 70),  # with from: a forward read from from_seq to to_seq
+        (1, None, 5, 60, None),  # from_seq starts later than from's time
+    ],
 )
 async def test_archive_and_stream_answer_the_same_pages_and_walk_the_range_exactly(
     nats_server: NatsServer,
@@ -71,8 +89,11 @@ async def test_archive_and_stream_answer_the_same_pages_and_walk_the_range_exact
     from_s: int | None,
     to_s: int | None,
     limit: int,
+    from_seq: int | None,
+    to_seq: int | None,
 ) -> None:
     seqs = await publish_analytics(js, _ties())
+    assert seqs == list(range(1, 81))
     settings = archive_settings(nats_server.url, mongo)
     writer = ArchiveWriter(settings, store=store_for(settings, mongo))
     await writer.start()
@@ -88,7 +109,7 @@ async def test_archive_and_stream_answer_the_same_pages_and_walk_the_range_exact
         (subjects.analytics_underlying("NIFTY"), UNDERLYING),
         (subjects.analytics_summary("NIFTY", EXPIRY), SUMMARIES),
     ]:
-        r = HistoryRange(subject, limit, from_ns, to_ns)
+        r = HistoryRange(subject, limit, from_ns, to_ns, from_seq=from_seq, to_seq=to_seq)
 
         async def from_archive(q: HistoryRange, c: str = collection) -> HistoryPage:
             return await store.page(c, q)
@@ -96,12 +117,8 @@ async def test_archive_and_stream_answer_the_same_pages_and_walk_the_range_exact
         archive_pages, archive_seen = await _walk(from_archive, r)
         stream_pages, _ = await _walk(stream.page, r)
         assert archive_pages == stream_pages
-        expected = sorted(
-            ((msgspec.json.decode(data)["ts"], seq) for (s, seq), data in content.items()
-             if s == subject and r.admits(msgspec.json.decode(data)["ts"], seq)),
-            reverse=True,
-        )  # fmt: skip
-        assert archive_seen == expected  # newest first, nothing missing, nothing twice
+        # newest first, nothing missing, nothing twice
+        assert archive_seen == _expected(content, r)
         assert all(len(p.items) <= limit for p in archive_pages)
         for page in archive_pages:
             for item in page.items:
@@ -147,6 +164,23 @@ _BAD = [
     ("/api/analytics/summary/NIFTY?history=true&limit=1001", "bad_range", "query.limit"),
     ("/api/analytics/max-pain/NIFTY?history=true&to=soon", "bad_range", "query.to"),
     ("/api/analytics/atm-iv/NIFTY?history=true&cursor=%00", "bad_cursor", "query.cursor"),
+    ("/api/analytics/summary/NIFTY?history=true&limit=" + "1" * 5000, "bad_range", "query.limit"),
+    ("/api/data/underlying/NIFTY?from=" + "1" * 5000, "bad_range", "after 2200"),
+    ("/api/data/underlying/NIFTY?from_seq=0", "bad_range", "query.from_seq"),
+    ("/api/data/underlying/NIFTY?to_seq=-4", "bad_range", "query.to_seq"),
+    ("/api/data/underlying/NIFTY?from_seq=1.5", "bad_range", "query.from_seq"),
+    ("/api/data/underlying/NIFTY?to_seq=%C2%B3", "bad_range", "query.to_seq"),  # "³"
+    ("/api/data/underlying/NIFTY?to_seq=", "bad_range", "query.to_seq"),
+    ("/api/data/underlying/NIFTY?from_seq=9007199254740992", "bad_range", "query.from_seq"),
+    ("/api/data/underlying/NIFTY?to_seq=" + "9" * 5000, "bad_range", "query.to_seq"),
+    ("/api/data/underlying/NIFTY?from_seq=7&to_seq=7", "bad_range",
+     "query.from_seq (7) is not below query.to_seq (7)"),
+    ("/api/data/underlying/NIFTY?from_seq=9&to_seq=3", "bad_range",
+     "query.from_seq (9) is not below query.to_seq (3)"),
+    ("/api/data/underlying/NIFTY?to_seq=5&to_seq=6", "bad_range", "query.to_seq: given more"),
+    ("/api/analytics/max-pain/NIFTY?from_seq=1", "bad_range", "history=true"),
+    ("/api/analytics/pcr/NIFTY?history=true&from_seq=abc", "bad_range", "query.from_seq"),
+    ("/api/analytics/atm-iv/NIFTY?history=true&to_seq=0x10", "bad_range", "query.to_seq"),
 ]  # fmt: skip
 
 
@@ -215,6 +249,29 @@ async def test_every_history_route_answers_the_same_from_archive_and_stream(
     # Every summary but the newest: from the oldest ts (epoch ms) to the newest (ISO, excluded).
     newest = dt.datetime.fromtimestamp(times[-1] / 1e9, tz=dt.UTC).isoformat()
     ranged = f"{pcr}&from={times[0] // 10**6}&to={newest.replace('+00:00', 'Z')}&limit=1"
+    # By ANALYTICS sequence (alone and with from), checked against the whole history.
+    every_tick = [
+        x for p in await _pages(plain, "/api/data/underlying/NIFTY?limit=1000") for x in p["ticks"]
+    ]
+    t = sorted(x["analytics_seq"] for x in every_tick)  # oldest first
+    every_pcr = [x for p in await _pages(plain, f"{pcr}&limit=1000") for x in p["history"]]
+    s = sorted(x["analytics_seq"] for x in every_pcr)
+    from_ms = sorted(x["ts"] for x in every_tick)[2] // 10**6
+    by_seq: dict[str, list[int]] = {
+        f"/api/data/underlying/NIFTY?from_seq={t[1]}&to_seq={t[5]}&limit=2": [
+            x["analytics_seq"] for x in every_tick if t[1] <= x["analytics_seq"] < t[5]
+        ],
+        f"/api/data/underlying/NIFTY?from={from_ms}&from_seq={t[1]}&to_seq={t[6]}&limit=2": [
+            x["analytics_seq"] for x in every_tick
+            if x["ts"] >= from_ms * 10**6 and t[1] <= x["analytics_seq"] < t[6]
+        ],
+        f"{pcr}&from_seq={s[1]}&limit=1": [
+            x["analytics_seq"] for x in every_pcr if x["analytics_seq"] >= s[1]
+        ],
+        f"/api/analytics/atm-iv/NIFTY?expiry={MID}&history=true&to_seq={s[-1]}": [
+            x["analytics_seq"] for x in every_pcr if x["analytics_seq"] < s[-1]
+        ],
+    }  # fmt: skip
     try:
         routes = [
             ("/api/data/underlying/NIFTY?limit=2", "ticks"),
@@ -223,6 +280,7 @@ async def test_every_history_route_answers_the_same_from_archive_and_stream(
             ("/api/analytics/max-pain/NIFTY?history=true&limit=4", "history"),
             (f"/api/analytics/atm-iv/NIFTY?expiry={NEAR}&history=true&limit=100", "history"),
             (ranged, "history"),
+            *((path, "history" if "/analytics/" in path else "ticks") for path in by_seq),
         ]
         for path, key in routes:
             from_stream = await _pages(plain, path)
@@ -235,6 +293,8 @@ async def test_every_history_route_answers_the_same_from_archive_and_stream(
             points = [(x["ts"], x["seq"]) for p in from_archive for x in p[key]]
             assert points == sorted(set(points), reverse=True)  # newest first, no repeats
             assert points, path
+            if path in by_seq:  # exactly the range, over pages: nothing missing, nothing twice
+                assert [x["analytics_seq"] for p in from_archive for x in p[key]] == by_seq[path]
         ranged_ts = [x["ts"] for p in await _pages(archived, ranged) for x in p["history"]]
         assert set(ranged_ts) == set(times[:-1])
     finally:
@@ -364,12 +424,43 @@ def _interleaved(n_target: int, others_per_target: int) -> list[tuple[str, bytes
 
 
 def _expected(content: dict[tuple[str, int], bytes], r: HistoryRange) -> list[tuple[int, int]]:
-    keys = (
-        (msgspec.json.decode(data)["ts"], seq)
-        for (subject, seq), data in content.items()
-        if subject == r.subject
-    )
-    return sorted((k for k in keys if r.admits(*k)), reverse=True)
+    """(ts, seq) of every message of ``r`` in the stream's whole content, newest first: the
+    range worked out here, not by ``HistoryRange.admits``."""
+    found = []
+    for (subject, seq), data in content.items():
+        ts = msgspec.json.decode(data)["ts"]
+        if subject != r.subject:
+            continue
+        if (r.from_ns is not None and ts < r.from_ns) or (r.to_ns is not None and ts >= r.to_ns):
+            continue
+        if (r.from_seq is not None and seq < r.from_seq) or (
+            r.to_seq is not None and seq >= r.to_seq
+        ):
+            continue
+        if r.before is not None and (ts, seq) >= r.before:
+            continue
+        found.append((ts, seq))
+    return sorted(found, reverse=True)
+
+
+async def test_a_stream_page_by_sequence_reads_only_that_range(js: Any) -> None:
+    await publish_analytics(js, _interleaved(n_target=300, others_per_target=9))
+    content = await stream_content(js)
+    history = AnalyticsHistory(js)
+    subject = subjects.analytics_underlying("NIFTY")
+    on_subject = sorted(seq for s, seq in content if s == subject)
+    lo, hi = on_subject[100], on_subject[140]  # 40 messages of the subject, deep in the stream
+    for r, most in [
+        (HistoryRange(subject, 10, from_seq=lo, to_seq=hi), 40),  # the tail walk, below to_seq
+        (HistoryRange(subject, 1000, from_seq=lo, to_seq=hi), 40),  # ... down to from_seq
+        (HistoryRange(subject, 1000, from_seq=lo), 200),  # ... from the subject's newest
+        # with from: a forward read from from_seq (not from from's time) that stops at to_seq
+        (HistoryRange(subject, 1000, START_NS, from_seq=lo, to_seq=hi), 40),
+        (HistoryRange(subject, 1000, START_NS, to_seq=on_subject[40]), 40),
+    ]:
+        page = await history.page(r)
+        assert [(i.ts, i.seq) for i in page.items] == _expected(content, r)[: r.limit], r
+        assert 0 < history.last_read <= most, (r, history.last_read)
 
 
 async def test_a_stream_page_without_from_reads_the_tail_not_the_whole_subject(js: Any) -> None:

@@ -103,6 +103,43 @@ async def test_history_pages_are_cached_until_the_writer_archives_newer_data(
     assert len(pages) == 1 and entry[0] == gen  # refilled at the current generation
 
 
+async def test_pages_of_different_sequence_ranges_are_cached_apart(
+    edge_factory: EdgeFactory, mongo: MongoBackend, redis_server: RedisServer
+) -> None:
+    edge = await edge_factory(
+        mongo=mongo.client, mongo_database=mongo.database, redis_url=redis_server.url
+    )
+    m = market(("NIFTY",))
+    # Two rounds, each until its summaries are on ANALYTICS: at least two summaries per chain,
+    # however the actors coalesced a round.
+    await edge.feed_messages(session(m, 3), until_stored=True)
+    await edge.feed_messages(list(m.step(START_NS + 4 * STEP_NS)), until_stored=True)
+    settings = archive_settings(edge.nats_url, mongo, redis_url=redis_server.url)
+    writer = ArchiveWriter(settings, store=store_for(settings, mongo))
+    await writer.start()
+    try:
+        await _archive_until_current(writer, edge.nats_url)
+    finally:
+        await writer.stop()
+    every = f"/api/analytics/pcr/NIFTY?expiry={MID}&history=true&limit=1000"
+    async with edge.client() as c:
+        whole = (await c.get(every)).json()
+        seqs = [x["analytics_seq"] for x in whole["history"]]
+        assert len(seqs) >= 2, seqs
+        paths = [f"{every}&from_seq={seqs[0]}", f"{every}&to_seq={seqs[0]}",
+                 f"{every}&from_seq={seqs[-1]}&to_seq={seqs[0]}"]  # fmt: skip
+        ranged = [(await c.get(path)).json() for path in paths]
+        again = [(await c.get(path)).json() for path in paths]
+    text = await _metrics(edge)
+    assert {r["source"] for r in [whole, *ranged]} == {"archive"}
+    assert [[x["analytics_seq"] for x in r["history"]] for r in ranged] == [
+        seqs[:1], seqs[1:], seqs[1:]
+    ]  # fmt: skip
+    assert again == ranged
+    assert _counter(text, "deltastream_edge_history_cache_total", result="miss") == 4
+    assert _counter(text, "deltastream_edge_history_cache_total", result="hit") == 3
+
+
 async def _login(c: httpx.AsyncClient, user: str) -> int:
     r = await c.post("/api/auth/login", json={"username": user, "password": "Wrong-password-1"})
     assert r.status_code in (401, 429), r.text
