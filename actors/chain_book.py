@@ -6,10 +6,13 @@ numpy arrays indexed ``[side, row]`` (side 0 = calls, 1 = puts; rows = strikes a
 Determinism (what makes crash recovery exact): every derived value is a function of the
 message sequence, never of how updates were coalesced. The forward and time to expiry are
 fixed when a spot tick or a chain snapshot is *applied*; rows touched later are priced with
-those values until the next one, and a reprice after either covers all rows. OI sums and
-the max-pain payout curve are integer-valued and updated incrementally, so they are exact.
-IV and greeks are worked out when first read (``actors.chain_pricing``), from what the last
-recompute fixed.
+those values until the next one, and a reprice after either covers all rows. The OI and
+volume totals per side are int64 running sums, changed by the difference in exactly the
+cells a message writes (a chain snapshot starts them again from zero; a restored snapshot
+sums them once), so they equal the sums of the arrays whatever was coalesced. The max-pain
+payout curve is updated from the rows whose OI changed, exactly on a whole-number strike grid
+(elsewhere, or past a few changed rows, it is rebuilt from the OI). IV and greeks are worked
+out when first read (``actors.chain_pricing``), from what the last recompute fixed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import msgspec
 import numpy as np
 from msgspec import UNSET
 
-from actors import chain_views
+from actors import _book_kernels, chain_views
 from actors.analytics import buildup, chain, expiry, forward
 from actors.chain_pricing import ChainPricing
 from actors.messages import ChainFeed, EnrichedChain, MaxPainCurve, SmileSlice, Summary
@@ -37,6 +40,7 @@ _NO_OI = -1  # oi_open not yet seen this session
 # From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
 # updated by the changed rows (O(n) per row).
 _PAYOUT_REBUILD_MIN_ROWS = 16
+_NO_CHANGES = np.zeros(0, dtype=np.int64)  # write_counts: keep no per-cell changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,10 @@ class ChainBook:
         self.oi = np.zeros((_SIDES, n), dtype=np.int64)
         self.oi_open = np.full((_SIDES, n), _NO_OI, dtype=np.int64)
         self.volume = np.zeros((_SIDES, n), dtype=np.int64)
+        # Running per-side sums of oi and volume, in int64 so exact: every write to those
+        # arrays goes through write_counts, which moves them by the written cells' changes.
+        self._oi_total = np.zeros(_SIDES, dtype=np.int64)
+        self._volume_total = np.zeros(_SIDES, dtype=np.int64)
         self._alloc_derived()
 
     def _alloc_derived(self) -> None:
@@ -162,7 +170,10 @@ class ChainBook:
         merged = np.union1d(self.strikes, np.array(new, dtype=float))
         pos = np.searchsorted(merged, self.strikes)
         old = (self.bid, self.ask, self.ltp, self.ltp_open, self.oi, self.oi_open, self.volume)
+        totals = (self._oi_total, self._volume_total)
         self._alloc(merged)
+        # The new rows are empty (zero counts), so the sums are those of the old rows.
+        self._oi_total, self._volume_total = totals
         for dst, src in zip(
             (self.bid, self.ask, self.ltp, self.ltp_open, self.oi, self.oi_open, self.volume),
             old,
@@ -226,20 +237,27 @@ class ChainBook:
 
     def _apply_rows(self, feed: ChainFeed, cells: np.ndarray, *, replace: bool) -> None:
         """Write the message's rows column by column: one list per field, one numpy write
-        (rows are unique per message: validation rejects duplicates)."""
+        (for OI and volume a compiled loop that also moves the per-side totals); rows are
+        unique per message (validation rejects duplicates)."""
         quotes = feed.quotes
         if not quotes:
             return
         _write(self.bid, cells, [q.bid for q in quotes], replace=replace)
         _write(self.ask, cells, [q.ask for q in quotes], replace=replace)
         _write(self.ltp, cells, [q.ltp for q in quotes], replace=replace)
-        _write(self.volume, cells, [q.volume for q in quotes], replace=replace)
+        n = self.strikes.size
+        volume_cells, new_volume = _column(
+            [q.volume for q in quotes], cells, np.int64, replace=replace
+        )
+        _book_kernels.write_counts(
+            self.volume.reshape(-1), volume_cells, new_volume, n, self._volume_total, _NO_CHANGES
+        )
         oi_cells, new_oi = _column([q.oi for q in quotes], cells, np.int64, replace=replace)
         if oi_cells.size:
             self._oi_touched = True
-            oi = self.oi.reshape(-1)
-            self._oi_delta.reshape(-1)[oi_cells] += new_oi - oi[oi_cells]
-            oi[oi_cells] = new_oi
+            _book_kernels.write_counts(
+                self.oi.reshape(-1), oi_cells, new_oi, n, self._oi_total, self._oi_delta.reshape(-1)
+            )
             oi_open = self.oi_open.reshape(-1)
             unset = oi_open[oi_cells] == _NO_OI
             oi_open[oi_cells[unset]] = new_oi[unset]
@@ -402,6 +420,22 @@ class ChainBook:
     def buildup_codes(self) -> np.ndarray:
         return buildup.buildup(self.price_change(), self.oi_change().astype(float))
 
+    @property
+    def oi_total(self) -> np.ndarray:
+        """Open interest summed per side, ``[call, put]`` (int64, read-only view), kept as a
+        running sum: equal to ``oi.sum(axis=1)`` without reading the rows."""
+        view = self._oi_total.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def volume_total(self) -> np.ndarray:
+        """Volume summed per side, ``[call, put]`` (int64, read-only view), kept as a
+        running sum: equal to ``volume.sum(axis=1)`` without reading the rows."""
+        view = self._volume_total.view()
+        view.flags.writeable = False
+        return view
+
     def max_pain_strike(self) -> float:
         """NaN without open interest: no settlement strike is then better than another."""
         if not self.oi.any():
@@ -481,6 +515,9 @@ class ChainBook:
             book.oi = np.array(snap.oi, dtype=np.int64)
             book.oi_open = np.array(snap.oi_open, dtype=np.int64)
             book.volume = np.array(snap.volume, dtype=np.int64)
+            # Not in the snapshot (they follow from it): summed once, then kept running.
+            book._oi_total = book.oi.sum(axis=1)
+            book._volume_total = book.volume.sum(axis=1)
         book._full = True
         book.recompute()
         return book

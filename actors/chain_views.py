@@ -55,11 +55,14 @@ def _header(book: ChainBook) -> dict[str, Any]:
 
 
 def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
+    """OI and volume totals (and so the PCRs) are the book's running sums; the other
+    aggregates come from one ``chain_scan`` pass over the rows."""
+    call_oi, put_oi = book.oi_total.tolist()
+    call_volume, put_volume = book.volume_total.tolist()
     totals = chain_scan.scan(
         book.strikes,
         oi=book.oi,
         oi_open=book.oi_open,
-        volume=book.volume,
         ltp=book.ltp,
         ltp_open=book.ltp_open,
         payout=book.payout,
@@ -83,8 +86,8 @@ def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
     )
     return Summary(
         **_header(book),
-        pcr_oi=chain.pcr(totals.put_oi, totals.call_oi),
-        pcr_volume=chain.pcr(totals.put_volume, totals.call_volume),
+        pcr_oi=chain.pcr(put_oi, call_oi),
+        pcr_volume=chain.pcr(put_volume, call_volume),
         max_pain=_opt(max_pain_strike),
         max_pain_distance=(_opt(max_pain_strike - book.spot) if book.spot is not None else None),
         atm_strike=atm_strike,
@@ -92,12 +95,12 @@ def summary(book: ChainBook, *, published_ns: int = 0) -> Summary:
         straddle=straddle,
         expected_move=moves.sigma_move,
         expected_move_straddle=moves.straddle_move,
-        call_oi=totals.call_oi,
-        put_oi=totals.put_oi,
+        call_oi=call_oi,
+        put_oi=put_oi,
         call_oi_change=totals.call_oi_change,
         put_oi_change=totals.put_oi_change,
-        call_volume=totals.call_volume,
-        put_volume=totals.put_volume,
+        call_volume=call_volume,
+        put_volume=put_volume,
         buildup=BuildUpCounts(**totals.buildup_counts),
         call_buildup=totals.call_buildup.label,
         put_buildup=totals.put_buildup.label,

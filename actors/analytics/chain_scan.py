@@ -1,12 +1,12 @@
-"""Everything a chain summary needs from the per-strike arrays, in one pass.
+"""The chain-summary aggregates that need every row, in one pass.
 
-A summary is published on every applied update, so its aggregates are computed here by one
-numba kernel instead of a dozen numpy calls on small arrays. The kernel keeps the GIL: it
-runs for about a microsecond, and on a busy actor host taking the GIL back after releasing
-it can cost milliseconds. Each result
-equals the pure function it stands for (``tests/actors/analytics/test_chain_scan.py``):
+A summary is published on every applied update, so these aggregates are computed by one
+numba kernel instead of a dozen numpy calls on small arrays. The OI and volume totals per
+side are not among them: ``ChainBook`` keeps those as running sums, moved by the cells each
+message writes. The kernel keeps the GIL: it runs for about a microsecond, and on a busy
+actor host taking the GIL back after releasing it can cost milliseconds. Each result equals
+the pure function it stands for (``tests/actors/analytics/test_chain_scan.py``):
 
-- OI and volume totals per side: ``sum``;
 - OI change per side since the session open: the sum of ``oi − oi_open`` over rows that have
   an open mark (``oi_open ≥ 0``; a negative mark means none yet, change 0);
 - per-strike build-up counts: :func:`buildup.buildup_counts` of :func:`buildup.buildup`
@@ -21,11 +21,11 @@ int64, prices float64 with NaN for missing.
 
 >>> import numpy as np
 >>> s = scan(np.array([100.0, 110.0]), oi=np.array([[5, 0], [0, 7]]),
-...          oi_open=np.array([[4, -1], [-1, 9]]), volume=np.zeros((2, 2), dtype=np.int64),
+...          oi_open=np.array([[4, -1], [-1, 9]]),
 ...          ltp=np.array([[2.0, 1.0], [1.0, 3.0]]), ltp_open=np.array([[1.0, 1.0], [1.0, 4.0]]),
 ...          payout=np.array([70.0, 50.0]), reference=104.0)
->>> s.call_oi, s.put_oi_change, s.atm_index, s.max_pain_index, s.call_buildup.label
-(5, -2, 0, 1, 'long_buildup')
+>>> s.call_oi_change, s.put_oi_change, s.atm_index, s.max_pain_index, s.call_buildup.label
+(1, -2, 0, 1, 'long_buildup')
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ __all__ = ["ChainScan", "scan"]
 
 _CALL, _PUT = 0, 1
 # Layout of the kernel's int64 output.
-_OI, _VOLUME, _OI_CHANGE = 0, 2, 4  # each a (call, put) pair
-_COUNTS = 6  # five build-up classes, by BuildUp value
-_SIDE_BUILDUP = 11  # (call, put) BuildUp values
-_ATM = 13
-_MAX_PAIN = 14
-_OUT_SIZE = 15
+_OI_CHANGE = 0  # (call, put)
+_COUNTS = 2  # five build-up classes, by BuildUp value
+_SIDE_BUILDUP = 7  # (call, put) BuildUp values
+_ATM = 9
+_MAX_PAIN = 10
+_OUT_SIZE = 11
 _LABELS = tuple((b.value, b.label) for b in BuildUp)
 
 _INTS = types.Array(types.int64, 2, "C", readonly=True)
@@ -57,7 +57,6 @@ _FLOATS = types.Array(types.float64, 2, "C", readonly=True)
 _VEC = types.Array(types.float64, 1, "C", readonly=True)
 _SIG = types.void(
     _VEC,
-    _INTS,
     _INTS,
     _INTS,
     _FLOATS,
@@ -74,10 +73,6 @@ class ChainScan:
     """The summary aggregates of one chain (see the module docstring). Row indices are −1
     when there is no such row."""
 
-    call_oi: int
-    put_oi: int
-    call_volume: int
-    put_volume: int
     call_oi_change: int
     put_oi_change: int
     buildup_counts: dict[str, int]
@@ -107,7 +102,6 @@ def _scan_kernel(
     strikes: np.ndarray,
     oi: np.ndarray,
     oi_open: np.ndarray,
-    volume: np.ndarray,
     ltp: np.ndarray,
     ltp_open: np.ndarray,
     payout: np.ndarray,
@@ -119,11 +113,9 @@ def _scan_kernel(
     out[:] = 0
     any_oi = False
     for side in range(2):
-        oi_total = volume_total = change_total = vote = 0
+        change_total = vote = 0
         for i in range(n):
             q = oi[side, i]
-            oi_total += q
-            volume_total += volume[side, i]
             any_oi = any_oi or q != 0
             d_oi = q - oi_open[side, i] if oi_open[side, i] >= 0 else 0
             change_total += d_oi
@@ -136,8 +128,6 @@ def _scan_kernel(
                 vote += abs(d_oi)
             elif sign < 0.0:
                 vote -= abs(d_oi)
-        out[_OI + side] = oi_total
-        out[_VOLUME + side] = volume_total
         out[_OI_CHANGE + side] = change_total
         out[_SIDE_BUILDUP + side] = _classify(
             1.0 if vote > 0 else (-1.0 if vote < 0 else 0.0), float(change_total)
@@ -177,7 +167,6 @@ def scan(
     *,
     oi: npt.NDArray[np.int64],
     oi_open: npt.NDArray[np.int64],
-    volume: npt.NDArray[np.int64],
     ltp: npt.NDArray[np.float64],
     ltp_open: npt.NDArray[np.float64],
     payout: npt.NDArray[np.float64],
@@ -186,8 +175,8 @@ def scan(
     """Summary aggregates of one chain (see the module docstring).
 
     ``strikes`` (n,) finite and strictly ascending, as the chain keeps them (not checked
-    here: this runs on every update); ``oi``, ``oi_open``, ``volume`` int64 and ``ltp``,
-    ``ltp_open`` float64 of shape (2, n); ``payout`` (n,) the max-pain payout curve;
+    here: this runs on every update); ``oi``, ``oi_open`` int64 and ``ltp``, ``ltp_open``
+    float64 of shape (2, n); ``payout`` (n,) the max-pain payout curve;
     ``reference`` the forward (or spot) for the ATM row. Raises ``ValueError`` on other
     shapes.
     """
@@ -195,7 +184,6 @@ def scan(
     for name, arr in (
         ("oi", oi),
         ("oi_open", oi_open),
-        ("volume", volume),
         ("ltp", ltp),
         ("ltp_open", ltp_open),
     ):
@@ -208,7 +196,6 @@ def scan(
         np.ascontiguousarray(strikes, dtype=np.float64),
         np.ascontiguousarray(oi, dtype=np.int64),
         np.ascontiguousarray(oi_open, dtype=np.int64),
-        np.ascontiguousarray(volume, dtype=np.int64),
         np.ascontiguousarray(ltp, dtype=np.float64),
         np.ascontiguousarray(ltp_open, dtype=np.float64),
         np.ascontiguousarray(payout, dtype=np.float64),
@@ -218,10 +205,6 @@ def scan(
     )
     v = out.tolist()
     return ChainScan(
-        call_oi=v[_OI + _CALL],
-        put_oi=v[_OI + _PUT],
-        call_volume=v[_VOLUME + _CALL],
-        put_volume=v[_VOLUME + _PUT],
         call_oi_change=v[_OI_CHANGE + _CALL],
         put_oi_change=v[_OI_CHANGE + _PUT],
         buildup_counts={label: v[_COUNTS + code] for code, label in _LABELS},

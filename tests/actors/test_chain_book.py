@@ -9,13 +9,13 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from actors import subjects
 from actors.analytics import chain, expiry, surface
-from actors.chain_book import BookSnapshot, ChainBook
-from actors.messages import ChainFeed, decode_chain_feed
+from actors.chain_book import CALL, PUT, BookSnapshot, ChainBook
+from actors.messages import MAX_COUNT, ChainFeed, decode_chain_feed
 from actors.products import DEFAULT_PRODUCTS, fallback_spec
 from actors.validation import validate
 from tests.feeding import START_NS, market, session
@@ -110,7 +110,8 @@ _spots = st.integers(2_400_000, 2_800_000).map(lambda n: n / 100)
 @st.composite
 def messages(draw: st.DrawFn, min_size: int = 1) -> list[Message]:
     """Valid NIFTY feed messages for one expiry; clock steps of up to half a day (so the
-    session rolls) and occasionally backwards (subjects interleave out of ts order)."""
+    session rolls) and occasionally backwards (subjects interleave out of ts order). A
+    quotes batch may list strikes the book does not have yet (they are inserted)."""
     n = draw(st.integers(min_size, MAX_MESSAGES))
     ts = START_NS
     out: list[Message] = []
@@ -317,6 +318,153 @@ def test_summary_oi_change_is_the_sum_of_row_changes_per_side() -> None:
     book.recompute()
     s = book.summary()
     assert (s.call_oi_change, s.put_oi_change, s.call_oi, s.put_oi) == (10, -50, 310, 250)
+
+
+# ------------------------------------------------------------------ OI and volume totals
+
+
+def _assert_totals_are_the_row_sums(book: ChainBook) -> None:
+    assert book.oi_total.tolist() == np.sum(book.oi, axis=1).tolist()
+    assert book.volume_total.tolist() == np.sum(book.volume, axis=1).tolist()
+
+
+def _restored(book: ChainBook) -> ChainBook:
+    """Through msgpack, as the snapshot store keeps it."""
+    wire = msgspec.msgpack.encode(book.to_snapshot())
+    return ChainBook.from_snapshot(SPEC, msgspec.msgpack.decode(wire, type=BookSnapshot))
+
+
+def _chain_msg(kind: str, ts: int, rows: list[dict[str, Any]]) -> Message:
+    return (kind, {"ts": ts, "product": "NIFTY", "expiry": EXPIRY.isoformat(), "quotes": rows})
+
+
+DAY_NS = 24 * 3600 * SECOND_NS
+# Every case in one sequence, so each run of the property below covers it at least once.
+TOTALS_STORY: list[Message] = [
+    # Before any snapshot: both strikes are inserted into the empty book.
+    _chain_msg(
+        "quotes",
+        T0,
+        [
+            {"strike": 26_000, "right": "C", "oi": 100, "volume": 5},
+            {"strike": 26_100, "right": "P", "oi": 7},
+        ],
+    ),
+    # A snapshot replaces every row: an absent or null count is 0, 26_100 is gone.
+    _chain_msg(
+        "chain",
+        T0 + SECOND_NS,
+        [
+            {"strike": 25_900, "right": "C", "oi": 10, "volume": 1},
+            {"strike": 26_000, "right": "C", "oi": 200, "volume": None},
+            {"strike": 26_000, "right": "P", "bid": 5.0},
+        ],
+    ),
+    # A strike inserted between known ones, a count at the maximum, a null, an absent field.
+    _chain_msg(
+        "quotes",
+        T0 + 2 * SECOND_NS,
+        [
+            {"strike": 26_050, "right": "P", "oi": MAX_COUNT, "volume": 3},
+            {"strike": 26_000, "right": "C", "oi": None, "volume": 9},
+            {"strike": 25_900, "right": "C", "bid": 1.0},
+        ],
+    ),
+    ("underlying", {"ts": T0 + 3 * SECOND_NS, "product": "NIFTY", "price": 26_010.0}),
+    # The next exchange day: a new session (the open marks reset, the counts do not).
+    _chain_msg(
+        "quotes",
+        T0 + DAY_NS,
+        [
+            {"strike": 25_900, "right": "C", "oi": 11},
+            {"strike": 26_150, "right": "C", "oi": 5, "volume": MAX_COUNT},
+        ],
+    ),
+    _chain_msg(
+        "quotes", T0 + DAY_NS + SECOND_NS, [{"strike": 25_900, "right": "C", "volume": None}]
+    ),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages(), st.integers(0, MAX_MESSAGES))
+@example(TOTALS_STORY, 3)
+def test_the_running_oi_and_volume_totals_equal_the_sums_of_the_rows_per_side(
+    msgs: list[Message], cut: int
+) -> None:
+    """After every message, in the book and in one restored from a snapshot after message
+    ``cut`` and fed the rest; and in the summary, so in its PCRs."""
+    books = [ChainBook(SPEC, EXPIRY)]
+    for seq, message in enumerate(msgs, 1):
+        if seq == cut + 1:
+            books.append(_restored(books[0]))
+            _assert_totals_are_the_row_sums(books[-1])
+        for book in books:
+            _apply(book, message, seq)
+            _assert_totals_are_the_row_sums(book)
+    books.append(_restored(books[0]))
+    for book in books:
+        _assert_totals_are_the_row_sums(book)
+        book.recompute()
+        s = book.summary()
+        (call_oi, put_oi), (call_volume, put_volume) = np.sum(book.oi, 1), np.sum(book.volume, 1)
+        assert (s.call_oi, s.put_oi, s.call_volume, s.put_volume) == (
+            call_oi,
+            put_oi,
+            call_volume,
+            put_volume,
+        )
+        assert msgspec.msgpack.encode((s.pcr_oi, s.pcr_volume)) == msgspec.msgpack.encode(
+            (chain.pcr(put_oi, call_oi), chain.pcr(put_volume, call_volume))
+        )
+
+
+def test_a_quotes_batch_moves_the_totals_by_its_written_cells_only() -> None:
+    """No rescan: counts of rows the batch does not write are changed behind the book's
+    back, and neither the totals nor the summary see it (a sum over the rows would)."""
+    book = ChainBook(SPEC, EXPIRY)
+    options = [(k, r) for k in STRIKES for r in ("C", "P")]
+    rows = [
+        {"strike": k, "right": r, "oi": 1_000 + i, "volume": 10 + i}
+        for i, (k, r) in enumerate(options)
+    ]
+    book.apply_chain(_feed(T0, rows), 1)
+    (call_oi, put_oi), (call_volume, put_volume) = book.oi_total, book.volume_total
+    book.oi[CALL, 0] += 7_000
+    book.volume[PUT, -1] += 900
+    written_call, written_put = rows[2 * 3], rows[2 * 4 + 1]
+    batch = [
+        {"strike": written_call["strike"], "right": "C", "oi": 5_000, "volume": None},
+        {"strike": written_put["strike"], "right": "P", "volume": 77},
+    ]
+    book.apply_quotes(_feed(T0 + SECOND_NS, batch), 2)
+    expected = (
+        call_oi + 5_000 - written_call["oi"],
+        put_oi,
+        call_volume - written_call["volume"],
+        put_volume + 77 - written_put["volume"],
+    )
+    book.recompute()
+    s = book.summary()
+    assert (*book.oi_total.tolist(), *book.volume_total.tolist()) == expected
+    assert (s.call_oi, s.put_oi, s.call_volume, s.put_volume) == expected
+    rescanned = (*np.sum(book.oi, 1).tolist(), *np.sum(book.volume, 1).tolist())
+    assert rescanned == (expected[0] + 7_000, expected[1], expected[2], expected[3] + 900)
+
+
+def test_the_totals_stay_exact_past_float_precision() -> None:
+    """Twenty calls at the largest count sum to 2·10¹⁶, past 2⁵³: a float total would
+    lose the 1 taken off below."""
+    book = ChainBook(SPEC, EXPIRY)
+    strikes = [25_000 + SPEC.strike_step * i for i in range(20)]
+    full = [{"strike": k, "right": "C", "oi": MAX_COUNT, "volume": MAX_COUNT} for k in strikes]
+    book.apply_chain(_feed(T0, full), 1)
+    less = {"strike": strikes[0], "right": "C", "oi": MAX_COUNT - 1, "volume": MAX_COUNT - 1}
+    book.apply_quotes(_feed(T0 + SECOND_NS, [less]), 2)
+    book.recompute()
+    s = book.summary()
+    total = 20 * MAX_COUNT - 1
+    assert (s.call_oi, s.put_oi, s.call_volume, s.put_volume) == (total, 0, total, 0)
 
 
 # ------------------------------------------------------------------ session roll

@@ -18,15 +18,14 @@ STEP = 50.0
 
 @st.composite
 def chains(draw: st.DrawFn) -> dict[str, object]:
-    """Chains as a ChainBook holds them: integer OI and volume, open marks that may be
-    missing (−1), prices with NaN gaps, a payout curve with ties, a reference anywhere."""
+    """Chains as a ChainBook holds them: integer OI, open marks that may be missing (−1),
+    prices with NaN gaps, a payout curve with ties, a reference anywhere."""
     n = draw(st.integers(0, MAX_STRIKES))
     gaps = draw(arrays(np.int64, n, elements=st.integers(1, 4)))
     strikes = STEP * (400 + np.cumsum(gaps)).astype(np.float64)
     counts = st.integers(0, 50_000)
     oi = draw(arrays(np.int64, (2, n), elements=counts | st.just(0)))
     oi_open = draw(arrays(np.int64, (2, n), elements=counts | st.just(-1)))
-    volume = draw(arrays(np.int64, (2, n), elements=counts))
     prices = st.integers(1, 400).map(lambda x: x * 0.5) | st.just(math.nan)
     ltp = draw(arrays(np.float64, (2, n), elements=prices))
     ltp_open = draw(arrays(np.float64, (2, n), elements=prices))
@@ -43,7 +42,6 @@ def chains(draw: st.DrawFn) -> dict[str, object]:
         "strikes": strikes,
         "oi": oi,
         "oi_open": oi_open,
-        "volume": volume,
         "ltp": ltp,
         "ltp_open": ltp_open,
         "payout": payout,
@@ -55,17 +53,16 @@ def chains(draw: st.DrawFn) -> dict[str, object]:
 @given(c=chains())
 def test_every_aggregate_equals_its_pure_function(c: dict[str, object]) -> None:
     strikes = c["strikes"]
-    oi, oi_open, volume = c["oi"], c["oi_open"], c["volume"]
+    oi, oi_open = c["oi"], c["oi_open"]
     ltp, ltp_open, payout = c["ltp"], c["ltp_open"], c["payout"]
     assert isinstance(strikes, np.ndarray) and isinstance(oi, np.ndarray)
-    assert isinstance(oi_open, np.ndarray) and isinstance(volume, np.ndarray)
+    assert isinstance(oi_open, np.ndarray)
     assert isinstance(ltp, np.ndarray) and isinstance(ltp_open, np.ndarray)
     assert isinstance(payout, np.ndarray) and isinstance(c["reference"], float)
     got = chain_scan.scan(
         strikes,
         oi=oi,
         oi_open=oi_open,
-        volume=volume,
         ltp=ltp,
         ltp_open=ltp_open,
         payout=payout,
@@ -74,8 +71,6 @@ def test_every_aggregate_equals_its_pure_function(c: dict[str, object]) -> None:
     oi_change = np.where(oi_open < 0, 0, oi - oi_open)
     price_change = ltp - ltp_open
     codes = buildup.buildup(price_change, oi_change.astype(float))
-    assert (got.call_oi, got.put_oi) == (int(oi[0].sum()), int(oi[1].sum()))
-    assert (got.call_volume, got.put_volume) == (int(volume[0].sum()), int(volume[1].sum()))
     assert (got.call_oi_change, got.put_oi_change) == tuple(int(x) for x in oi_change.sum(1))
     assert got.buildup_counts == buildup.buildup_counts(codes)
     assert got.call_buildup == buildup.chain_buildup(price_change[0], oi_change[0])
@@ -95,7 +90,6 @@ def test_mismatched_shapes_raise_value_error() -> None:
             np.arange(3.0) + 1,
             oi=ints,
             oi_open=np.zeros((2, 2), dtype=np.int64),
-            volume=ints,
             ltp=floats,
             ltp_open=floats,
             payout=np.zeros(3),
@@ -106,7 +100,6 @@ def test_mismatched_shapes_raise_value_error() -> None:
             np.arange(3.0) + 1,
             oi=ints,
             oi_open=ints,
-            volume=ints,
             ltp=floats,
             ltp_open=floats,
             payout=np.zeros(4),
