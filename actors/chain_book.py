@@ -110,6 +110,12 @@ def _column(
     )
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def _write(target: np.ndarray, cells: np.ndarray, values: list[Any], *, replace: bool) -> None:
     at, new = _column(values, cells, target.dtype.type, replace=replace)
     target.reshape(-1)[at] = new
@@ -424,17 +430,13 @@ class ChainBook:
     def oi_total(self) -> np.ndarray:
         """Open interest summed per side, ``[call, put]`` (int64, read-only view), kept as a
         running sum: equal to ``oi.sum(axis=1)`` without reading the rows."""
-        view = self._oi_total.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._oi_total)
 
     @property
     def volume_total(self) -> np.ndarray:
         """Volume summed per side, ``[call, put]`` (int64, read-only view), kept as a
         running sum: equal to ``volume.sum(axis=1)`` without reading the rows."""
-        view = self._volume_total.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._volume_total)
 
     def max_pain_strike(self) -> float:
         """NaN without open interest: no settlement strike is then better than another."""
@@ -452,9 +454,7 @@ class ChainBook:
     @property
     def payout(self) -> np.ndarray:
         """Payout to holders if settled at each strike (read-only view)."""
-        view = self._payout.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._payout)
 
     # The published messages are built in actors.chain_views; these keep the book's API.
 

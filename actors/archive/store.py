@@ -176,20 +176,10 @@ class ArchiveStore:
     async def page(self, collection: str, r: HistoryRange) -> HistoryPage:
         """One history page of ``r.subject`` from ``collection``, newest first."""
         query: dict[str, Any] = {"subject": r.subject}
-        ts: dict[str, int] = {}
-        if r.from_ns is not None:
-            ts["$gte"] = r.from_ns
-        if r.to_ns is not None:
-            ts["$lt"] = r.to_ns
-        if ts:
-            query["ts"] = ts
-        seq: dict[str, int] = {}
-        if r.from_seq is not None:
-            seq["$gte"] = r.from_seq
-        if r.to_seq is not None:
-            seq["$lt"] = r.to_seq
-        if seq:
-            query["seq"] = seq
+        for key, lo, hi in (("ts", r.from_ns, r.to_ns), ("seq", r.from_seq, r.to_seq)):
+            bounds = {op: v for op, v in (("$gte", lo), ("$lt", hi)) if v is not None}
+            if bounds:
+                query[key] = bounds
         if r.before is not None:
             query["$or"] = [
                 {"ts": {"$lt": r.before.ts}},

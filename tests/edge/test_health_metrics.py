@@ -29,11 +29,15 @@ async def test_health_is_200_with_every_check_named(fed_edge: Edge) -> None:
     assert live.json() == {"status": "ok"}
 
 
-async def test_health_is_503_naming_the_actor_host_when_it_is_gone(fed_edge: Edge) -> None:
-    host = fed_edge.host
+async def _stop_the_actor_service(edge: Edge) -> None:
+    host = edge.host
     assert host.service is not None
     await host.service.stop()
     host.service = None
+
+
+async def test_health_is_503_naming_the_actor_host_when_it_is_gone(fed_edge: Edge) -> None:
+    await _stop_the_actor_service(fed_edge)
     async with fed_edge.client() as c:
         r = await c.get("/health")
     body = r.json()
@@ -89,10 +93,7 @@ async def test_metrics_carry_each_actor_host_s_recompute_time_chains_and_health(
 
 
 async def test_metrics_say_when_no_actor_host_answers(fed_edge: Edge) -> None:
-    host = fed_edge.host
-    assert host.service is not None
-    await host.service.stop()
-    host.service = None
+    await _stop_the_actor_service(fed_edge)
     async with fed_edge.client() as c:
         r = await c.get("/metrics")
     assert r.status_code == 200
