@@ -4,7 +4,10 @@ processes beside its own.
 A host is one Python process whose actors share one GIL, so it uses about one core; the
 children (``deltastream actors``, each with its own host id ``<parent id>-<i>``) share FEED's
 partitions with the parent's host by lease (DESIGN.md §11). A child that dies is started
-again after ``restart_delay_s``; meanwhile the leases hand its partitions to the others.
+again after ``restart_delay_s``, by default once its leases have expired and the others had a
+renewal round to take its partitions over (the lease TTL plus two renewal periods): started
+sooner, it would race them for its old partitions at the moment they expire, and which of
+them serves a partition next would be down to timing.
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ class HostProcesses:
         count: int,
         *,
         id_prefix: str,
-        restart_delay_s: float = 1.0,
+        restart_delay_s: float | None = None,
         command: Sequence[str] = (sys.executable, "-m", "edge.cli", "actors"),
     ) -> None:
         self.settings = settings
         self.command = tuple(command)
         self.ids = [f"{id_prefix}-{i}"[-64:] for i in range(1, count + 1)]
-        self.restart_delay_s = restart_delay_s
+        self.restart_delay_s = (
+            settings.lease_ttl_s + 2 * settings.lease_renew_s
+            if restart_delay_s is None
+            else restart_delay_s
+        )
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -63,70 +64,34 @@ async def test_a_child_that_exits_is_started_again_until_the_stop() -> None:
     assert children.procs["t-1"].returncode is not None
 
 
-# A parent that runs two children as ``up --hosts 3`` does, prints their pids, then waits.
-_PARENT = """
-import asyncio, signal, sys
-from actors.host_processes import HostProcesses
-from tests.conftest import test_settings
-
-async def main():
-    child = (sys.executable, "-c", sys.argv[1])
-    children = HostProcesses(test_settings("nats://127.0.0.1:1"), 2, id_prefix="p",
-                             command=child)
-    await children.start()
-    print("pids", *(p.pid for p in children.procs.values()), flush=True)
-    await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
-# A child that does what ``deltastream actors`` does with DELTASTREAM_PARENT_PID, says so
-# (on the stdout it shares with the parent), then waits: only the kernel's SIGTERM on the
-# parent's death can end it.
-_CHILD = """
-import os, signal
+# What a child host does with DELTASTREAM_PARENT_PID, then what the kernel now holds for it.
+_ARMED = """
+import ctypes, ctypes.util, os, sys
 from actors.child_process import die_with_parent
-assert die_with_parent(int(os.environ["DELTASTREAM_PARENT_PID"]))
-print("armed", flush=True)
-signal.pause()
+assert die_with_parent(int(sys.argv[1]))
+signal_on_parent_death = ctypes.c_int()
+ctypes.CDLL(ctypes.util.find_library("c")).prctl(2, ctypes.byref(signal_on_parent_death))
+print(signal_on_parent_death.value)  # PR_GET_PDEATHSIG
 """
 
 
-async def _exited(pid: int) -> None:
-    """Until ``pid`` (not a child of this process) exits: a pidfd becomes readable then."""
-    loop = asyncio.get_running_loop()
-    fd = os.pidfd_open(pid)
-    done = asyncio.Event()
-    loop.add_reader(fd, done.set)
-    try:
-        await done.wait()
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
-async def test_children_stop_when_their_parent_is_killed() -> None:
-    # SIGKILL leaves the parent no chance to stop its children: the kernel does it.
-    parent = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _PARENT, _CHILD, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+async def _child(parent_pid: int) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _ARMED, str(parent_pid), stdout=asyncio.subprocess.PIPE, cwd=ROOT
     )
-    assert parent.stdout is not None
-    try:
-        pids: list[int] = []
-        armed = 0
-        # Past the parent's log lines, until both children asked for the signal: killed
-        # sooner, a child would see its parent gone and end itself, without the kernel.
-        async with asyncio.timeout(WAIT_S):
-            while not pids or armed < len(pids):
-                line = await parent.stdout.readline()
-                assert line, "the parent exited before its children were armed"
-                if line.startswith(b"pids "):
-                    pids = [int(p) for p in line.split()[1:]]
-                armed += line == b"armed\n"
-        assert len(pids) == 2
-        watchers = [asyncio.ensure_future(_exited(pid)) for pid in pids]
-        parent.kill()
-        await asyncio.wait_for(asyncio.gather(*watchers), WAIT_S)
-    finally:
-        if parent.returncode is None:
-            parent.kill()
-        await parent.communicate()
+
+
+async def test_a_child_host_asks_for_sigterm_when_its_parent_exits() -> None:
+    # The kernel keeps the request and sends SIGTERM when the parent exits, even by SIGKILL
+    # (prctl(2)); what can be checked here is that the request is in place.
+    child = await _child(os.getpid())
+    out, _ = await asyncio.wait_for(child.communicate(), WAIT_S)
+    assert child.returncode == 0 and int(out) == signal.SIGTERM
+
+
+async def test_a_child_host_whose_parent_is_already_gone_ends_at_once() -> None:
+    # Its parent is this process, but it is told another: as if its parent had exited before
+    # the request took effect, it terminates itself.
+    child = await _child(1)
+    out, _ = await asyncio.wait_for(child.communicate(), WAIT_S)
+    assert child.returncode == -signal.SIGTERM and out == b""
