@@ -83,7 +83,9 @@ async def _child(parent_pid: int) -> asyncio.subprocess.Process:
 
 async def test_a_child_host_asks_for_sigterm_when_its_parent_exits() -> None:
     # The kernel keeps the request and sends SIGTERM when the parent exits, even by SIGKILL
-    # (prctl(2)); what can be checked here is that the request is in place.
+    # (prctl(2)); this checks that the request is in place. An end-to-end version (SIGKILL a
+    # parent of two armed children, wait for both to go) was flaky on this project's VM: now
+    # and then a child neither exited nor ran a SIGTERM handler within 60 s.
     child = await _child(os.getpid())
     out, _ = await asyncio.wait_for(child.communicate(), WAIT_S)
     assert child.returncode == 0 and int(out) == signal.SIGTERM
