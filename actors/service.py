@@ -260,15 +260,16 @@ class SnapshotService:
         this host for itself even when it owns none (a standby). A partition whose owner
         does not answer (none right now, or changing hands) is listed in ``unanswered``."""
 
+        own = self._health()  # once: it stands for every partition this host runs
+
         async def one(k: int) -> dict[str, Any]:
             if self.local(k) is not None:
-                return self._health()
+                return own
             return _dict_decoder.decode(await self._forward(k, "health", b"{}"))
 
         results = await asyncio.gather(
             *(one(k) for k in range(self.partitions)), return_exceptions=True
         )
-        own = self._health()
         found: dict[str, dict[str, Any]] = {str(own.get("host_id")): own}
         unanswered: list[int] = []
         for k, result in enumerate(results):

@@ -37,6 +37,25 @@ def market(
     )
 
 
+class SteppedMarket:
+    """One seeded market stepped on across several feeds: ``open()`` once, then ``step(n)``
+    gives the next ``n`` steps' messages (``done`` counts the steps so far)."""
+
+    def __init__(self, m: SyntheticMarket) -> None:
+        self.market = m
+        self.done = 0
+
+    def open(self) -> list[FeedMessage]:
+        return list(self.market.open())
+
+    def step(self, n: int) -> list[FeedMessage]:
+        out = []
+        for _ in range(n):
+            self.done += 1
+            out.extend(self.market.step(START_NS + self.done * STEP_NS))
+        return out
+
+
 def session(m: SyntheticMarket, steps: int) -> list[FeedMessage]:
     """The opening snapshots, then ``steps`` market steps, as one list of messages."""
     out = list(m.open())

@@ -20,7 +20,7 @@ import pytest
 
 from actors import subjects
 from tests.conftest import WAIT_S, test_settings
-from tests.edge.conftest import HEALTH_POLL_S
+from tests.edge.conftest import poll_health
 from tests.redis_server import free_port
 from tests.scaleout import LeaseWatch
 
@@ -164,9 +164,7 @@ async def test_up_with_two_hosts_keyed_by_chain_shares_and_restarts_the_second(
             # host slow to answer for its partition (a loaded machine) reads as degraded for
             # that moment, so wait, with a ceiling, for the reply that names both.
             want = f"ok ({len(listed)} chains on 2 hosts)"
-            async with asyncio.timeout(WAIT_S):
-                while (await c.get("/health")).json()["checks"]["actors"]["detail"] != want:
-                    await asyncio.sleep(HEALTH_POLL_S)
+            await poll_health(c, lambda r: r.json()["checks"]["actors"]["detail"] == want)
             metrics = (await c.get("/metrics")).text
             assert re.search(r"^deltastream_edge_actor_hosts 2\.0$", metrics, re.M)
             for host_id in (parent_id, child_id):

@@ -147,17 +147,31 @@ async def fed_edge(edge: Edge) -> Edge:
     return edge
 
 
-async def wait_health(edge: Edge, check: str, prefix: str) -> dict[str, Any]:
-    """Wait until /health's ``check`` detail starts with ``prefix``; the body then.
+async def poll_health(
+    c: httpx.AsyncClient, accept: Callable[[httpx.Response], bool]
+) -> httpx.Response:
+    """The first /health response that ``accept`` takes.
 
-    /health is the only view a test has of an edge's Redis/MongoDB probes (they run inside
-    the server), so this polls it, with a ceiling, rather than waiting on an event.
+    /health is the only view a test has of what an edge sees inside the server (its NATS
+    connection, its Redis/MongoDB probes, the actor hosts' answers), so this polls it, with a
+    ceiling, rather than waiting on an event.
     """
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while True:
+        r = await c.get("/health")
+        if accept(r):
+            return r
+        assert time.monotonic() < deadline, r.text
+        await asyncio.sleep(HEALTH_POLL_S)
+
+
+async def wait_health(edge: Edge, check: str, prefix: str) -> dict[str, Any]:
+    """Wait until /health's ``check`` detail starts with ``prefix``; the body then."""
+
+    def accept(r: httpx.Response) -> bool:
+        detail: str = r.json()["checks"].get(check, {}).get("detail", "")
+        return detail.startswith(prefix)
+
     async with edge.client() as c:
-        while True:
-            body: dict[str, Any] = (await c.get("/health")).json()
-            if body["checks"].get(check, {}).get("detail", "").startswith(prefix):
-                return body
-            assert time.monotonic() < deadline, body
-            await asyncio.sleep(HEALTH_POLL_S)
+        body: dict[str, Any] = (await poll_health(c, accept)).json()
+    return body

@@ -8,34 +8,15 @@ import asyncio
 from typing import Any
 
 from actors import subjects
-from actors.feeds.market import FeedMessage
 from tests.edge.conftest import EdgeFactory
 from tests.edge.sio import EVENT_TIMEOUT_S, Recorder, recorder
-from tests.feeding import START_NS, STEP_NS, market
+from tests.feeding import SteppedMarket, market
 from tests.final_state import summaries_in_stream
 
 MID = "2026-12-08"
 ROOM = f"chain:NIFTY:{MID}"
 SUMMARY_SUBJECT = subjects.analytics_summary("NIFTY", MID)
 LIVE_STEPS = 30
-
-
-class _Market:
-    """One seeded market, stepped on across feeds."""
-
-    def __init__(self) -> None:
-        self.market = market()
-        self.steps = 0
-
-    def open(self) -> list[FeedMessage]:
-        return list(self.market.open())
-
-    def step(self, n: int) -> list[FeedMessage]:
-        out = []
-        for _ in range(n):
-            self.steps += 1
-            out.extend(self.market.step(START_NS + self.steps * STEP_NS))
-        return out
 
 
 async def _subscribe(rec: Recorder) -> dict[str, Any]:
@@ -62,7 +43,7 @@ async def test_clients_of_two_edges_get_the_same_summaries_in_the_same_order(
     edge_factory: EdgeFactory, analytics_nc: Any
 ) -> None:
     a, b = await edge_factory(), await edge_factory()
-    m = _Market()
+    m = SteppedMarket(market())
     first = (await a.feed_messages(m.open() + m.step(2), until_stored=True))[SUMMARY_SUBJECT]
     async with recorder(a.url) as on_a, recorder(b.url) as on_b:
         snapshots = [await _subscribe(on_a), await _subscribe(on_b)]
@@ -89,7 +70,7 @@ async def test_a_client_of_one_edge_keeps_its_updates_when_another_edge_stops(
     edge_factory: EdgeFactory,
 ) -> None:
     a, b = await edge_factory(), await edge_factory()
-    m = _Market()
+    m = SteppedMarket(market())
     await b.feed_messages(m.open(), until_stored=True)
     async with recorder(a.url) as on_a, recorder(b.url) as on_b:
         gone = asyncio.Event()

@@ -5,8 +5,6 @@ so deleting a stream or stopping the server touches no other test."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,7 +13,7 @@ import pytest
 
 from actors import subjects
 from actors.natsserver import NatsServer
-from tests.edge.conftest import HEALTH_POLL_S, HEALTH_TIMEOUT_S, Edge
+from tests.edge.conftest import Edge, poll_health
 
 STREAMS = (subjects.FEED_STREAM, subjects.ANALYTICS_STREAM, subjects.DLQ_STREAM)
 
@@ -28,21 +26,6 @@ def _not_ready(r: httpx.Response) -> dict[str, Any]:
     assert body["status"] == "unavailable" and body["error"] == "not_ready", body
     assert isinstance(body["detail"], str) and body["detail"], body
     return body
-
-
-async def _wait_health(c: httpx.AsyncClient, accept: Callable[[httpx.Response], bool]) -> Any:
-    """The first /health response that ``accept`` takes.
-
-    A test sees the edge's NATS connection only through /health (it lives inside the
-    server), so this polls, with a ceiling, as ``tests.edge.conftest.wait_health`` does.
-    """
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while True:
-        r = await c.get("/health")
-        if accept(r):
-            return r
-        assert time.monotonic() < deadline, r.text
-        await asyncio.sleep(HEALTH_POLL_S)
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -81,7 +64,7 @@ async def test_health_is_503_while_nats_is_down_and_200_once_it_is_back(
             await asyncio.to_thread(nats_server.stop)
             # Until the edge's client sees the connection gone, the checks may still run
             # (and fail on their time-outs): wait for the nats check itself.
-            down = await _wait_health(
+            down = await poll_health(
                 c, lambda r: r.json()["checks"]["nats"]["detail"] == "disconnected"
             )
             body = _not_ready(down)
@@ -93,7 +76,7 @@ async def test_health_is_503_while_nats_is_down_and_200_once_it_is_back(
 
             await asyncio.to_thread(nats_server.start)  # same store dir, same port
             assert nats_server.port == port
-            back = await _wait_health(c, lambda r: r.status_code == 200)
+            back = await poll_health(c, lambda r: r.status_code == 200)
             assert all(check["ok"] for check in back.json()["checks"].values()), back.text
     finally:
         if nats_server.process is None:

@@ -91,14 +91,20 @@ def _cheap_hasher() -> PasswordHasher:
     return PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-@pytest.fixture
-async def fuzzed_edge(edge_factory: EdgeFactory, monkeypatch: pytest.MonkeyPatch) -> Edge:
+async def _fuzzable_edge(
+    edge_factory: EdgeFactory, monkeypatch: pytest.MonkeyPatch, **settings: object
+) -> Edge:
     """A fed edge whose argon2 is cheap: generated registrations and logins are hundreds of
     requests, and the fuzz is about HTTP, not about the cost of a hash."""
     monkeypatch.setattr("edge.app.PasswordHasher", _cheap_hasher)
-    edge = await edge_factory(login_attempts_per_minute=1_000_000)
+    edge = await edge_factory(login_attempts_per_minute=1_000_000, **settings)
     await edge.feed(steps=4)
     return edge
+
+
+@pytest.fixture
+async def fuzzed_edge(edge_factory: EdgeFactory, monkeypatch: pytest.MonkeyPatch) -> Edge:
+    return await _fuzzable_edge(edge_factory, monkeypatch)
 
 
 async def test_every_operation_conforms_to_the_document(fuzzed_edge: Edge) -> None:
@@ -113,10 +119,7 @@ async def test_every_operation_conforms_to_the_document(fuzzed_edge: Edge) -> No
 @pytest.fixture
 async def fuzzed_auth_edge(edge_factory: EdgeFactory, monkeypatch: pytest.MonkeyPatch) -> Edge:
     """As ``fuzzed_edge``, with ``auth_required`` on."""
-    monkeypatch.setattr("edge.app.PasswordHasher", _cheap_hasher)
-    edge = await edge_factory(auth_required=True, login_attempts_per_minute=1_000_000)
-    await edge.feed(steps=4)
-    return edge
+    return await _fuzzable_edge(edge_factory, monkeypatch, auth_required=True)
 
 
 async def test_with_auth_required_every_operation_conforms_for_a_token_holder(

@@ -21,7 +21,7 @@ from edge.sockets import SocketHub
 from edge.websocket import FRAMES_EXTENSION
 from tests.edge.conftest import Edge, EdgeFactory
 from tests.edge.sio import EVENT_TIMEOUT_S, RawEngineIO, recorder
-from tests.feeding import START_NS, STEP_NS, market, session
+from tests.feeding import START_NS, STEP_NS, SteppedMarket, market, session
 
 NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
 
@@ -248,19 +248,6 @@ class _Held:
         self.peak_bytes = max(self.peak_bytes, self.transport.get_write_buffer_size() + sum(sizes))
 
 
-class _Steps:
-    def __init__(self) -> None:
-        self.market = market(rows_per_batch=20)
-        self.done = 0
-
-    def next(self, n: int) -> list[FeedMessage]:
-        out = []
-        for _ in range(n):
-            self.done += 1
-            out.extend(self.market.step(START_NS + self.done * STEP_NS))
-        return out
-
-
 async def _next_summary(raw: RawEngineIO) -> tuple[str, int, int]:
     """(expiry, seq, wire bytes) of the next chain_summary."""
     while True:
@@ -275,8 +262,8 @@ async def test_a_stalled_client_is_conflated_to_the_latest_summary(
     edge_factory: EdgeFactory, edge_apps: list[Any]
 ) -> None:
     edge = await edge_factory()
-    steps = _Steps()
-    await edge.feed_messages(list(steps.market.open()))
+    steps = SteppedMarket(market(rows_per_batch=20))
+    await edge.feed_messages(steps.open())
     raw = RawEngineIO(edge.port)
     await raw.connect()
     try:
@@ -298,7 +285,7 @@ async def test_a_stalled_client_is_conflated_to_the_latest_summary(
             # transport's buffer past the high-water mark; the transport pauses.
             while held.sink.writable:
                 assert steps.done < MAX_STEPS_TO_PAUSE, "the client's transport never paused"
-                await edge.feed_messages(steps.next(STEPS_PER_BATCH))
+                await edge.feed_messages(steps.step(STEPS_PER_BATCH))
             in_before = await metric(edge, MESSAGES_IN, '{kind="summary"}')
             # (a) N steps, then 3 N more: what the edge holds for the client must not grow
             # with what is published. A frame is written to the transport only while its
@@ -309,7 +296,7 @@ async def test_a_stalled_client_is_conflated_to_the_latest_summary(
             for n in (STALL_STEPS, 3 * STALL_STEPS):
                 held.peak_bytes = held.peak_frames = 0
                 for _ in range(n // STEPS_PER_BATCH):
-                    await edge.feed_messages(steps.next(STEPS_PER_BATCH))
+                    await edge.feed_messages(steps.step(STEPS_PER_BATCH))
                     held.sample()
                 peaks.append((held.peak_frames, held.peak_bytes))
             largest = max(held.largest_frame_bytes, *(size for *_, size in read))
@@ -320,7 +307,7 @@ async def test_a_stalled_client_is_conflated_to_the_latest_summary(
             assert bytes_4n <= bytes_n + largest, peaks  # 3 N more steps: no more held
             finals = {
                 body["expiry"]: body["seq"]
-                for body in (await edge.feed_messages(steps.next(1), until_stored=True)).values()
+                for body in (await edge.feed_messages(steps.step(1), until_stored=True)).values()
             }
             stalled = await metric(edge, MESSAGES_IN, '{kind="summary"}') - in_before
             assert stalled >= MIN_STALLED_SUMMARIES
