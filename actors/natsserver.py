@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from actors.child_process import stop_child
+from actors.child_process import ended_with_this_thread, stop_child
 
 __all__ = ["ClusterSpec", "NatsServer", "find_binary"]
 
@@ -68,8 +68,13 @@ class NatsServer:
         extra_args: tuple[str, ...] = (),
         ready_timeout_s: float = 20.0,
         cluster: ClusterSpec | None = None,
+        tied_to_parent: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
+        # SIGTERM to the server when this process dies, however it dies (``spawn`` must then
+        # run on the main thread): a SIGKILLed ``deltastream up`` would otherwise leave it
+        # running, holding the port and the JetStream store.
+        self.tied_to_parent = tied_to_parent
         self.cluster = cluster
         self.host = host
         self.port = port
@@ -105,15 +110,29 @@ class NatsServer:
         return conf
 
     def start(self) -> NatsServer:
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process (quick); ``wait_ready`` then blocks until it serves clients."""
         conf = self._write_config()
         args = [find_binary(), "-c", str(conf), "-a", self.host, "-p", str(self.port), "-js"]
+        preexec = None
+        if self.tied_to_parent:
+            preexec = ended_with_this_thread()
+            if preexec is None and threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("a server tied to its parent is spawned on the main thread")
         self.process = subprocess.Popen(
             [*args, *self.extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=preexec,
         )
+
+    def wait_ready(self) -> NatsServer:
+        assert self.process is not None, "spawn first"
         ready = threading.Event()
         ready_seen = threading.Event()
         assert self.process.stderr is not None

@@ -273,8 +273,9 @@ async def _up(
     settings: Settings, args: argparse.Namespace, stop: asyncio.Event, shipper: LogShipper | None
 ) -> None:
     data = args.data or _default_data_dir()
-    server = NatsServer(data / "jetstream", port=args.nats_port)
-    await asyncio.to_thread(server.start)
+    server = NatsServer(data / "jetstream", port=args.nats_port, tied_to_parent=True)
+    server.spawn()  # on this (the main) thread, which the server's life is tied to
+    await asyncio.to_thread(server.wait_ready)
     settings = msgspec.structs.replace(settings, nats_url=server.url)
     if shipper is not None:
         await shipper.start(settings)

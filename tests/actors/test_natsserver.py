@@ -1,10 +1,18 @@
 """NatsServer: a real nats-server child on a free port, ready when start() returns,
-stopped idempotently, its JetStream store surviving a restart."""
+stopped idempotently, its JetStream store surviving a restart, and (tied to its parent)
+ending when the parent is killed."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import os
+import select
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import nats
@@ -14,6 +22,8 @@ from actors import natsserver
 from actors.natsserver import NatsServer
 
 CONNECT_TIMEOUT_S = 5.0
+EXIT_WAIT_S = 30.0
+ROOT = Path(__file__).resolve().parents[2]
 ATTEMPTS = 300  # the start-up race below shows up in ~10-30 % of attempts on this machine
 
 
@@ -161,3 +171,53 @@ def test_a_server_that_closes_its_log_without_getting_ready_makes_start_raise(
             server.start()
     finally:
         server.stop()
+
+
+# A parent that starts a server tied to it, says the server's pid, then waits to be killed.
+_TIED_PARENT = """
+import signal, sys
+from pathlib import Path
+from actors.natsserver import NatsServer
+server = NatsServer(Path(sys.argv[1]), tied_to_parent=True).start()
+print(server.process.pid, flush=True)
+signal.pause()
+"""
+
+
+def _exited(pid_fd: int, timeout_s: float) -> bool:
+    """Whether the process behind ``pid_fd`` ended within ``timeout_s`` (a pidfd turns
+    readable when it does)."""
+    readable, _, _ = select.select([pid_fd], [], [], timeout_s)
+    return bool(readable)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+def test_a_server_tied_to_its_parent_ends_when_the_parent_is_killed(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", _TIED_PARENT, str(tmp_path / "js")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    ) as parent:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        pid_fd = os.pidfd_open(server_pid)
+        try:
+            assert not _exited(pid_fd, 0)
+            parent.kill()  # SIGKILL: no chance to stop its server itself
+            parent.wait()
+            assert _exited(pid_fd, EXIT_WAIT_S)
+        finally:
+            os.close(pid_fd)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server_pid, signal.SIGKILL)
+
+
+def test_a_tied_server_is_spawned_on_the_main_thread_only(tmp_path: Path) -> None:
+    # The kernel ties the server to the thread that starts it: a worker thread may end long
+    # before the process, so spawning a tied server there is refused.
+    server = NatsServer(tmp_path / "js", tied_to_parent=True)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(RuntimeError, match="main thread"):
+            pool.submit(server.spawn).result()
+    assert server.process is None
