@@ -21,7 +21,8 @@ import pykka
 import structlog
 
 from actors import subjects
-from actors.chain_book import BookSnapshot, ChainBook
+from actors.chain_book import ChainBook
+from actors.chain_snapshot import BookSnapshot
 from actors.commands import (
     ApplyBatch,
     ApplyChain,

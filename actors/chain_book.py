@@ -19,106 +19,34 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import msgspec
 import numpy as np
-from msgspec import UNSET
 
-from actors import _book_kernels, chain_views
-from actors.analytics import buildup, chain, expiry, forward
+from actors import _book_kernels, chain_snapshot, chain_views
+from actors.analytics import buildup, chain, expiry
+from actors.book_columns import column, write
+from actors.chain_forward import PricingInputs
+from actors.chain_payout import updated_payout
 from actors.chain_pricing import ChainPricing
 from actors.messages import ChainFeed, EnrichedChain, MaxPainCurve, SmileSlice, Summary
 from actors.products import ProductSpec
 
-__all__ = ["CALL", "PUT", "BookSnapshot", "ChainBook"]
+if TYPE_CHECKING:
+    from actors.chain_snapshot import BookSnapshot
+
+__all__ = ["CALL", "PUT", "ChainBook"]
 
 CALL, PUT = 0, 1
 _SIDES = 2
 _NO_OI = -1  # oi_open not yet seen this session
-# From this many rows with changed OI on, the payout curve is rebuilt (O(n)) rather than
-# updated by the changed rows (O(n) per row).
-_PAYOUT_REBUILD_MIN_ROWS = 16
 _NO_CHANGES = np.zeros(0, dtype=np.int64)  # write_counts: keep no per-cell changes
-
-
-@dataclass(frozen=True, slots=True)
-class _PricingInputs:
-    """What a reprice fixes the forward and time to expiry from (copies, not views)."""
-
-    as_of_ns: int
-    spot: float
-    strikes: np.ndarray
-    bid: np.ndarray
-    ask: np.ndarray
-
-
-class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything a ``ChainBook`` needs to continue exactly where it was (inputs only:
-    IV and greeks are recomputed on restore from the stored forward and time)."""
-
-    product: str
-    expiry: dt.date
-    stream_seq: int
-    applied: int
-    as_of_ns: int
-    session_date: dt.date | None
-    spot: float | None
-    spot_ts_ns: int
-    forward: float | None
-    forward_source: str
-    t_years: float | None
-    strikes: list[float]
-    bid: list[list[float | None]]
-    ask: list[list[float | None]]
-    ltp: list[list[float | None]]
-    ltp_open: list[list[float | None]]
-    oi: list[list[int]]
-    oi_open: list[list[int]]
-    volume: list[list[int]]
-
-
-def _nan_list(a: np.ndarray) -> list[list[float | None]]:
-    return [[None if math.isnan(x) else x for x in row] for row in a.tolist()]
-
-
-def _from_nan_list(rows: list[list[float | None]]) -> np.ndarray:
-    return np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=float)
-
-
-def _column(
-    values: list[Any], cells: np.ndarray, dtype: type[np.generic], *, replace: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """One field of a message's rows as (cells, values) to write. ``None`` clears the field
-    (NaN for prices, 0 for counts); an absent field (UNSET) keeps its value in a quotes batch
-    and clears it in a chain snapshot."""
-    try:
-        # The common case, every row carrying the field: numpy reads None as NaN for floats
-        # and refuses UNSET (and None for integers), which takes the general path below.
-        return cells, np.array(values, dtype=dtype)
-    except TypeError:
-        pass
-    empty = math.nan if dtype is np.float64 else 0
-    if replace:
-        return cells, np.array(
-            [empty if v is None or v is UNSET else v for v in values], dtype=dtype
-        )
-    keep = [i for i, v in enumerate(values) if v is not UNSET]
-    return cells[keep], np.array(
-        [empty if values[i] is None else values[i] for i in keep], dtype=dtype
-    )
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
     view.flags.writeable = False
     return view
-
-
-def _write(target: np.ndarray, cells: np.ndarray, values: list[Any], *, replace: bool) -> None:
-    at, new = _column(values, cells, target.dtype.type, replace=replace)
-    target.reshape(-1)[at] = new
 
 
 class ChainBook:
@@ -139,7 +67,7 @@ class ChainBook:
         self._forward = math.nan
         self._forward_source = "none"
         self._t_years = math.nan
-        self._pending: _PricingInputs | None = None
+        self._pending: PricingInputs | None = None
         self._alloc(np.empty(0))
 
     # ------------------------------------------------------------ storage
@@ -248,17 +176,17 @@ class ChainBook:
         quotes = feed.quotes
         if not quotes:
             return
-        _write(self.bid, cells, [q.bid for q in quotes], replace=replace)
-        _write(self.ask, cells, [q.ask for q in quotes], replace=replace)
-        _write(self.ltp, cells, [q.ltp for q in quotes], replace=replace)
+        write(self.bid, cells, [q.bid for q in quotes], replace=replace)
+        write(self.ask, cells, [q.ask for q in quotes], replace=replace)
+        write(self.ltp, cells, [q.ltp for q in quotes], replace=replace)
         n = self.strikes.size
-        volume_cells, new_volume = _column(
+        volume_cells, new_volume = column(
             [q.volume for q in quotes], cells, np.int64, replace=replace
         )
         _book_kernels.write_counts(
             self.volume.reshape(-1), volume_cells, new_volume, n, self._volume_total, _NO_CHANGES
         )
-        oi_cells, new_oi = _column([q.oi for q in quotes], cells, np.int64, replace=replace)
+        oi_cells, new_oi = column([q.oi for q in quotes], cells, np.int64, replace=replace)
         if oi_cells.size:
             self._oi_touched = True
             _book_kernels.write_counts(
@@ -285,7 +213,7 @@ class ChainBook:
         before anything reads the forward, and every row is repriced with the latest one,
         so under a backlog most ticks cost a copy instead of a parity fit.
         """
-        self._pending = _PricingInputs(
+        self._pending = PricingInputs(
             as_of_ns=self.as_of_ns,
             spot=math.nan if self.spot is None else self.spot,
             strikes=self.strikes,
@@ -298,18 +226,9 @@ class ChainBook:
         inputs, self._pending = self._pending, None
         if inputs is None:
             return
-        # expiry.t_years, with the expiry instant computed once (the same exact division).
-        self._t_years = (self._expiry_ns - inputs.as_of_ns) / expiry.NS_PER_YEAR
-        # Parity needs simultaneous two-sided quotes: a stale last trade would bias it.
-        mid = chain.mid_price(inputs.bid, inputs.ask)
-        est = forward.implied_forward(
-            inputs.strikes,
-            call_mid=mid[CALL],
-            put_mid=mid[PUT],
-            spot=inputs.spot,
-            t_years=self._t_years,
-            rate=self.spec.rate,
-            dividend_yield=self.spec.dividend_yield,
+        self._t_years = inputs.t_years(self._expiry_ns)
+        est = inputs.forward_estimate(
+            t_years=self._t_years, rate=self.spec.rate, dividend_yield=self.spec.dividend_yield
         )
         self._forward, self._forward_source = float(est.forward), str(est.source)
 
@@ -346,26 +265,13 @@ class ChainBook:
         What is read is exactly what pricing every row here would have given."""
         full = self._full
         if self._oi_touched or self._payout_stale:
-            touched = np.flatnonzero(self._oi_delta.any(axis=0))
-            if (
-                self._payout_stale
-                or not self._payout_exact
-                or touched.size >= _PAYOUT_REBUILD_MIN_ROWS
-            ):
-                # On a whole-number grid the curve is exact either way, so rebuilding it
-                # equals updating it; past a few rows the rebuild is the cheaper one.
-                self._payout = chain.payout_curve(
-                    self.strikes,
-                    call_oi=self.oi[CALL].astype(float),
-                    put_oi=self.oi[PUT].astype(float),
-                )
-            else:
-                self._payout = self._payout + chain.payout_curve_delta(
-                    self.strikes,
-                    index=touched,
-                    d_call_oi=self._oi_delta[CALL, touched].astype(float),
-                    d_put_oi=self._oi_delta[PUT, touched].astype(float),
-                )
+            self._payout = updated_payout(
+                self._payout,
+                self.strikes,
+                oi=self.oi,
+                oi_delta=self._oi_delta,
+                rebuild=self._payout_stale or not self._payout_exact,
+            )
             self._oi_delta[:] = 0
             self._oi_touched = self._payout_stale = False
         cells = None if full else np.flatnonzero(self._dirty)
@@ -471,53 +377,13 @@ class ChainBook:
         return chain_views.smile(self)
 
     # ------------------------------------------------------------ persistence
+    # Snapshots are taken and restored in actors.chain_snapshot; these keep the book's API.
 
     def to_snapshot(self) -> BookSnapshot:
-        return BookSnapshot(
-            product=self.product,
-            expiry=self.expiry,
-            stream_seq=self.stream_seq,
-            applied=self.applied,
-            as_of_ns=self.as_of_ns,
-            session_date=self.session_date,
-            spot=self.spot,
-            spot_ts_ns=self.spot_ts_ns,
-            forward=None if math.isnan(self.forward) else self.forward,
-            forward_source=self.forward_source,
-            t_years=None if math.isnan(self.t_years) else self.t_years,
-            strikes=self.strikes.tolist(),
-            bid=_nan_list(self.bid),
-            ask=_nan_list(self.ask),
-            ltp=_nan_list(self.ltp),
-            ltp_open=_nan_list(self.ltp_open),
-            oi=self.oi.tolist(),
-            oi_open=self.oi_open.tolist(),
-            volume=self.volume.tolist(),
-        )
+        return chain_snapshot.to_snapshot(self)
 
     @classmethod
     def from_snapshot(cls, spec: ProductSpec, snap: BookSnapshot) -> ChainBook:
         book = cls(spec, snap.expiry)
-        book._alloc(np.array(snap.strikes, dtype=float))
-        book.stream_seq, book.applied, book.as_of_ns = snap.stream_seq, snap.applied, snap.as_of_ns
-        book.session_date, book.spot, book.spot_ts_ns = (
-            snap.session_date,
-            snap.spot,
-            snap.spot_ts_ns,
-        )
-        book._forward = math.nan if snap.forward is None else snap.forward
-        book._forward_source = snap.forward_source
-        book._t_years = math.nan if snap.t_years is None else snap.t_years
-        n = book.strikes.size
-        if n:
-            book.bid, book.ask = _from_nan_list(snap.bid), _from_nan_list(snap.ask)
-            book.ltp, book.ltp_open = _from_nan_list(snap.ltp), _from_nan_list(snap.ltp_open)
-            book.oi = np.array(snap.oi, dtype=np.int64)
-            book.oi_open = np.array(snap.oi_open, dtype=np.int64)
-            book.volume = np.array(snap.volume, dtype=np.int64)
-            # Not in the snapshot (they follow from it): summed once, then kept running.
-            book._oi_total = book.oi.sum(axis=1)
-            book._volume_total = book.volume.sum(axis=1)
-        book._full = True
-        book.recompute()
+        chain_snapshot.restore(book, snap)
         return book

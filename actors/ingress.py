@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -35,15 +34,15 @@ import structlog
 from nats.aio.msg import Msg
 
 from actors import subjects
-from actors.commands import ApplyBatch, ApplyChain, ApplySpot, ApplyUnderlying
+from actors.commands import ApplyChain, ApplySpot, ApplyUnderlying
 from actors.dead_letters import dead_letter
 from actors.errors import FeedRejected
-from actors.futures import ask
 from actors.messages import ChainFeed, UnderlyingFeed
 from actors.metrics import FEED_ACCEPTED, FEED_REDELIVERED, FEED_REJECTED
 from actors.pull import ContinuousPull
 from actors.settings import Settings
 from actors.supervisor import ChainKey, Supervisor
+from actors.trips import Part, Trips
 from actors.validation import ValidFeed, validate
 
 __all__ = ["Ingress"]
@@ -70,64 +69,6 @@ class _Unavailable(Exception):
 
 # An actor a valid message goes to (its chain key; None for the product actor) and the command.
 _Target = tuple[ChainKey | None, pykka.ActorRef[Any], Any]
-
-
-class _Trip:
-    """One actor's share of a batch: its commands, in stream order, asked as one
-    ``ApplyBatch`` (one wake-up of its thread and one reply instead of one per message)."""
-
-    __slots__ = ("future", "items", "key", "ref")
-
-    def __init__(self, key: ChainKey | None, ref: pykka.ActorRef[Any]) -> None:
-        self.key = key  # None for the product actor
-        self.ref = ref
-        self.items: list[Any] = []
-        self.future: asyncio.Future[Any] | None = None
-
-    def outcome(self, index: int, done: set[asyncio.Future[Any]]) -> Any:
-        """What item ``index`` came to: the actor's reply or the exception it raised; None
-        when no answer came in time, ``ActorDeadError`` when the actor was gone."""
-        future = self.future
-        assert future is not None, "outcomes are read after the batch's trips were sent"
-        if future not in done:
-            future.cancel()
-            return None
-        exc = future.exception()
-        if exc is not None:
-            return exc  # the whole trip failed (the actor died before it)
-        return future.result()[index]
-
-
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """Where one message's outcome at one actor will be: item ``index`` of ``trip``."""
-
-    trip: _Trip
-    index: int
-
-
-class _Trips:
-    """The trips of one batch: items collect per actor until ``send``."""
-
-    def __init__(self) -> None:
-        self._open: dict[str, _Trip] = {}
-        self.futures: list[asyncio.Future[Any]] = []  # of the trips sent
-        self.items_open = 0
-
-    def add(self, key: ChainKey | None, ref: pykka.ActorRef[Any], command: Any) -> _Part:
-        trip = self._open.get(ref.actor_urn)
-        if trip is None:
-            trip = self._open[ref.actor_urn] = _Trip(key, ref)
-        trip.items.append(command)
-        self.items_open += 1
-        return _Part(trip, len(trip.items) - 1)
-
-    def send(self) -> None:
-        for trip in self._open.values():
-            trip.future = ask(trip.ref, ApplyBatch(items=tuple(trip.items)))
-            self.futures.append(trip.future)
-        self._open = {}
-        self.items_open = 0
 
 
 class Ingress:
@@ -243,8 +184,8 @@ class Ingress:
     async def handle_batch(self, msgs: list[Msg]) -> None:
         if self.supervisor.crash_pending.is_set():
             await self.supervisor.restart_crashed()
-        trips = _Trips()
-        dispatched: list[tuple[Msg, int, list[_Part]]] = []
+        trips = Trips()
+        dispatched: list[tuple[Msg, int, list[Part]]] = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             if msg.metadata.num_delivered > 1:

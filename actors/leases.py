@@ -30,7 +30,6 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
@@ -42,8 +41,9 @@ from nats.js.kv import KeyValue
 
 from actors import subjects
 from actors.errors import ConfigError
+from actors.lease_records import HeldLease, LeaseValue, LeaseView, Presence, fair_share
 
-__all__ = ["LeaseKeeper", "LeaseView", "PartitionOwner", "fair_share"]
+__all__ = ["LeaseKeeper", "PartitionOwner"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,47 +58,9 @@ class PartitionOwner(Protocol):
     async def stop_partition(self, partition: int, *, graceful: bool) -> None: ...
 
 
-class _LeaseValue(msgspec.Struct, frozen=True, kw_only=True):
-    host: str
-    acquired_ns: int
-    renewed_ns: int
-
-
-class _Presence(msgspec.Struct, frozen=True, kw_only=True):
-    host: str
-    pid: int
-    started_ns: int
-    partitions: list[int]
-
-
-_lease_decoder = msgspec.json.Decoder(_LeaseValue)
-_presence_decoder = msgspec.json.Decoder(_Presence)
+_lease_decoder = msgspec.json.Decoder(LeaseValue)
+_presence_decoder = msgspec.json.Decoder(Presence)
 _encoder = msgspec.json.Encoder()
-
-
-@dataclass
-class LeaseView:
-    """One read of the bucket: live host ids (sorted) and the holder of each leased partition."""
-
-    hosts: list[str] = field(default_factory=list)
-    holders: dict[int, str] = field(default_factory=dict)
-
-
-def fair_share(partitions: int, hosts: list[str], host_id: str) -> int:
-    """How many partitions ``host_id`` should own when ``hosts`` are alive."""
-    live = sorted(set(hosts) | {host_id})
-    base, extra = divmod(partitions, len(live))
-    return base + (1 if live.index(host_id) < extra else 0)
-
-
-@dataclass
-class _Held:
-    revision: int
-    acquired_ns: int
-    valid_until: float  # monotonic
-    running: bool = False
-    releasing: bool = False
-    overdue: bool = False  # a renewal is late: the worker pauses
 
 
 # What a KV operation raises when the bucket's stream does not exist (any more).
@@ -133,7 +95,7 @@ class LeaseKeeper:
         self.view = LeaseView()
         self.lost = 0  # leases lost since start (their workers were stopped)
         self.overdue = 0  # times a renewal came too late and a worker paused
-        self._held: dict[int, _Held] = {}
+        self._held: dict[int, HeldLease] = {}
         self._locks = {k: asyncio.Lock() for k in range(partitions)}  # KV ops on lease.<k>
         # Starts and stops of partition k, in order: a stop never overtakes its start.
         self._transitions = {k: asyncio.Lock() for k in range(partitions)}
@@ -286,7 +248,7 @@ class LeaseKeeper:
 
     async def _put_presence(self) -> None:
         value = _encoder.encode(
-            _Presence(
+            Presence(
                 host=self.host_id,
                 pid=os.getpid(),
                 started_ns=self._started_ns,
@@ -297,7 +259,7 @@ class LeaseKeeper:
 
     def _lease_value(self, acquired_ns: int) -> bytes:
         return _encoder.encode(
-            _LeaseValue(host=self.host_id, acquired_ns=acquired_ns, renewed_ns=time.time_ns())
+            LeaseValue(host=self.host_id, acquired_ns=acquired_ns, renewed_ns=time.time_ns())
         )
 
     async def _renew(self, k: int) -> None:
@@ -393,7 +355,7 @@ class LeaseKeeper:
             except (nats.errors.Error, TimeoutError) as exc:
                 self.log.warning("lease_acquire_failed", partition=k, error=type(exc).__name__)
                 return
-            self._held[k] = _Held(
+            self._held[k] = HeldLease(
                 revision=revision,
                 acquired_ns=acquired_ns,
                 valid_until=sent + self.ttl_s - self.renew_s,
@@ -415,7 +377,7 @@ class LeaseKeeper:
             lease.running = True
             await self.owner.start_partition(k)
 
-    async def _stop(self, k: int, lease: _Held, *, graceful: bool) -> None:
+    async def _stop(self, k: int, lease: HeldLease, *, graceful: bool) -> None:
         async with self._transitions[k]:
             if not lease.running:
                 return

@@ -22,7 +22,7 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from actors import subjects
-from actors.chain_book import BookSnapshot
+from actors.chain_snapshot import BookSnapshot
 from actors.product_actor import ProductSnapshot
 
 __all__ = ["Checkpoint", "SnapshotStore"]

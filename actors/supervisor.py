@@ -18,39 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 import nats.js
 import pykka
 import structlog
 
 from actors import subjects
 from actors.chain_actor import ChainActor
-from actors.chain_book import BookSnapshot, ChainBook
-from actors.commands import (
-    ApplyChain,
-    ApplySpot,
-    ApplyUnderlying,
-    Flush,
-    GetSnapshot,
-    SetProduct,
-)
-from actors.errors import FeedRejected, TooManyChains
+from actors.chain_book import ChainBook
+from actors.chain_replay import FeedReplay, applied_seq, publish_floor
+from actors.chain_snapshot import BookSnapshot
+from actors.commands import Flush, GetSnapshot, SetProduct
+from actors.errors import TooManyChains
 from actors.futures import ask
-from actors.messages import ChainFeed, UnderlyingFeed
 from actors.metrics import CHAINS_LIVE, SUPERVISOR_RESTARTS
 from actors.product_actor import ProductActor, ProductSnapshot
 from actors.product_notes import RemoteProduct, Send
 from actors.products import ProductSpec, fallback_spec
 from actors.publisher import Publisher
+from actors.restart_intensity import RestartIntensity
 from actors.settings import Settings
 from actors.snapshot_store import SnapshotStore
-from actors.streams import last_on_subject, read_range
-from actors.validation import validate
 
 __all__ = ["ChainKey", "Supervisor"]
 
@@ -58,14 +48,6 @@ log = structlog.get_logger(__name__)
 
 ChainKey = tuple[str, str]  # (product, expiry ISO)
 _NS_PER_S = 1_000_000_000
-
-
-class _Seq(msgspec.Struct):
-    stream_seq: int = 0
-    seq: int = 0
-
-
-_seq_decoder = msgspec.json.Decoder(_Seq)
 
 
 class Supervisor:
@@ -89,6 +71,7 @@ class Supervisor:
         self.settings = settings
         self.products = products
         self.layout = settings.feed_layout()
+        self._replay = FeedReplay(js=js, layout=self.layout, products=products, settings=settings)
         self.partition = partition
         # Keyed by chain: how a chain tells a product actor in another partition (core NATS).
         self.send_note = send_note
@@ -104,7 +87,9 @@ class Supervisor:
         self.products_down: set[str] = set()
         # Highest FEED sequence the ingress has handed to any actor.
         self.dispatched_seq = 0
-        self._restarts: deque[float] = deque()
+        self._intensity = RestartIntensity(
+            max_restarts=settings.restart_max, window_s=settings.restart_window_s
+        )
         self._locks: dict[object, asyncio.Lock] = {}
         self._crashed: dict[str | ChainKey, pykka.ActorRef[Any]] = {}
         self.crash_pending = asyncio.Event()
@@ -153,7 +138,7 @@ class Supervisor:
 
     async def _start_product(self, spec: ProductSpec) -> pykka.ActorRef[Any]:
         snap = await self.store.load_product(spec.name)
-        floor = await self._floor(subjects.analytics_underlying(spec.name))
+        floor = await publish_floor(self.js, subjects.analytics_underlying(spec.name))
         ref = ProductActor.start(
             spec,
             publisher=self.publisher,
@@ -222,16 +207,6 @@ class Supervisor:
     def _lock(self, key: object) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 
-    async def _floor(self, subject: str) -> int:
-        raw = await last_on_subject(self.js, subjects.ANALYTICS_STREAM, subject)
-        if raw is None:
-            return 0
-        try:
-            decoded = _seq_decoder.decode(raw)
-        except msgspec.DecodeError:
-            return 0
-        return decoded.stream_seq or decoded.seq
-
     async def _start_chain(
         self, spec: ProductSpec, expiry: dt.date, snap: BookSnapshot | None
     ) -> pykka.ActorRef[Any]:
@@ -242,7 +217,7 @@ class Supervisor:
             else self.remote_product(spec.name)
         )
         book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
-        floor = await self._floor(subjects.analytics_summary(*key))
+        floor = await publish_floor(self.js, subjects.analytics_summary(*key))
         ref = self.chain_actor.start(
             book,
             publisher=self.publisher,
@@ -281,20 +256,13 @@ class Supervisor:
     # ------------------------------------------------------------ restarts
 
     def _may_restart(self) -> bool:
-        now = time.monotonic()
-        while self._restarts and now - self._restarts[0] > self.settings.restart_window_s:
-            self._restarts.popleft()
-        if len(self._restarts) >= self.settings.restart_max:
-            if not self.escalated:
-                self.escalated = True
-                self.escalation_reason = (
-                    f"more than {self.settings.restart_max} restarts in "
-                    f"{self.settings.restart_window_s:g} s"
-                )
-                log.error("supervisor_escalated", reason=self.escalation_reason)
-            return False
-        self._restarts.append(now)
-        return True
+        if self._intensity.allow():
+            return True
+        if not self.escalated:
+            self.escalated = True
+            self.escalation_reason = self._intensity.describe()
+            log.error("supervisor_escalated", reason=self.escalation_reason)
+        return False
 
     async def restart_chain(
         self,
@@ -352,47 +320,15 @@ class Supervisor:
             self.restart_count += 1
             SUPERVISOR_RESTARTS.inc()
             ref = await self._start_product(self.spec_for(name))
-            first = (await self._product_seq(ref)) + 1
-            replies = []
-            async for msg in read_range(
-                self.js,
-                stream=subjects.FEED_STREAM,
-                filter_subjects=[subjects.feed_underlying(name)],
-                first_seq=first,
-                last_seq=self.dispatched_seq,
-            ):
-                valid = self._revalidate(msg)
-                if valid is not None and isinstance(valid.message, UnderlyingFeed):
-                    replies.append(
-                        ask(
-                            ref,
-                            ApplyUnderlying(
-                                feed=valid.message, stream_seq=msg.metadata.sequence.stream
-                            ),
-                        )
-                    )
-            await asyncio.gather(*replies, return_exceptions=True)
+            first = (await applied_seq(ref)) + 1
+            replayed = await self._replay.into_product(
+                ref, product=name, first_seq=first, last_seq=self.dispatched_seq
+            )
             for _, chain_ref in self.chains_of(name):
                 chain_ref.tell(SetProduct(ref=ref))
             self.products_down.discard(name)
-            log.warning("product_restarted", product=name, replayed=len(replies))
+            log.warning("product_restarted", product=name, replayed=replayed)
             return True
-
-    async def _product_seq(self, ref: pykka.ActorRef[Any]) -> int:
-        snap = await ask(ref, GetSnapshot())
-        return int(snap.stream_seq)
-
-    def _revalidate(self, msg: Any) -> Any:
-        try:
-            return validate(
-                self.layout.canonical(msg.subject),
-                msg.data,
-                products=self.products,
-                restrict_products=self.settings.restrict_products,
-                max_payload_bytes=self.settings.max_payload_bytes,
-            )
-        except FeedRejected:
-            return None  # was dead-lettered when it first arrived
 
     async def _rebuild(self, key: ChainKey, through_seq: int) -> set[int]:
         product, expiry_iso = key
@@ -401,39 +337,14 @@ class Supervisor:
         snap = await self.store.load_chain(product, expiry)
         ref = await self._start_chain(spec, expiry, snap)
         start = (snap.stream_seq if snap else 0) + 1
-        poison = self.poison.get(key, set())
-        replies: list[tuple[int, asyncio.Future[Any]]] = []
-        filters = [
-            *self.layout.chain_filters(product, expiry_iso),
-            subjects.feed_underlying(product),
-        ]
-        async for msg in read_range(
-            self.js,
-            stream=subjects.FEED_STREAM,
-            filter_subjects=filters,
+        failed = await self._replay.into_chain(
+            ref,
+            product=product,
+            expiry_iso=expiry_iso,
             first_seq=start,
             last_seq=through_seq,
-        ):
-            seq = msg.metadata.sequence.stream
-            if seq in poison:
-                continue
-            valid = self._revalidate(msg)
-            if valid is None:
-                continue
-            m = valid.message
-            if isinstance(m, UnderlyingFeed):
-                command: Any = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
-            else:
-                assert isinstance(m, ChainFeed)
-                command = ApplyChain(feed=m, stream_seq=seq, replace=valid.subject.kind == "chain")
-            replies.append((seq, ask(ref, command)))
-        results = await asyncio.gather(*(f for _, f in replies), return_exceptions=True)
-        # A message the actor refused (FeedRejected) changed nothing: not a failure.
-        failed = {
-            seq
-            for (seq, _), r in zip(replies, results, strict=True)
-            if isinstance(r, BaseException) and not isinstance(r, FeedRejected)
-        }
+            poison=self.poison.get(key, set()),
+        )
         if failed:
             self.chains.pop(key, None)
             ref.stop(block=False)

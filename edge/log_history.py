@@ -20,7 +20,7 @@ import nats.js.errors
 
 from actors import subjects
 from actors.log_events import level_rank
-from actors.streams import read_range
+from actors.stream_reads import read_range
 from edge.errors import Unavailable, UpstreamTimeout
 
 __all__ = ["DEFAULT_MAX_SCAN", "LogPage", "recent_logs"]

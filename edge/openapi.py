@@ -4,6 +4,8 @@
 HTML page listing the operations (no CDN). When ``auth_required`` is on, data and analytics
 operations declare the bearer scheme as mandatory; with an API rate limit they declare 429.
 ``tests/edge/test_openapi.py`` runs schemathesis against the live server with this document.
+The operations and shared parameters are built in ``edge.openapi_params``, the schemas
+in ``edge.openapi_components``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from actors.log_events import LEVELS
-from edge.history.params import MAX_SEQ
 from edge.openapi_components import SCHEMAS, STR, Schema, obj, ref
+from edge.openapi_params import (
+    EXPIRY,
+    HISTORY_FLAG,
+    PRODUCT,
+    UPSTREAM,
+    either,
+    history_params,
+    limit,
+    op,
+)
 from edge.routes.params import json_response
 from edge.state import edge_state
 
@@ -28,172 +39,39 @@ __all__ = [
     "routes",
 ]
 
-_ERROR_TEXT = {
-    400: "Bad request: a bad history range, limit or cursor (the detail names the problem)",
-    401: "Missing, malformed, tampered or expired token",
-    404: "Unknown product, expiry, strike or route",
-    409: "The user already exists",
-    413: "Request body too large",
-    422: "A parameter or body field failed validation (the detail names it)",
-    429: "Too many attempts or requests (see Retry-After)",
-    502: "The actor service failed",
-    503: "The actor service, NATS or a stream is unavailable, or a chain is restarting",
-    504: "The actor service or JetStream did not answer in time",
-}
-_UPSTREAM = (502, 503, 504)
-_PRODUCT = {
-    "name": "product",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
-    "description": "Product, case-insensitive (NIFTY)",
-}
-_EXPIRY = {
-    "name": "expiry",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string", "format": "date"},
-    "description": "ISO date; the nearest live expiry when absent",
-}
-
-
-_HISTORY_FLAG = {
-    "name": "history",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
-    "description": "true: a page of history (newest first) instead of the live value",
-}
-
-
-def _instant(name: str, what: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": f"{what}: ISO-8601 with a UTC offset (2026-11-25T10:00:00Z; a bare date "
-        "is midnight UTC) or epoch milliseconds, on the messages' own ts",
-    }
-
-
-def _sequence(name: str, what: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_SEQ},
-        "description": f"{what}: an ANALYTICS stream sequence (the points' analytics_seq); "
-        "from_seq must be below to_seq when both are given, and both combine with from/to",
-    }
-
-
-_CURSOR = {
-    "name": "cursor",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "next_cursor of the previous page (opaque; send the same range with it)",
-}
-
-
-def _history_params(what: str) -> list[Schema]:
-    return [
-        _limit(1000, 100, what),
-        _instant("from", "Oldest ts included"),
-        _instant("to", "ts to stop before"),
-        _sequence("from_seq", "Oldest seq included"),
-        _sequence("to_seq", "seq to stop before"),
-        _CURSOR,
-    ]
-
-
-def _either(live: str, history: str) -> Schema:
-    return {"anyOf": [ref(live), ref(history)]}
-
-
-def _limit(maximum: int, default: int | None, what: str) -> Schema:
-    schema: Schema = {"type": "integer", "minimum": 1, "maximum": maximum}
-    if default is not None:
-        schema["default"] = default
-    return {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": what,
-    }
-
-
-def _op(
-    summary: str,
-    ok: str | Schema | None,
-    errors: tuple[int, ...],
-    *,
-    params: list[Schema] | None = None,
-    body: str | None = None,
-    body_required: bool = True,
-    ok_status: int = 200,
-    tag: str = "data",
-    secured: bool = False,
-    media: str = "application/json",
-) -> Schema:
-    ok_schema = ref(ok) if isinstance(ok, str) else ok or {"type": "string"}
-    ok_content = {media: {"schema": ok_schema}}
-    responses: dict[str, Any] = {str(ok_status): {"description": "OK", "content": ok_content}}
-    for status in errors:
-        responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
-            "content": {"application/json": {"schema": ref("Error")}},
-        }
-    op: Schema = {
-        "summary": summary,
-        "tags": [tag],
-        "parameters": params or [],
-        "responses": responses,
-    }
-    if body is not None:
-        op["requestBody"] = {
-            "required": body_required,
-            "content": {"application/json": {"schema": ref(body)}},
-        }
-    if secured:
-        op["security"] = [{"bearerAuth": []}]
-    return op
-
 
 def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
     guard: tuple[int, ...] = ((401,) if auth_required else ()) + ((429,) if api_limited else ())
     sec = {"secured": auth_required}
-    p, e = [_PRODUCT], [_PRODUCT, _EXPIRY]
-    data_err = (*guard, 404, 422, *_UPSTREAM)
+    p, e = [PRODUCT], [PRODUCT, EXPIRY]
+    data_err = (*guard, 404, 422, *UPSTREAM)
     paths: dict[str, Any] = {
         "/api/data/products": {
-            "get": _op("Live products and their expiries", "Products", (*guard, *_UPSTREAM), **sec)
+            "get": op("Live products and their expiries", "Products", (*guard, *UPSTREAM), **sec)
         },
         "/api/data/expiries/{product}": {
-            "get": _op("Live expiries of a product", "Expiries", data_err, params=p, **sec)
+            "get": op("Live expiries of a product", "Expiries", data_err, params=p, **sec)
         },
         "/api/data/underlying/{product}": {
-            "get": _op(
+            "get": op(
                 "Enriched underlying ticks, newest first, a page at a time (archive or stream)",
                 "UnderlyingHistory",
                 (400, *data_err),
-                params=[_PRODUCT, *_history_params("How many ticks")],
+                params=[PRODUCT, *history_params("How many ticks")],
                 **sec,
             )
         },
         "/api/data/chain/{product}": {
-            "get": _op(
+            "get": op(
                 "Enriched chain as rows per strike",
                 "Chain",
                 (*data_err, 400),
-                params=[*e, _limit(1000, None, "Strikes nearest the ATM strike")],
+                params=[*e, limit(1000, None, "Strikes nearest the ATM strike")],
                 **sec,
             )
         },
         "/api/data/option/quote/{symbol}": {
-            "get": _op(
+            "get": op(
                 "One option by exchange symbol (NIFTY26DEC24000CE, NIFTY26D0124000PE)",
                 "OptionQuote",
                 (400, *data_err),
@@ -209,17 +87,17 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/analytics/summary/{product}": {
-            "get": _op(
+            "get": op(
                 "Chain summary of one expiry, or a page of its history",
-                _either("Summary", "SummaryHistory"),
+                either("Summary", "SummaryHistory"),
                 (400, *data_err),
-                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
+                params=[*e, HISTORY_FLAG, *history_params("History points")],
                 tag="analytics",
                 **sec,
             )
         },
         "/api/analytics/summaries/{product}": {
-            "get": _op(
+            "get": op(
                 "Summaries of every live expiry",
                 "Summaries",
                 data_err,
@@ -229,42 +107,42 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/analytics/pcr/{product}": {
-            "get": _op(
+            "get": op(
                 "Put-call ratio, optionally with a page of its history (newest first)",
                 "Pcr",
                 (400, *data_err),
                 tag="analytics",
-                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
+                params=[*e, HISTORY_FLAG, *history_params("History points")],
                 **sec,
             )
         },
         "/api/analytics/max-pain/{product}": {
-            "get": _op(
+            "get": op(
                 "Max pain strike, distance from spot and payout curve, or a page of its history",
-                _either("MaxPain", "MaxPainHistory"),
+                either("MaxPain", "MaxPainHistory"),
                 (400, *data_err),
-                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
+                params=[*e, HISTORY_FLAG, *history_params("History points")],
                 tag="analytics",
                 **sec,
             )
         },
         "/api/analytics/atm-iv/{product}": {
-            "get": _op(
+            "get": op(
                 "ATM strike and IV, forward, straddle and expected moves, or a page of history",
-                _either("AtmIv", "AtmIvHistory"),
+                either("AtmIv", "AtmIvHistory"),
                 (400, *data_err),
-                params=[*e, _HISTORY_FLAG, *_history_params("History points")],
+                params=[*e, HISTORY_FLAG, *history_params("History points")],
                 tag="analytics",
                 **sec,
             )
         },
         "/api/analytics/volatility-surface/{product}": {
-            "get": _op(
+            "get": op(
                 "IV surface as published", "Surface", data_err, params=p, tag="analytics", **sec
             )
         },
         "/api/analytics/oi-buildup/{product}": {
-            "get": _op(
+            "get": op(
                 "OI build-up label per strike and counts",
                 "OiBuildup",
                 (400, *data_err),
@@ -274,26 +152,26 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/analytics/ohlc/{product}": {
-            "get": _op(
+            "get": op(
                 "Closed OHLC bars of the underlying, oldest first",
                 "Ohlc",
                 (400, *data_err),
                 tag="analytics",
                 params=[
-                    _PRODUCT,
+                    PRODUCT,
                     {
                         "name": "interval",
                         "in": "query",
                         "required": False,
                         "schema": {"type": "string", "enum": ["1m", "5m", "15m"], "default": "1m"},
                     },
-                    _limit(500, 100, "How many bars"),
+                    limit(500, 100, "How many bars"),
                 ],
                 **sec,
             )
         },
         "/api/auth/register": {
-            "post": _op(
+            "post": op(
                 "Create an account; answers a token",
                 "TokenReply",
                 (400, 409, 413, 422, 503),
@@ -303,7 +181,7 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/auth/login": {
-            "post": _op(
+            "post": op(
                 "Log in; answers a token",
                 "TokenReply",
                 (401, 413, 422, 429, 503),
@@ -312,7 +190,7 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/auth/verify": {
-            "post": _op(
+            "post": op(
                 "Check a token (Authorization header or body)",
                 "Verified",
                 (401, 413, 422),
@@ -322,15 +200,15 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/auth/refresh": {
-            "post": _op(
+            "post": op(
                 "A fresh token for a valid one", "TokenReply", (401, 503), tag="auth", secured=True
             )
         },
         "/api/auth/me": {
-            "get": _op("The caller's account", "Me", (401, 503), tag="auth", secured=True)
+            "get": op("The caller's account", "Me", (401, 503), tag="auth", secured=True)
         },
         "/api/logs": {
-            "post": _op(
+            "post": op(
                 "Store log events of a program outside (one, or a list of up to 100)",
                 "LogsAccepted",
                 (*guard, 413, 422, 429, 503, 504),
@@ -341,7 +219,7 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
             )
         },
         "/api/logs/{service}": {
-            "get": _op(
+            "get": op(
                 "Recent log events of a service, newest first, at or above a level",
                 "Logs",
                 (*guard, 422, 503, 504),
@@ -360,14 +238,14 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
                         "schema": {"type": "string", "enum": list(LEVELS), "default": "debug"},
                         "description": "Minimum level",
                     },
-                    _limit(1000, 100, "How many events"),
+                    limit(1000, 100, "How many events"),
                 ],
                 tag="logs",
                 **sec,
             )
         },
         "/health": {
-            "get": _op(
+            "get": op(
                 "Readiness: NATS, streams, actor host (503 when not ready); Redis and MongoDB "
                 "when configured (degraded, still 200, when they are down)",
                 "Health",
@@ -375,9 +253,9 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
                 tag="ops",
             )
         },
-        "/health/live": {"get": _op("Liveness: the process answers", None, (), tag="ops")},
-        "/metrics": {"get": _op("Prometheus metrics", None, (), tag="ops", media="text/plain")},
-        "/api/docs": {"get": _op("This document", None, (), tag="ops")},
+        "/health/live": {"get": op("Liveness: the process answers", None, (), tag="ops")},
+        "/metrics": {"get": op("Prometheus metrics", None, (), tag="ops", media="text/plain")},
+        "/api/docs": {"get": op("This document", None, (), tag="ops")},
     }
     paths["/health"]["get"]["responses"]["503"]["content"]["application/json"]["schema"] = ref(
         "Health"

@@ -20,14 +20,14 @@ for a large frame to many clients in slices (``edge.fanout``). A client that con
 websocket gets the frame written straight to its transport (``edge.websocket``); a
 long-polling client (or one that upgraded from polling) through python-engineio's queue.
 Replies to a client's own events (``subscribed``, ``error``, ...) take the same path, so they
-stay in order with its data. Room membership is kept here, not in the manager.
+stay in order with its data. Room membership is kept here, not in the manager. Binary packets
+are refused by the server itself (``edge.socket_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ from edge.frames import Frame
 from edge.metrics import EdgeMetrics
 from edge.rooms import Room, expand_request
 from edge.snapshots import PRODUCTS_MAX_AGE_S, SnapshotClient
+from edge.socket_server import JsonOnlyServer
 from edge.websocket import FRAMES_EXTENSION, FrameSink
 
 __all__ = [
@@ -66,33 +67,6 @@ MAX_EVENT_BYTES = 2048
 # event payloads above MAX_EVENT_BYTES get an ``error`` event and the connection stays up).
 MAX_PACKET_BYTES = 64 * 1024
 NAMESPACE = "/"
-
-# The head of a binary EVENT (5) or ACK (6) packet: attachment count, namespace, ack id, event.
-_BINARY_HEAD = re.compile(
-    r'[56]\d{1,10}-(?:/[^,]{0,80},)?(?P<id>\d{0,20})(?:\["(?P<event>[^"]{0,40})")?'
-)
-_BINARY_HEAD_CHARS = 200
-
-
-class _JsonOnlyServer(socketio.AsyncServer):
-    """The Socket.IO server, with binary packets refused before python-socketio sees them.
-
-    python-socketio keeps a binary event's attachments until every one it announced (up to
-    ten digits' worth) has arrived, so one client could make the edge buffer without bound.
-    deltastream's events are small JSON: a binary one is answered with an ``error`` and its
-    attachments are dropped as they come."""
-
-    def __init__(self, *, on_binary: Callable[[str, str], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_binary = on_binary
-
-    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            return  # an attachment
-        if data[:1] in ("5", "6"):
-            await self._on_binary(eio_sid, data[:_BINARY_HEAD_CHARS])
-            return
-        await super()._handle_eio_message(eio_sid, data)
 
 
 @dataclass(eq=False)
@@ -113,8 +87,8 @@ class SocketHub:
         self.auth_required = auth_required
         self._snapshots: SnapshotClient | None = None
         self.tokens: TokenIssuer | None = None
-        self.sio = _JsonOnlyServer(
-            on_binary=self._on_binary,
+        self.sio = JsonOnlyServer(
+            on_binary=metrics.binary_refused.inc,
             async_mode="asgi",
             cors_allowed_origins="*",
             max_http_buffer_size=MAX_PACKET_BYTES,
@@ -277,19 +251,6 @@ class SocketHub:
         if client is not None:
             await self._reply(client, "error", body)
         return body
-
-    async def _on_binary(self, eio_sid: str, head: str) -> None:
-        self.metrics.binary_refused.inc()
-        m = _BINARY_HEAD.match(head)
-        body = {
-            "error": InvalidPayload.code,
-            "detail": "binary payloads are not accepted: send JSON",
-            "event": (m["event"] if m else None) or "",
-        }
-        body_json = _encoder.encode(body).decode()
-        await self.sio.eio.send(eio_sid, f'2["error",{body_json}]')
-        if m and m["id"] and head[0] == "5":  # the sender waits for an acknowledgement
-            await self.sio.eio.send(eio_sid, f"3{m['id']}[{body_json}]")
 
     async def _guard(self, sid: str, event: str, data: Any, handler: Any) -> dict[str, Any]:
         client = self.clients.get(sid)

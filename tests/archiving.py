@@ -14,7 +14,8 @@ from actors.archive.store import ArchiveStore
 from actors.archive.writer import ArchiveWriter
 from actors.messages import BuildUpCounts, ChainSide, EnrichedChain, Summary, UnderlyingTick
 from actors.settings import Settings
-from actors.streams import ARCHIVE_SUBJECTS, read_range
+from actors.stream_reads import read_range
+from actors.streams import ARCHIVE_SUBJECTS
 from tests.conftest import MongoBackend, test_settings
 from tests.feeding import START_NS
 

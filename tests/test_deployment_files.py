@@ -24,7 +24,7 @@ from actors.monitoring import monitoring_app
 from actors.natsserver import find_binary
 from actors.settings import ENV_PREFIX, Settings
 from edge.app import create_app
-from edge.cli import _parser
+from edge.cli_args import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_SCHEMA = ROOT / "node_modules" / "dclint" / "schemas" / "compose.schema.json"
@@ -92,7 +92,7 @@ def test_compose_runs_each_process_with_a_cli_command_and_known_settings() -> No
     assert {"actors", "edge", "feed", "tools"} <= set(ours)
     for name, svc in ours.items():
         assert svc["build"] == "."
-        _parser().parse_args(svc["command"])  # exits on an unknown command or option
+        parser().parse_args(svc["command"])  # exits on an unknown command or option
         for key in svc.get("environment", {}):
             assert _known_setting(key), (name, key)
         if name != "tools":  # a one-off command, not a long-running process
@@ -195,7 +195,7 @@ def test_k8s_probes_hit_routes_the_processes_serve_on_their_ports() -> None:
     ):
         deployment = _by("Deployment", name)
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        _parser().parse_args(container["args"])
+        parser().parse_args(container["args"])
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         for probe in ("readinessProbe", "livenessProbe"):
             get = container[probe]["httpGet"]
@@ -261,7 +261,7 @@ def test_the_dockerfile_builds_the_image_the_deployments_run() -> None:
     config = _by("ConfigMap", "deltastream")["data"]
     assert {config["DELTASTREAM_HTTP_PORT"], config["DELTASTREAM_ACTORS_HTTP_PORT"]} <= exposed
     (cmd,) = re.findall(r"^CMD (\[.+\])$", text, re.M)
-    _parser().parse_args(json.loads(cmd))
+    parser().parse_args(json.loads(cmd))
     assert re.search(r"^USER \d+:\d+$", text, re.M)  # numeric: runAsNonRoot can check it
     images = {c["image"] for d in _k8s() if d["kind"] == "Deployment"
               for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip

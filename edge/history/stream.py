@@ -38,7 +38,7 @@ import nats.js.errors
 
 from actors import subjects
 from actors.archive.pages import HistoryItem, HistoryPage, HistoryRange
-from actors.streams import last_on_subject, read_range
+from actors.stream_reads import last_on_subject, read_range
 from edge.errors import Unavailable, UpstreamTimeout
 
 __all__ = ["CLOCK_SKEW_S", "AnalyticsHistory"]

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from actors import subjects
 from actors.analytics import chain, expiry, surface
-from actors.chain_book import CALL, PUT, BookSnapshot, ChainBook
+from actors.chain_book import CALL, PUT, ChainBook
+from actors.chain_snapshot import BookSnapshot
 from actors.messages import MAX_COUNT, ChainFeed, decode_chain_feed
 from actors.products import DEFAULT_PRODUCTS, fallback_spec
 from actors.validation import validate

@@ -13,7 +13,8 @@ import pytest
 
 from actors import subjects
 from actors.errors import ConfigError
-from actors.leases import LeaseKeeper, fair_share
+from actors.lease_records import fair_share
+from actors.leases import LeaseKeeper
 from actors.natsserver import NatsServer
 from actors.settings import Settings
 from actors.streams import open_lease_bucket

@@ -20,7 +20,7 @@ from actors.archive.store import ArchiveStore, ArchiveUnavailable, WriteOutcome
 from actors.archive.writer import ArchiveWriter
 from actors.natsserver import NatsServer
 from actors.settings import Settings
-from actors.streams import read_range
+from actors.stream_reads import read_range
 from tests.archiving import (
     EXPIRY,
     SECOND_NS,

@@ -21,7 +21,8 @@ from actors.feeds.recording import (
     replay,
 )
 from actors.natsserver import NatsServer
-from actors.streams import FEED_SUBJECTS, ensure_streams, read_range
+from actors.stream_reads import read_range
+from actors.streams import FEED_SUBJECTS, ensure_streams
 from tests.conftest import WAIT_S, test_settings
 from tests.feeding import market, publish, session
 

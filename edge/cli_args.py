@@ -1,0 +1,142 @@
+"""The ``deltastream`` command line: subcommands, options and the checks of their values.
+
+Only parsing lives here (what each command does is ``edge.cli``), so a deployment file's
+command line can be checked against it without starting anything. A bad argument is one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from actors.log_events import LEVELS, is_service_name
+from actors.settings import MAX_PARTITIONS
+
+__all__ = ["MAX_TAIL_LINES", "parser"]
+
+MAX_TAIL_LINES = 1000
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line (``deltastream: …``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _service_name(text: str) -> str:
+    if not is_service_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a service name (lower case letters, digits, _ or -; 32 at most)"
+        )
+    return text
+
+
+def _tail_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_TAIL_LINES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_TAIL_LINES}")
+    return value
+
+
+def _host_count(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= MAX_PARTITIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_PARTITIONS}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """``deltastream`` and its subcommands (the synopsis is in ``edge.cli``)."""
+    p = _Parser(prog="deltastream", description="Real-time option analytics")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="embedded nats-server + actor host + synthetic feed")
+    up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
+    up.add_argument("--nats-port", type=int, default=4222)
+    up.add_argument("--port", type=int, default=None, help="HTTP port of the edge (8000)")
+    up.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
+    up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
+    up.add_argument(
+        "--hosts",
+        type=_host_count,
+        default=1,
+        help="actor hosts (processes, about one core each) sharing FEED's partitions (1)",
+    )
+    up.add_argument(
+        "--partition-key",
+        default=None,
+        help="with --hosts: 'product' or 'chain' (one product's chains over the hosts) "
+        "(DELTASTREAM_PARTITION_KEY, default product)",
+    )
+
+    actors = sub.add_parser("actors", help="run an actor host")
+    actors.add_argument("--nats", default=None, help="NATS URL(s), comma-separated for a cluster")
+    actors.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="FEED partitions shared by all hosts (DELTASTREAM_PARTITIONS, default 1)",
+    )
+    actors.add_argument(
+        "--partition-key",
+        default=None,
+        help="what a partition holds: 'product' (whole products) or 'chain' (one product's "
+        "chains spread over hosts) (DELTASTREAM_PARTITION_KEY, default product)",
+    )
+    actors.add_argument(
+        "--host-id", default=None, help="this host's id in the lease bucket (<hostname>-<pid>)"
+    )
+
+    archive = sub.add_parser("archive", help="run the MongoDB archive writer (ANALYTICS → MongoDB)")
+    archive.add_argument("--nats", default=None, help="NATS URL")
+    archive.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
+
+    edge = sub.add_parser("edge", help="run an edge: REST, Socket.IO and the dashboard")
+    edge.add_argument("--nats", default=None, help="NATS URL")
+    edge.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    edge.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    edge.add_argument(
+        "--reuse-port",
+        action="store_true",
+        default=None,
+        help="share the port with other edges (SO_REUSEPORT; the kernel spreads connections)",
+    )
+
+    feed = sub.add_parser("feed", help="publish a feed")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True)
+    syn = feed_sub.add_parser("synthetic", help="seeded synthetic market")
+    syn.add_argument("--nats", default=None)
+    syn.add_argument("--rate", type=float, default=4.0, help="market steps per second")
+    syn.add_argument("--rows", type=int, default=20, help="strikes changed per chain per step")
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    rep = feed_sub.add_parser("replay", help="republish a recording")
+    rep.add_argument("file", type=Path)
+    rep.add_argument("--nats", default=None)
+    rep.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="1 = recorded pace, 10 = ten times faster, 0 = as fast as possible",
+    )
+
+    rec = sub.add_parser("record", help="write what FEED carried to a JSONL file")
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--nats", default=None)
+    rec.add_argument("--follow", action="store_true", help="keep recording until Ctrl-C")
+
+    logs = sub.add_parser("logs", help="print recent log events of every process, and follow")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    logs.add_argument("--service", type=_service_name, default=None, help="actors, edge, feed…")
+    logs.add_argument("--level", choices=LEVELS, default="debug", help="minimum level")
+    logs.add_argument("-n", "--limit", type=_tail_limit, default=20, help="recent events first")
+    logs.add_argument("--nats", default=None, help="NATS URL")
+    return p
