@@ -15,9 +15,8 @@ import contextlib
 import gc
 import os
 import socket
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import nats
 import nats.errors
@@ -28,6 +27,7 @@ from nats.micro.service import Service
 from actors import subjects
 from actors.chain_actor import ChainActor
 from actors.ingress import Ingress
+from actors.jetstream_ready import when_ready
 from actors.leases import LeaseKeeper
 from actors.metrics import recompute_histogram
 from actors.monitoring import MonitoringServer
@@ -42,32 +42,6 @@ from actors.supervisor import Supervisor
 __all__ = ["ActorHost", "default_host_id"]
 
 log = structlog.get_logger(__name__)
-
-_T = TypeVar("_T")
-
-# How long start-up waits for JetStream to answer (a cluster still electing its leaders, a
-# server busy restoring its streams) before the host gives up and exits.
-JETSTREAM_READY_S = 60.0
-_NOT_READY = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.js.errors.ServiceUnavailableError,
-)
-
-
-async def _when_ready(step: str, make: Callable[[], Awaitable[_T]]) -> _T:
-    """Run a start-up JetStream step, again while JetStream is not answering yet."""
-    deadline = time.monotonic() + JETSTREAM_READY_S
-    delay = 0.25
-    while True:
-        try:
-            return await make()
-        except _NOT_READY as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning("jetstream_not_ready", step=step, error=type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 def default_host_id() -> str:
@@ -134,8 +108,8 @@ class ActorHost:
             reconnected_cb=_log_reconnected,
         )
         js = self.nc.jetstream()
-        await _when_ready("streams", lambda: ensure_streams(js, self.settings))
-        kv = await _when_ready(
+        await when_ready("streams", lambda: ensure_streams(js, self.settings))
+        kv = await when_ready(
             "snapshots_bucket", lambda: open_bucket(js, subjects.KV_SNAPSHOTS, self.settings)
         )
         self.store = SnapshotStore(kv, js, partitions=self.settings.partitions)
@@ -150,7 +124,7 @@ class ActorHost:
         self.service = await self.snapshot_service.start()
         self.leases = LeaseKeeper(
             js,
-            await _when_ready("lease_bucket", lambda: open_lease_bucket(js, self.settings)),
+            await when_ready("lease_bucket", lambda: open_lease_bucket(js, self.settings)),
             self,
             partitions=self.settings.partitions,
             host_id=self.host_id,
@@ -158,7 +132,7 @@ class ActorHost:
             renew_s=self.settings.lease_renew_s,
             reopen=lambda: open_lease_bucket(js, self.settings),
         )
-        await _when_ready("identity", self.leases.claim_identity)
+        await when_ready("identity", self.leases.claim_identity)
         # One round now, so that a host alone with free partitions owns them on return.
         try:
             await self.leases.round()

@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from actors import subjects
 from actors.archive.store import ArchiveStore, mongo_client
 from actors.errors import ConfigError
+from actors.jetstream_ready import when_ready
 from actors.redis_store import open_redis
 from actors.settings import Settings, nats_servers
 from actors.streams import ensure_logs_stream, open_bucket
@@ -140,8 +141,15 @@ def create_app(settings: Settings, *, mongo: Any = None) -> socketio.ASGIApp:
             except (nats.errors.Error, TimeoutError) as exc:
                 # The edge serves without it; /api/logs answers 503 until it exists.
                 log.warning("logs_stream_unavailable", error=type(exc).__name__)
-            users = UserStore(await open_bucket(js, subjects.KV_USERS, settings))
-            tokens = TokenIssuer(await _signing_key(settings, users), ttl_s=settings.token_ttl_s)
+            # A first edge on a fresh cluster creates the bucket and writes its first key
+            # while the bucket's stream may still be electing a leader.
+            users = UserStore(
+                await when_ready(
+                    "users_bucket", lambda: open_bucket(js, subjects.KV_USERS, settings)
+                )
+            )
+            key = await when_ready("signing_key", lambda: _signing_key(settings, users))
+            tokens = TokenIssuer(key, ttl_s=settings.token_ttl_s)
             latest = LatestMessages(max_age_s=settings.snapshot_max_age_s)
             snapshots = SnapshotClient(nc, latest=latest)
             hub.attach(snapshots, tokens)

@@ -1,4 +1,5 @@
-"""Start-up waits for JetStream to answer instead of exiting on the first time-out."""
+"""Start-up (the actor host's and the edge's) waits for JetStream to answer instead of exiting
+on the first time-out."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import nats.errors
 import nats.js.errors
 import pytest
 
-from actors.host import _when_ready
+from actors.jetstream_ready import when_ready
 
 
 async def test_a_step_is_tried_again_while_jetstream_is_not_answering() -> None:
-    failures = [nats.errors.TimeoutError(), nats.js.errors.ServiceUnavailableError()]
+    failures = [
+        nats.errors.TimeoutError(),
+        nats.js.errors.ServiceUnavailableError(),
+        nats.errors.NoRespondersError(),
+        nats.js.errors.NoStreamResponseError(),  # a stream with no leader yet
+    ]
     calls = 0
 
     async def step() -> str:
@@ -20,8 +26,8 @@ async def test_a_step_is_tried_again_while_jetstream_is_not_answering() -> None:
             raise failures.pop(0)
         return "ready"
 
-    assert await _when_ready("streams", step) == "ready"
-    assert calls == 3
+    assert await when_ready("streams", step) == "ready"
+    assert calls == 5
 
 
 async def test_any_other_error_is_not_retried() -> None:
@@ -33,5 +39,5 @@ async def test_any_other_error_is_not_retried() -> None:
         raise nats.js.errors.BadRequestError()
 
     with pytest.raises(nats.js.errors.BadRequestError):
-        await _when_ready("streams", step)
+        await when_ready("streams", step)
     assert calls == 1
