@@ -16,7 +16,9 @@ frame replaces a pending one in place. One of two deliveries moves frames to the
 - ``QueuedDelivery`` (long-polling clients, and clients that upgraded from polling): a pump
   task hands one frame at a time to python-engineio and waits until its writer took it
   (the engine.io queue is joined; over a websocket uvicorn's ``send`` also waits while the
-  transport is paused), so engine.io's queue never holds more than one of our frames.
+  transport is paused), so engine.io's queue never holds more than one of our frames. The
+  answers to the client's own requests go to engine.io's queue at once, up to
+  ``MAX_UNREAD_ANSWERS`` of them not yet taken by the client.
 """
 
 from __future__ import annotations
@@ -29,9 +31,22 @@ from typing import Any
 from edge.frames import Frame
 from edge.websocket import FrameSink
 
-__all__ = ["DirectDelivery", "Offer", "Outbox", "OutboxKey", "QueuedDelivery"]
+__all__ = [
+    "MAX_UNREAD_ANSWERS",
+    "DirectDelivery",
+    "Offer",
+    "Outbox",
+    "OutboxKey",
+    "QueuedDelivery",
+]
 
 OutboxKey = tuple[str, str]  # (event, room)
+
+# Answers a long-polling client may leave in engine.io's queue before its requests wait. A
+# client polls continuously, so a handful at most are ever there; the answer is not held
+# back at the first one, because the engine.io client stops polling during its upgrade to a
+# websocket until the POST in flight has returned.
+MAX_UNREAD_ANSWERS = 32
 
 
 class Offer(enum.Enum):
@@ -78,6 +93,7 @@ class DirectDelivery:
         self.outbox = Outbox()
         self._sink = sink
         self._on_sent = on_sent
+        self.held = 0  # answers waiting for the transport to drain
         sink.on_writable = self._drain
 
     def offer(self, key: OutboxKey, frame: Frame) -> Offer:
@@ -95,7 +111,12 @@ class DirectDelivery:
         uvicorn reads on only when the last one was taken), so a client that keeps asking
         without reading the answers cannot make the edge buffer them: its requests wait in
         its own socket, and all are answered once it reads again."""
-        await self._sink.wait_writable()
+        if not self._sink.writable:
+            self.held += 1
+            try:
+                await self._sink.wait_writable()
+            finally:
+                self.held -= 1
         if self._sink.write(frame.wire):
             self._on_sent(frame.event, 1)
 
@@ -119,15 +140,33 @@ class QueuedDelivery:
         self._eio = eio  # the engineio.AsyncServer
         self._eio_sid = eio_sid
         self._on_sent = on_sent
+        self.held = 0  # answers waiting for the client to take the earlier ones
         self._task = asyncio.create_task(self._pump(), name=f"pump-{eio_sid}")
 
     def offer(self, key: OutboxKey, frame: Frame) -> Offer:
         return self.outbox.put(key, frame)
 
     async def send(self, frame: Frame) -> None:
-        if self._socket() is not None:
-            await self._eio.send(self._eio_sid, frame.packet)
-            self._on_sent(frame.event, 1)
+        """A reply to the client's own request, never conflated, into engine.io's queue;
+        past ``MAX_UNREAD_ANSWERS`` there, it first waits until the client took them all (or
+        is gone). That wait holds the client's POST and so its next requests: a client that
+        posts requests without polling for the answers cannot make the edge buffer them."""
+        sock = self._socket()
+        if sock is None:
+            return
+        if sock.queue.qsize() >= MAX_UNREAD_ANSWERS:
+            taken = asyncio.ensure_future(sock.queue.join())
+            self.held += 1
+            try:
+                # The pump ends when the client is gone (``close``), the join may not.
+                await asyncio.wait({taken, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self.held -= 1
+                taken.cancel()
+            if self._socket() is None:
+                return
+        await self._eio.send(self._eio_sid, frame.packet)
+        self._on_sent(frame.event, 1)
 
     def _socket(self) -> Any:
         sock = self._eio.sockets.get(self._eio_sid)

@@ -141,6 +141,12 @@ class EdgeMetrics:
             "Payloads waiting in per-client outboxes (at most one per client, event and room)",
             registry=r,
         )
+        self.socket_answers_held = Gauge(
+            "deltastream_edge_socket_answers_held",
+            "Answers to Socket.IO requests waiting for their client to read earlier ones (the "
+            "client's next requests wait behind them)",
+            registry=r,
+        )
         self.nats_connected = Gauge(
             "deltastream_edge_nats_connected", "1 when the edge's NATS connection is up", registry=r
         )

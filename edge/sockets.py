@@ -108,6 +108,9 @@ class SocketHub:
         self._direct = 0  # clients on the direct websocket path
         self._spreads: dict[OutboxKey, fanout.SlicedFanout] = {}
         metrics.socket_pending.set_function(self.pending_total)
+        metrics.socket_answers_held.set_function(
+            lambda: sum(c.delivery.held for c in self.clients.values())
+        )
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)

@@ -18,6 +18,8 @@ import uvloop
 
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
+from edge import app as app_module
+from edge import server as server_module
 from edge.server import serve
 from tests.conftest import feed_last_seq, test_settings, wait_handled, wait_published
 from tests.feeding import market, publish, session
@@ -138,6 +140,21 @@ async def edge_factory(
 @pytest.fixture
 async def edge(edge_factory: EdgeFactory) -> Edge:
     return await edge_factory()
+
+
+@pytest.fixture
+def edge_apps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ASGI app of every edge started after this fixture: the edges run in the test's
+    process, so a test can look at what a hub holds for one client."""
+    apps: list[Any] = []
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        app = app_module.create_app(*args, **kwargs)
+        apps.append(app)
+        return app
+
+    monkeypatch.setattr(server_module, "create_app", create_app)
+    return apps
 
 
 @pytest.fixture

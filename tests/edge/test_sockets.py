@@ -14,9 +14,7 @@ import wsproto
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
-from edge import app as app_module
 from edge import fanout
-from edge import server as server_module
 from edge.sockets import SocketHub
 from edge.websocket import FRAMES_EXTENSION
 from tests.edge.conftest import Edge, EdgeFactory
@@ -211,21 +209,6 @@ MIN_STALLED_SUMMARIES = 100  # published while the client read nothing (~270 on 
 WS_HEADER_MAX_BYTES = 10  # a server's websocket frame header (RFC 6455 §5.2), at most
 
 
-@pytest.fixture
-def edge_apps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The ASGI app of every edge started after this fixture: the edges run in the test's
-    process, so a test can look at what a hub holds for one client."""
-    apps: list[Any] = []
-
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        app = app_module.create_app(*args, **kwargs)
-        apps.append(app)
-        return app
-
-    monkeypatch.setattr(server_module, "create_app", create_app)
-    return apps
-
-
 class _Held:
     """What an edge holds for one websocket client: its transport's write buffer (frames
     written, not yet taken by the kernel) and its outbox (frames waiting to be written)."""
@@ -383,6 +366,7 @@ async def test_a_client_that_sends_requests_without_reading_is_held_back_not_buf
             while held.sink.writable or protocol.transport.is_reading():
                 await asyncio.sleep(STALL_POLL_S)
         answered = await metric(edge, MESSAGES_OUT, '{event="products"}')
+        held_answers = await metric(edge, "deltastream_edge_socket_answers_held")
         buffered_bytes = protocol.transport.get_write_buffer_size()
         queued_packets = eio_queue.qsize()
         # Held, not just slow: the edge's loop went round many times to answer /metrics
@@ -400,6 +384,8 @@ async def test_a_client_that_sends_requests_without_reading_is_held_back_not_buf
         # (and what crossed it: an answer and its acknowledgement) written, and no pile of
         # acknowledgements in python-engineio's queue behind it.
         assert 0 < answered < REQUESTS_UNREAD
+        assert held_answers == 1  # the answer in hand, on the edge's /metrics
+        assert await metric(edge, "deltastream_edge_socket_answers_held") == 0
         assert buffered_bytes <= held.high_water_bytes + 2 * largest, (buffered_bytes, largest)
         assert queued_packets <= 2
     finally:
