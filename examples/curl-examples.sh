@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Every REST route of the deltastream edge, with curl.
 #
-#   DELTASTREAM_URL=http://127.0.0.1:8000 PRODUCT=NIFTY bash examples/curl-examples.sh
+#   DS_URL=http://127.0.0.1:8000 PRODUCT=NIFTY bash examples/curl-examples.sh
 #
-# It registers a fresh user (or logs in as DELTASTREAM_USER / DELTASTREAM_PASSWORD), then
+# It registers a fresh user (or logs in as DS_USER / DS_PASSWORD), then
 # sends the token on every data call, so it works whether or not the edge requires auth
 # (DELTASTREAM_AUTH_REQUIRED). Long answers are pretty-printed and cut to a few lines.
 set -euo pipefail
 
-URL="${DELTASTREAM_URL:-http://127.0.0.1:8000}"
+URL="${DS_URL:-http://127.0.0.1:8000}"
 URL="${URL%/}"
 PRODUCT="${PRODUCT:-NIFTY}"
 PYTHON="${PYTHON:-python3}"
-USERNAME_="${DELTASTREAM_USER:-demo_${RANDOM}${RANDOM}}"
-PASSWORD_="${DELTASTREAM_PASSWORD:-Violet-Harbour-${RANDOM}x}"
+USERNAME_="${DS_USER:-demo_${RANDOM}${RANDOM}}"
+PASSWORD_="${DS_PASSWORD:-Violet-Harbour-${RANDOM}x}"
 
 # Pretty-print JSON from stdin: number arrays on one line (the first 8 values), at most $1
 # lines in all (no `head`: with pipefail a closed pipe would fail the script).

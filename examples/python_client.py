@@ -138,11 +138,11 @@ async def run(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--url", default=os.environ.get("DELTASTREAM_URL", DEFAULT_URL))
-    p.add_argument("--product", default=os.environ.get("DELTASTREAM_PRODUCT", "NIFTY"))
+    p.add_argument("--url", default=os.environ.get("DS_URL", DEFAULT_URL))
+    p.add_argument("--product", default=os.environ.get("DS_PRODUCT", "NIFTY"))
     p.add_argument("--expiry", default=None, help="YYYY-MM-DD (default: every expiry)")
     p.add_argument("--count", type=int, default=5, help="exit 0 after this many summaries")
-    p.add_argument("--token", default=os.environ.get("DELTASTREAM_TOKEN"), help="JWT")
+    p.add_argument("--token", default=os.environ.get("DS_TOKEN"), help="JWT")
     p.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait per summary"
     )

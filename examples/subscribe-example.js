@@ -2,8 +2,8 @@
 // Subscribe to one product's live analytics over Socket.IO (npm `socket.io-client`).
 //
 //   node examples/subscribe-example.js [URL] [PRODUCT] [COUNT]
-//   DELTASTREAM_URL=http://127.0.0.1:8000 DELTASTREAM_PRODUCT=NIFTY DELTASTREAM_COUNT=5 \
-//     DELTASTREAM_TOKEN=<JWT, when the edge requires auth> node examples/subscribe-example.js
+//   DS_URL=http://127.0.0.1:8000 DS_PRODUCT=NIFTY DS_COUNT=5 \
+//     DS_TOKEN=<JWT, when the edge requires auth> node examples/subscribe-example.js
 //
 // Prints the snapshot the edge sends on subscribe (underlying, then the latest summary of
 // every expiry), then COUNT live `chain_summary` events, and exits 0. Exits 1 on a refused
@@ -17,11 +17,11 @@
 const { io } = require("socket.io-client");
 
 const [argUrl, argProduct, argCount] = process.argv.slice(2);
-const url = argUrl || process.env.DELTASTREAM_URL || "http://127.0.0.1:8000";
-const product = (argProduct || process.env.DELTASTREAM_PRODUCT || "NIFTY").toUpperCase();
-const count = Number(argCount || process.env.DELTASTREAM_COUNT || 5);
-const token = process.env.DELTASTREAM_TOKEN;
-const timeoutMs = Number(process.env.DELTASTREAM_TIMEOUT_S || 60) * 1000;
+const url = argUrl || process.env.DS_URL || "http://127.0.0.1:8000";
+const product = (argProduct || process.env.DS_PRODUCT || "NIFTY").toUpperCase();
+const count = Number(argCount || process.env.DS_COUNT || 5);
+const token = process.env.DS_TOKEN;
+const timeoutMs = Number(process.env.DS_TIMEOUT_S || 60) * 1000;
 
 const pct = (x) => (typeof x === "number" ? (100 * x).toFixed(2) + "%" : "-");
 const fixed = (x, d = 2) => (typeof x === "number" ? x.toFixed(d) : "-");

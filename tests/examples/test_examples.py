@@ -122,7 +122,7 @@ async def test_curl_examples_call_every_route(
     live = await edge_factory(auth_required=auth_required)
     await live.feed(steps=FEED_STEPS)
     code, out, err = await _run(
-        "bash", str(EXAMPLES / "curl-examples.sh"), env={"DELTASTREAM_URL": live.url}
+        "bash", str(EXAMPLES / "curl-examples.sh"), env={"DS_URL": live.url}
     )
     assert code == 0, err + out
     async with live.client() as c:
@@ -360,3 +360,31 @@ async def test_nats_examples_say_when_the_cli_is_missing() -> None:
         "bash", str(EXAMPLES / "nats-examples.sh"), env={"PATH": "/usr/bin:/bin"}
     )
     assert code == 1 and "nats CLI is not installed" in err
+
+
+_NAMED_SETTING = re.compile(r"\bDELTASTREAM_[A-Z0-9_]*[A-Z0-9]\b")
+_DOCUMENTS = ("README.md", "subjects.md", "DESIGN.md", "docker-compose.yml")
+
+
+def test_every_deltastream_variable_the_examples_and_documents_name_is_a_setting() -> None:
+    # Every ``deltastream`` command refuses a DELTASTREAM_* variable it does not know, so a
+    # client variable under that prefix, exported as an example shows, would stop them all.
+    from actors.settings import ENV_PREFIX, Settings
+
+    root = EXAMPLES.parent
+    files = [root / name for name in _DOCUMENTS]
+    files += [p for p in sorted(EXAMPLES.rglob("*")) if p.is_file()]
+    files += sorted((root / "k8s").glob("*.yaml")) + sorted((root / "config").glob("*"))
+    named = {
+        (m.group(0), path.relative_to(root).as_posix())
+        for path in files
+        if path.is_file()
+        for m in _NAMED_SETTING.finditer(path.read_text(errors="replace"))
+    }
+    assert named, "the scan found no DELTASTREAM_* name at all"
+    unknown = sorted(
+        (name, where)
+        for name, where in named
+        if name.removeprefix(ENV_PREFIX).lower() not in Settings.__struct_fields__
+    )
+    assert unknown == []
