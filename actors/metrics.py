@@ -63,7 +63,7 @@ RECOMPUTE_SECONDS = Histogram(
 def recompute_histogram() -> dict[str, Any]:
     """``RECOMPUTE_SECONDS`` as plain data for the host's health reply, so an edge can show
     every host's recompute time on its own ``/metrics``: cumulative bucket counts by upper
-    bound in seconds, as Prometheus writes it (``"0.0005"`` … ``"+Inf"``), the count and the
+    bound in seconds, as Prometheus writes it (``"5e-05"`` … ``"+Inf"``), the count and the
     sum."""
     buckets: list[tuple[str, float]] = []
     count = 0.0

@@ -1,7 +1,9 @@
 """Settings, read once at start-up from ``DELTASTREAM_*`` environment variables.
 
 Each key is cast to its declared type; an unknown ``DELTASTREAM_`` key or a bad value is a
-``ConfigError`` naming the key. Nothing else in deltastream reads ``os.environ``.
+``ConfigError`` naming the key. Nothing else in deltastream reads ``os.environ``, except
+``edge/up.py`` (``XDG_DATA_HOME``, for ``deltastream up``'s default data directory) and
+``actors/host_processes.py``, which passes the environment on to its child hosts.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="deltastream", description="Real-time option analytics")
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="embedded nats-server + actor host + synthetic feed")
+    up = sub.add_parser("up", help="embedded nats-server + actor host + edge + synthetic feed")
     up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
     up.add_argument("--nats-port", type=int, default=4222)
     up.add_argument("--port", type=int, default=None, help="HTTP port of the edge (8000)")
@@ -133,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--nats", default=None)
     rec.add_argument("--follow", action="store_true", help="keep recording until Ctrl-C")
 
-    logs = sub.add_parser("logs", help="print recent log events of every process, and follow")
+    logs = sub.add_parser("logs", help="print recent log events of every process (-f: and follow)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     logs.add_argument("--service", type=_service_name, default=None, help="actors, edge, feed…")
     logs.add_argument("--level", choices=LEVELS, default="debug", help="minimum level")
