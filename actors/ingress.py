@@ -332,6 +332,7 @@ class Ingress:
                 reason=reason,
                 detail=detail,
                 stream_seq=seq,
+                max_payload=self.nc.max_payload,
             )
         except nats.errors.Error as exc:
             # Could not store the dead letter: keep the message for redelivery instead.
@@ -367,6 +368,7 @@ class Ingress:
                     reason="max_deliveries",
                     detail=detail,
                     stream_seq=advisory.stream_seq,
+                    max_payload=self.nc.max_payload,
                 )
                 break
             except nats.errors.Error as exc:

@@ -295,6 +295,7 @@ class ArchiveWriter:
             detail=exc.detail,
             stream_seq=msg.metadata.sequence.stream,
             stream=subjects.ANALYTICS_STREAM,
+            max_payload=self.nc.max_payload,
         )
 
 

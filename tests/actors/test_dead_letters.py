@@ -168,3 +168,54 @@ async def _refetch(js: nats.js.JetStreamContext, seq: int) -> list[nats.aio.msg.
     )
     sub = await js.pull_subscribe_bind(consumer=info.name, stream=subjects.FEED_STREAM)
     return await sub.fetch(1, timeout=5)
+
+
+async def test_what_nats_cannot_carry_back_is_cut_to_fit_and_the_host_keeps_serving(
+    nats_server: NatsServer, strict_host: ActorHost
+) -> None:
+    # A body as large as NATS allows, plus the dead letter's headers, is more than the server
+    # takes in one publish; a subject of ~4 KiB, mirrored under deltastream.dlq. with a reply
+    # inbox, is more than its control line. Either made nats-server close the host's
+    # connection (the host then served nothing, and again after every restart).
+    m = market(("NIFTY",), weekly=0, monthly=1)
+    await publish(nats_server.url, session(m, steps=1))
+    nc = await nats.connect(nats_server.url)
+    try:
+        huge = b"x" * (nc.max_payload - 64)
+        long_subject = subjects.feed_underlying("A" * 4000)
+        js = nc.jetstream()
+        seqs = [(await js.publish(UNDERLYING, huge)).seq]
+        seqs.append((await js.publish(long_subject, b"{}")).seq)
+    finally:
+        await nc.close()
+    await wait_handled(strict_host, seqs[-1])
+
+    letters = {
+        int(h["Deltastream-Stream-Seq"]): (s, h, d)
+        for s, h, d in await _dead_letters(nats_server.url, 2)
+    }
+    subject, headers, data = letters[seqs[0]]
+    assert headers["Deltastream-Reason"] == "oversized_payload"
+    assert headers["Deltastream-Truncated"] == str(len(huge))
+    assert 0 < len(data) < len(huge) and huge.startswith(data)
+    subject, headers, data = letters[seqs[1]]
+    assert subject == "deltastream.dlq.invalid"
+    assert headers["Deltastream-Reason"] == "subject_mismatch"
+    assert long_subject.startswith(headers["Deltastream-Subject"])
+    assert data == b"{}"
+    assert strict_host.nc is not None and strict_host.nc.is_connected
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        got = asyncio.get_running_loop().create_future()
+
+        async def on_summary(msg: nats.aio.msg.Msg) -> None:
+            if msgspec.json.decode(msg.data)["stream_seq"] > seqs[-1] and not got.done():
+                got.set_result(True)
+
+        await nc.subscribe(subjects.analytics_summary("NIFTY", EXPIRY), cb=on_summary)
+        await nc.flush()
+        await nc.jetstream().publish(QUOTES, _quotes(GOOD_ROW))
+        assert await asyncio.wait_for(got, 10)
+    finally:
+        await nc.close()
