@@ -29,6 +29,7 @@ from actors.supervisor import Supervisor
 
 __all__ = [
     "MAX_OHLC_BARS",
+    "MAX_REQUEST_BYTES",
     "ChainRequest",
     "OhlcRequest",
     "ProductRequest",
@@ -38,20 +39,26 @@ __all__ = [
 ]
 
 MAX_OHLC_BARS = 500
+# Requests are a few short fields: anything larger is refused before it is decoded, and no
+# answer repeats more than a short name (an error that echoed a 1 MiB field would not fit in
+# one NATS message, and nats-server would close the host's connection).
+MAX_REQUEST_BYTES = 4096
+DESCRIPTION_MAX_CHARS = 500
+_Name = Annotated[str, Meta(max_length=64)]
 
 
 class ProductRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
+    product: _Name
 
 
 class ChainRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
-    expiry: str | None = None
+    product: _Name
+    expiry: _Name | None = None
 
 
 class OhlcRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: str
-    interval: str = "1m"
+    product: _Name
+    interval: _Name = "1m"
     limit: Annotated[int, Meta(ge=1, le=MAX_OHLC_BARS)] = 100
 
 
@@ -59,6 +66,7 @@ class ServiceError(Exception):
     """Answered as a micro error: ``code`` (4xx/5xx) and ``description`` (the reason)."""
 
     def __init__(self, code: int, description: str) -> None:
+        description = " ".join(description.split())[:DESCRIPTION_MAX_CHARS]
         super().__init__(description)
         self.code = code
         self.description = description
@@ -181,6 +189,8 @@ class SnapshotEndpoints:
 
 
 def decode_request(data: bytes, kind: type[Any]) -> Any:
+    if len(data) > MAX_REQUEST_BYTES:
+        raise ServiceError(413, f"request of {len(data)} bytes exceeds {MAX_REQUEST_BYTES}")
     try:
         return msgspec.json.decode(data or b"{}", type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
