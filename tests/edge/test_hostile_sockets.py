@@ -144,6 +144,46 @@ async def test_malformed_packets_leave_the_connection_and_the_server_up(
         assert (await c.get("/health/live")).status_code == 200
 
 
+async def test_events_named_like_socket_io_s_own_are_refused_not_run(
+    fed_edge: Edge, bystander: Recorder
+) -> None:
+    # python-socketio dispatches a client's event by name: "connect" sent as an event ran the
+    # edge's connect handler with the client's arguments (a traceback, or a second client
+    # record with a counter never decremented), "disconnect" dropped the client's rooms.
+    steps = Market(fed_edge)
+    clients = await _metric(fed_edge, "deltastream_edge_socket_clients")
+    direct = await _metric(fed_edge, "deltastream_edge_socket_clients_direct")
+    raw = RawEngineIO(fed_edge.port)
+    await raw.connect()
+    try:
+
+        async def call(ack_id: int, event: str, data: Any) -> Any:
+            await raw.send_text(f"42{ack_id}" + json.dumps([event, data]))
+            return await _answered(raw, ack_id)
+
+        assert (await call(0, "subscribe", {"room": "general"}))["ok"] is True
+        hostile = [
+            ("connect", {}),
+            ("connect", [1]),
+            ("connect", "str"),
+            ("connect", {"asgi.scope": {"type": "websocket", "extensions": {}}}),
+            ("disconnect", {}),
+            ("disconnecting", None),
+            ("connect_error", {}),
+        ]
+        for i, (event, data) in enumerate(hostile, start=1):
+            ack = await call(i, event, data)
+            assert (ack["error"], ack["event"]) == ("unknown_event", event), ack
+        # Still the same one client, still subscribed: a request is answered as before.
+        again = await call(len(hostile) + 1, "subscribe", {"room": "general"})
+        assert again["ok"] is True, again
+        assert await _metric(fed_edge, "deltastream_edge_socket_clients") == clients + 1
+        assert await _metric(fed_edge, "deltastream_edge_socket_clients_direct") == direct + 1
+    finally:
+        await raw.close()
+    await _still_live(fed_edge, steps, bystander)
+
+
 async def test_an_oversized_event_gets_an_error_a_packet_above_64_kib_closes_its_connection(
     fed_edge: Edge, bystander: Recorder
 ) -> None:
