@@ -8,6 +8,8 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -44,11 +46,37 @@ def _tail_limit(text: str) -> int:
     return value
 
 
-def _host_count(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if not 1 <= value <= MAX_PARTITIONS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_PARTITIONS}")
-    return value
+def _whole(lo: int, hi: int) -> Callable[[str], int]:
+    """A whole number lo..hi (a port, a count), refused in one line otherwise."""
+
+    def check(text: str) -> int:
+        value = int(text) if text.strip().isdigit() else lo - 1
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {lo}..{hi}")
+        return value
+
+    return check
+
+
+def _finite(*, zero: bool) -> Callable[[str], float]:
+    """A finite number above zero (or from zero, with ``zero``): a rate or a speed."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            bound = "0 or more" if zero else "above 0"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number {bound}")
+        return value
+
+    return check
+
+
+_host_count = _whole(1, MAX_PARTITIONS)
+_port = _whole(0, 65535)  # 0: the system picks a free port
+_rate = _finite(zero=False)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,9 +86,9 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="embedded nats-server + actor host + edge + synthetic feed")
     up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
-    up.add_argument("--nats-port", type=int, default=4222)
-    up.add_argument("--port", type=int, default=None, help="HTTP port of the edge (8000)")
-    up.add_argument("--rate", type=float, default=4.0, help="synthetic market steps per second")
+    up.add_argument("--nats-port", type=_whole(1, 65535), default=4222)
+    up.add_argument("--port", type=_port, default=None, help="HTTP port of the edge (8000)")
+    up.add_argument("--rate", type=_rate, default=4.0, help="synthetic market steps per second")
     up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
     up.add_argument(
         "--hosts",
@@ -79,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     actors.add_argument("--nats", default=None, help="NATS URL(s), comma-separated for a cluster")
     actors.add_argument(
         "--partitions",
-        type=int,
+        type=_host_count,
         default=None,
         help="FEED partitions shared by all hosts (DELTASTREAM_PARTITIONS, default 1)",
     )
@@ -96,13 +124,13 @@ def parser() -> argparse.ArgumentParser:
     archive = sub.add_parser("archive", help="run the MongoDB archive writer (ANALYTICS → MongoDB)")
     archive.add_argument("--nats", default=None, help="NATS URL")
     archive.add_argument(
-        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+        "--metrics-port", type=_port, default=None, help="serve Prometheus metrics on this port"
     )
 
     edge = sub.add_parser("edge", help="run an edge: REST, Socket.IO and the dashboard")
     edge.add_argument("--nats", default=None, help="NATS URL")
     edge.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
-    edge.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    edge.add_argument("--port", type=_port, default=None, help="listen port (default 8000)")
     edge.add_argument(
         "--reuse-port",
         action="store_true",
@@ -114,16 +142,20 @@ def parser() -> argparse.ArgumentParser:
     feed_sub = feed.add_subparsers(dest="feed_command", required=True)
     syn = feed_sub.add_parser("synthetic", help="seeded synthetic market")
     syn.add_argument("--nats", default=None)
-    syn.add_argument("--rate", type=float, default=4.0, help="market steps per second")
-    syn.add_argument("--rows", type=int, default=20, help="strikes changed per chain per step")
+    syn.add_argument("--rate", type=_rate, default=4.0, help="market steps per second")
+    syn.add_argument(
+        "--rows", type=_whole(1, 100_000), default=20, help="strikes changed per chain per step"
+    )
     syn.add_argument("--seed", type=int, default=7)
-    syn.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    syn.add_argument(
+        "--steps", type=_whole(1, 10**12), default=None, help="stop after this many steps"
+    )
     rep = feed_sub.add_parser("replay", help="republish a recording")
     rep.add_argument("file", type=Path)
     rep.add_argument("--nats", default=None)
     rep.add_argument(
         "--speed",
-        type=float,
+        type=_finite(zero=True),
         default=1.0,
         help="1 = recorded pace, 10 = ten times faster, 0 = as fast as possible",
     )

@@ -25,3 +25,32 @@ def test_a_bad_archive_setting_names_the_key(
     monkeypatch.setenv("DELTASTREAM_ARCHIVE_CHAIN_INTERVAL_S", "0")
     assert main(["archive"]) == 2
     assert "DELTASTREAM_ARCHIVE_CHAIN_INTERVAL_S" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["feed", "synthetic", "--rate", "0"], "'0' is not a finite number above 0"),
+        (["feed", "synthetic", "--rate", "-1"], "'-1' is not a finite number above 0"),
+        (["feed", "synthetic", "--rate", "nan"], "'nan' is not a finite number above 0"),
+        (["feed", "synthetic", "--rate", "inf"], "'inf' is not a finite number above 0"),
+        (["feed", "synthetic", "--rows", "0"], "'0' is not a whole number 1..100000"),
+        (["feed", "synthetic", "--steps", "-3"], "'-3' is not a whole number"),
+        (["feed", "replay", "f.jsonl", "--speed", "nan"], "'nan' is not a finite number 0 or"),
+        (["feed", "replay", "f.jsonl", "--speed", "-1"], "'-1' is not a finite number 0 or"),
+        (["up", "--port", "99999"], "'99999' is not a whole number 0..65535"),
+        (["up", "--nats-port", "0"], "'0' is not a whole number 1..65535"),
+        (["up", "--rate", "0"], "'0' is not a finite number above 0"),
+        (["edge", "--port", "-1"], "'-1' is not a whole number 0..65535"),
+        (["archive", "--metrics-port", "70000"], "'70000' is not a whole number 0..65535"),
+        (["actors", "--partitions", "0"], "'0' is not a whole number 1.."),
+    ],
+)
+def test_a_bad_number_is_one_line_and_exit_code_2_before_anything_starts(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
