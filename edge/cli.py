@@ -34,6 +34,7 @@ import structlog
 from actors.archive.writer import ArchiveWriter
 from actors.child_process import die_with_parent
 from actors.errors import ConfigError
+from actors.feeds.connect import NatsUnreachable
 from actors.feeds.recording import RecordResult, record, replay
 from actors.feeds.synthetic import run_synthetic
 from actors.heap import freeze_startup_heap
@@ -226,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except TailError as exc:
         print(f"deltastream logs: {exc}", file=sys.stderr)
+        return 1
+    except NatsUnreachable as exc:
+        print(f"deltastream: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
         print(f"deltastream: {exc}", file=sys.stderr)

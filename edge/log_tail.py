@@ -16,18 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import nats
-import nats.errors
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from actors import subjects
+from actors.feeds.connect import NatsUnreachable, connect
 from actors.log_events import level_rank
 from edge.errors import EdgeError
 from edge.log_history import recent_logs
 
-__all__ = ["CONNECT_TIMEOUT_S", "TailError", "format_event", "tail_logs"]
+__all__ = ["TailError", "format_event", "tail_logs"]
 
-CONNECT_TIMEOUT_S = 5.0
 _SHOWN_FIRST = ("timestamp", "level", "service", "host", "event", "exception")
 _HIDDEN = frozenset({*_SHOWN_FIRST, "pid", "logger"})
 
@@ -73,22 +71,9 @@ async def tail_logs(
     """Print up to ``limit`` recent events, then (``follow``) new ones until ``stop``.
     Returns how many were printed; raises ``TailError`` when NATS or LOGS is missing."""
     try:
-        # One attempt first, so a wrong URL is said at once; the connection that follows
-        # then keeps reconnecting for as long as the tail runs.
-        probe = await nats.connect(
-            nats_url,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,  # nats-py also retries the first connect up to this
-            reconnect_time_wait=0.2,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            error_cb=_quiet,  # the one-line TailError says it; no traceback
-        )
-        await probe.close()
-        nc = await nats.connect(
-            nats_url, name="deltastream-logs-tail", max_reconnect_attempts=-1, error_cb=_quiet
-        )
-    except (TimeoutError, OSError, nats.errors.Error) as exc:
-        raise TailError(f"cannot reach NATS at {nats_url}") from exc
+        nc = await connect(nats_url, name="deltastream-logs-tail", error_cb=_quiet)
+    except NatsUnreachable as exc:
+        raise TailError(str(exc)) from exc
     printed = 0
     try:
         js = nc.jetstream()

@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
-import nats
-import nats.errors
 import structlog
+from nats.aio.client import DEFAULT_MAX_RECONNECT_ATTEMPTS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors import subjects
+from actors.feeds.connect import connect
 from actors.feeds.sink import FeedSink
-from actors.settings import nats_servers
 from actors.streams import feed_layout_of
 
 __all__ = ["RecordResult", "RecordedMessage", "SequenceGaps", "read_recording", "record", "replay"]
@@ -107,7 +106,9 @@ async def record(
 ) -> RecordResult:
     """Write FEED (from its first message) to ``path``; with ``follow``, keep going until
     ``stop`` is set. Returns what was written and the FEED sequences it could not be."""
-    nc = await nats.connect(nats_servers(nats_url), name="deltastream-recorder")
+    nc = await connect(
+        nats_url, name="deltastream-recorder", max_reconnect_attempts=DEFAULT_MAX_RECONNECT_ATTEMPTS
+    )
     js = nc.jetstream()
     encoder = msgspec.json.Encoder()
     stop = stop or asyncio.Event()
@@ -169,9 +170,7 @@ async def replay(
     0 = as fast as JetStream acks. Returns the number of messages FEED acknowledged."""
     if speed < 0:
         raise ValueError("speed must be ≥ 0")
-    nc = await nats.connect(
-        nats_servers(nats_url), name="deltastream-replay", max_reconnect_attempts=-1
-    )
+    nc = await connect(nats_url, name="deltastream-replay")
     sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     sent = 0

@@ -6,13 +6,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-import nats
 import structlog
 
+from actors.feeds.connect import connect
 from actors.feeds.market import SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.products import ProductSpec
-from actors.settings import nats_servers
 
 __all__ = ["run_synthetic"]
 
@@ -32,12 +31,7 @@ async def run_synthetic(
     """Publish an opening snapshot of every chain, then ``steps_per_s`` market steps a
     second (each: one tick per product and one quotes batch per chain) until ``stop`` is
     set or ``steps`` have run. Returns the number of messages published."""
-    nc = await nats.connect(
-        nats_servers(nats_url),
-        name="deltastream-feed",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-    )
+    nc = await connect(nats_url, name="deltastream-feed", reconnect_time_wait=0.5)
     sink = FeedSink(nc)
     stop = stop or asyncio.Event()
     market = SyntheticMarket(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,30 @@ def test_a_bad_number_is_one_line_and_exit_code_2_before_anything_starts(
     err = capsys.readouterr().err
     assert exited.value.code == 2
     assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["feed", "synthetic", "--nats", "nats://127.0.0.1:1"],
+        ["feed", "synthetic", "--nats", "notaurl"],
+        ["record", "{tmp}/out.jsonl", "--nats", "nats://127.0.0.1:1"],
+        ["feed", "replay", "{tmp}/in.jsonl", "--nats", "nats://127.0.0.1:1"],
+    ],
+)
+def test_an_unreachable_nats_is_one_line_and_exit_code_1(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before, these retried the first connection forever (a traceback every 2 s) and did
+    # not stop on Ctrl-C.
+    for key in [k for k in os.environ if k.startswith("DELTASTREAM_")]:
+        monkeypatch.delenv(key)
+    (tmp_path / "in.jsonl").write_text("")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"deltastream: cannot reach NATS at {argv[argv.index('--nats') + 1]}" in err, err
+    assert "Traceback" not in err
