@@ -45,17 +45,26 @@ def _value(value: Any) -> str:
 
 
 def format_event(event: dict[str, Any]) -> str:
+    """One event as a readable line (an exception's traceback indented below it). Control
+    characters are shown escaped: anything may publish to LOGS, and an escape sequence
+    printed raw would act on the reader's terminal."""
     level = str(event.get("level", "?")).upper()
     who = str(event.get("service", "?"))
     if event.get("host"):
         who += f"@{event['host']}"
     facts = " ".join(f"{k}={_value(v)}" for k, v in event.items() if k not in _HIDDEN)
     line = f"{event.get('timestamp', '-')} {level:<8} {who} {event.get('event', '')}"
-    line = f"{line} {facts}" if facts else line
+    line = _printable(f"{line} {facts}" if facts else line)
     exception = event.get("exception")
     if isinstance(exception, str) and exception:
-        line += "\n" + "\n".join("    " + part for part in exception.splitlines())
+        line += "\n" + "\n".join("    " + _printable(part) for part in exception.splitlines())
     return line
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 async def tail_logs(

@@ -141,3 +141,21 @@ def test_a_line_shows_the_facts_and_quotes_values_with_spaces() -> None:
     assert line == (
         'T WARNING  actors@h feed_rejected reason=crossed_quote detail="bid above ask" stream_seq=7'
     )
+
+
+def test_control_characters_are_shown_escaped_never_sent_to_the_terminal() -> None:
+    # Anything may publish to LOGS: an ANSI sequence or a bell printed raw would act on the
+    # reader's terminal.
+    line = format_event(
+        {"timestamp": "T", "level": "info", "service": "evil", "event": "\x1b[31mRED\x1b[0m\x07",
+         "note": "tab\there", "exception": "Traceback\n  line \x1b]0;title\x07"}
+    )  # fmt: skip
+    assert "\x1b" not in line and "\x07" not in line and "\t" not in line
+    assert line.splitlines() == [
+        'T INFO     evil \\x1b[31mRED\\x1b[0m\\x07 note="tab\\there"',
+        "    Traceback",
+        "      line \\x1b]0;title\\x07",
+    ]
+    assert format_event({"timestamp": "T", "level": "info", "service": "s", "event": "é ✓"}) == (
+        "T INFO     s é ✓"
+    )
