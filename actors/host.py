@@ -63,6 +63,7 @@ class ActorHost:
         self.chain_actor = chain_actor
         self.products = products
         self.name = name
+        self._closing = False  # stop() has begun: a closed connection is expected
         self.host_id = settings.host_id or default_host_id()
         self.nc: Any = None
         self.store: SnapshotStore | None = None
@@ -96,6 +97,7 @@ class ActorHost:
                 self.health,
                 host=self.settings.actors_http_host,
                 port=self.settings.actors_http_port,
+                alive=self.dead_reason,
             )
             await self.monitoring.start()
         self.nc = await nats.connect(
@@ -106,6 +108,7 @@ class ActorHost:
             error_cb=_log_error,
             disconnected_cb=_log_disconnected,
             reconnected_cb=_log_reconnected,
+            closed_cb=self._on_closed,
         )
         js = self.nc.jetstream()
         await when_ready("streams", lambda: ensure_streams(js, self.settings))
@@ -255,7 +258,20 @@ class ActorHost:
         keys = ("sent", "received", "malformed")
         return {"product_notes": {k: sum(p["product_notes"][k] for p in parts) for k in keys}}
 
+    def dead_reason(self) -> str | None:
+        """Why this host cannot recover by itself (for the liveness probe), or None."""
+        if self.nc is not None and self.nc.is_closed and not self._closing:
+            return "the NATS connection is closed for good (a server protocol error)"
+        return None
+
+    async def _on_closed(self) -> None:
+        # nats-py reconnects after any network trouble; it closes for good only on a protocol
+        # error from the server. Nothing here works after that: say so, and fail liveness.
+        if not self._closing:
+            log.critical("nats_connection_closed", hint="restart this actor host")
+
     async def stop(self) -> None:
+        self._closing = True
         if self.leases is not None:
             if self.nc is not None and self.nc.is_connected:
                 await self.leases.stop()

@@ -6,7 +6,8 @@
     GET /health        200 when the supervisor has not escalated and NATS is connected,
                        else 503; the body is ``ActorHost.health()`` (the same as
                        ``deltastream.svc.health``)
-    GET /health/live   200 while the process answers
+    GET /health/live   200 while the process answers and its NATS connection is not
+                       closed for good (503 then: only a restart brings it back)
 
 It listens on ``actors_http_host``:``actors_http_port`` (port 0 here lets the OS pick; the
 host starts it only when the setting is not 0). Signals stay with the caller.
@@ -40,7 +41,11 @@ def _json(body: Any, status_code: int = 200) -> Response:
     return Response(_encoder.encode(body), status_code=status_code, media_type="application/json")
 
 
-def monitoring_app(health: Callable[[], dict[str, Any]]) -> Starlette:
+def monitoring_app(
+    health: Callable[[], dict[str, Any]], alive: Callable[[], str | None] = lambda: None
+) -> Starlette:
+    """``alive`` returns why the process can no longer recover by itself, or None."""
+
     async def metrics(request: Request) -> Response:
         ACTOR_HOST_HEALTHY.set(1 if health().get("healthy") else 0)
         body = generate_latest(REGISTRY) + generate_latest(LOG_REGISTRY)
@@ -51,6 +56,9 @@ def monitoring_app(health: Callable[[], dict[str, Any]]) -> Starlette:
         return _json(state, status_code=200 if state.get("healthy") else 503)
 
     async def live(request: Request) -> Response:
+        dead = alive()
+        if dead is not None:
+            return _json({"status": "dead", "detail": dead}, status_code=503)
         return _json({"status": "ok"})
 
     return Starlette(
@@ -77,10 +85,18 @@ class _Server(uvicorn.Server):
 
 
 class MonitoringServer:
-    def __init__(self, health: Callable[[], dict[str, Any]], *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        health: Callable[[], dict[str, Any]],
+        *,
+        host: str,
+        port: int,
+        alive: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.host = host
         self.port = port
         self._health = health
+        self._alive = alive
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
@@ -102,7 +118,7 @@ class MonitoringServer:
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            monitoring_app(self._health),
+            monitoring_app(self._health, self._alive),
             lifespan="off",
             log_config=None,
             access_log=False,

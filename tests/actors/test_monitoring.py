@@ -18,6 +18,8 @@ from actors.products import DEFAULT_PRODUCTS
 from tests.conftest import WAIT_S, feed_last_seq, test_settings, wait_handled
 from tests.feeding import market, publish, session
 
+CLOSED_POLL_S = 0.01
+
 
 @pytest.fixture
 async def monitored(actor_host: ActorHost) -> AsyncIterator[tuple[ActorHost, str]]:
@@ -44,6 +46,36 @@ async def test_metrics_count_what_the_host_applied(
     assert re.search(r"^deltastream_chains_live [1-9]", text, re.M)
     assert re.search(r"^deltastream_actor_host_healthy 1\.0$", text, re.M)
     assert "deltastream_log_events_dropped_total" in text
+
+
+async def test_liveness_fails_once_the_nats_connection_is_closed_for_good(
+    actor_host: ActorHost,
+) -> None:
+    # nats-py reconnects after network trouble but closes for good on a server protocol
+    # error; the host then serves nothing, and only a restart helps: liveness says so.
+    server = MonitoringServer(
+        actor_host.health, host="127.0.0.1", port=0, alive=actor_host.dead_reason
+    )
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=WAIT_S) as c:
+            before = await c.get("/health/live")
+            nc = actor_host.nc
+            assert nc is not None
+            # Headers and body together above max_payload: nats-py checks only the body, the
+            # server refuses the publish and closes the connection.
+            big = b"x" * (nc.max_payload - 8)
+            await nc.publish("probe.violation", big, headers={"H": "y" * 64})
+            # Only the client's state shows it: looked at, with a ceiling.
+            async with asyncio.timeout(WAIT_S):
+                while not nc.is_closed:
+                    await asyncio.sleep(CLOSED_POLL_S)
+            after = await c.get("/health/live")
+    finally:
+        await server.stop()
+    assert before.status_code == 200 and before.json() == {"status": "ok"}
+    assert after.status_code == 503 and after.json()["status"] == "dead"
+    assert "closed for good" in after.json()["detail"]
 
 
 async def test_health_is_200_when_healthy_and_503_when_escalated(
