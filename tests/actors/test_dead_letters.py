@@ -123,20 +123,25 @@ async def test_each_bad_input_is_dead_lettered_with_its_reason_and_payload(
     assert sum(stats["rejected"].values()) == len(BAD)
 
     # the actors kept serving: a good update after all that is applied and published
-    nc = await nats.connect(nats_server.url)
+    assert (await _serves_after(nats_server.url, seqs[-1]))["product"] == "NIFTY"
+
+
+async def _serves_after(url: str, seq: int) -> dict[str, object]:
+    """The summary of a good update published now (one past FEED sequence ``seq``)."""
+    nc = await nats.connect(url)
     try:
         got = asyncio.get_running_loop().create_future()
 
         async def on_summary(msg: nats.aio.msg.Msg) -> None:
             body = msgspec.json.decode(msg.data)
-            if body["stream_seq"] > seqs[-1] and not got.done():
+            if body["stream_seq"] > seq and not got.done():
                 got.set_result(body)
 
         await nc.subscribe(subjects.analytics_summary("NIFTY", EXPIRY), cb=on_summary)
         await nc.flush()
         await nc.jetstream().publish(QUOTES, _quotes(GOOD_ROW))
-        summary = await asyncio.wait_for(got, 10)
-        assert summary["product"] == "NIFTY"
+        summary: dict[str, object] = await asyncio.wait_for(got, 10)
+        return summary
     finally:
         await nc.close()
 
@@ -205,17 +210,4 @@ async def test_what_nats_cannot_carry_back_is_cut_to_fit_and_the_host_keeps_serv
     assert data == b"{}"
     assert strict_host.nc is not None and strict_host.nc.is_connected
 
-    nc = await nats.connect(nats_server.url)
-    try:
-        got = asyncio.get_running_loop().create_future()
-
-        async def on_summary(msg: nats.aio.msg.Msg) -> None:
-            if msgspec.json.decode(msg.data)["stream_seq"] > seqs[-1] and not got.done():
-                got.set_result(True)
-
-        await nc.subscribe(subjects.analytics_summary("NIFTY", EXPIRY), cb=on_summary)
-        await nc.flush()
-        await nc.jetstream().publish(QUOTES, _quotes(GOOD_ROW))
-        assert await asyncio.wait_for(got, 10)
-    finally:
-        await nc.close()
+    assert (await _serves_after(nats_server.url, seqs[-1]))["product"] == "NIFTY"
