@@ -76,6 +76,13 @@ def _finite(*, zero: bool) -> Callable[[str], float]:
 
 _host_count = _whole(1, MAX_PARTITIONS)
 _port = _whole(0, 65535)  # 0: the system picks a free port
+
+
+def _nats_port(text: str) -> int:
+    """A port for the embedded nats-server: 1..65535, or -1 for one it picks itself."""
+    return -1 if text.strip() == "-1" else _whole(1, 65535)(text)
+
+
 _rate = _finite(zero=False)
 
 
@@ -86,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="embedded nats-server + actor host + edge + synthetic feed")
     up.add_argument("--data", type=Path, default=None, help="JetStream store directory")
-    up.add_argument("--nats-port", type=_whole(1, 65535), default=4222)
+    up.add_argument("--nats-port", type=_nats_port, default=4222, help="4222; -1: any free port")
     up.add_argument("--port", type=_port, default=None, help="HTTP port of the edge (8000)")
     up.add_argument("--rate", type=_rate, default=4.0, help="synthetic market steps per second")
     up.add_argument("--no-feed", action="store_true", help="do not start the synthetic feed")
@@ -107,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     actors.add_argument("--nats", default=None, help="NATS URL(s), comma-separated for a cluster")
     actors.add_argument(
         "--partitions",
-        type=_host_count,
+        type=int,  # checked with the setting it overrides (the message names the key)
         default=None,
         help="FEED partitions shared by all hosts (DELTASTREAM_PARTITIONS, default 1)",
     )
