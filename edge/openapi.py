@@ -28,6 +28,7 @@ from edge.openapi_params import (
     history_params,
     limit,
     op,
+    param,
 )
 from edge.routes.params import json_response
 from edge.state import edge_state
@@ -76,12 +77,7 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
                 "OptionQuote",
                 (400, *data_err),
                 params=[
-                    {
-                        "name": "symbol",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                    }
+                    param("symbol", "path", {"type": "string", "minLength": 1, "maxLength": 64})
                 ],
                 **sec,
             )
@@ -159,12 +155,11 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
                 tag="analytics",
                 params=[
                     PRODUCT,
-                    {
-                        "name": "interval",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["1m", "5m", "15m"], "default": "1m"},
-                    },
+                    param(
+                        "interval",
+                        "query",
+                        {"type": "string", "enum": ["1m", "5m", "15m"], "default": "1m"},
+                    ),
                     limit(500, 100, "How many bars"),
                 ],
                 **sec,
@@ -224,20 +219,18 @@ def build_document(*, auth_required: bool, api_limited: bool = False) -> Schema:
                 "Logs",
                 (*guard, 422, 503, 504),
                 params=[
-                    {
-                        "name": "service",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
-                        "description": "actors, edge, feed, record, up or a posting program's",
-                    },
-                    {
-                        "name": "level",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": list(LEVELS), "default": "debug"},
-                        "description": "Minimum level",
-                    },
+                    param(
+                        "service",
+                        "path",
+                        {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,31}$"},
+                        "actors, edge, feed, record, up or a posting program's",
+                    ),
+                    param(
+                        "level",
+                        "query",
+                        {"type": "string", "enum": list(LEVELS), "default": "debug"},
+                        "Minimum level",
+                    ),
                     limit(1000, 100, "How many events"),
                 ],
                 tag="logs",

@@ -21,6 +21,7 @@ __all__ = [
     "history_params",
     "limit",
     "op",
+    "param",
 ]
 
 _ERROR_TEXT = {
@@ -37,60 +38,62 @@ _ERROR_TEXT = {
 }
 # What any route that asks the actors may answer when they fail or do not answer.
 UPSTREAM = (502, 503, 504)
-PRODUCT = {
-    "name": "product",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
-    "description": "Product, case-insensitive (NIFTY)",
-}
-EXPIRY = {
-    "name": "expiry",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string", "format": "date"},
-    "description": "ISO date; the nearest live expiry when absent",
-}
 
 
-HISTORY_FLAG = {
-    "name": "history",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
-    "description": "true: a page of history (newest first) instead of the live value",
-}
+def param(name: str, where: str, schema: Schema, description: str | None = None) -> Schema:
+    """One parameter: a path parameter is required, a query parameter is not."""
+    p: Schema = {"name": name, "in": where, "required": where == "path", "schema": schema}
+    if description is not None:
+        p["description"] = description
+    return p
+
+
+PRODUCT = param(
+    "product",
+    "path",
+    {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
+    "Product, case-insensitive (NIFTY)",
+)
+EXPIRY = param(
+    "expiry",
+    "query",
+    {"type": "string", "format": "date"},
+    "ISO date; the nearest live expiry when absent",
+)
+HISTORY_FLAG = param(
+    "history",
+    "query",
+    {"type": "string", "enum": ["true", "false"], "default": "false"},
+    "true: a page of history (newest first) instead of the live value",
+)
 
 
 def _instant(name: str, what: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": f"{what}: ISO-8601 with a UTC offset (2026-11-25T10:00:00Z; a bare date "
+    return param(
+        name,
+        "query",
+        {"type": "string"},
+        f"{what}: ISO-8601 with a UTC offset (2026-11-25T10:00:00Z; a bare date "
         "is midnight UTC) or epoch milliseconds, on the messages' own ts",
-    }
+    )
 
 
 def _sequence(name: str, what: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_SEQ},
-        "description": f"{what}: an ANALYTICS stream sequence (the points' analytics_seq); "
+    return param(
+        name,
+        "query",
+        {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_SEQ},
+        f"{what}: an ANALYTICS stream sequence (the points' analytics_seq); "
         "from_seq must be below to_seq when both are given, and both combine with from/to",
-    }
+    )
 
 
-_CURSOR = {
-    "name": "cursor",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "next_cursor of the previous page (opaque; send the same range with it)",
-}
+_CURSOR = param(
+    "cursor",
+    "query",
+    {"type": "string"},
+    "next_cursor of the previous page (opaque; send the same range with it)",
+)
 
 
 def history_params(what: str) -> list[Schema]:
@@ -115,13 +118,7 @@ def limit(maximum: int, default: int | None, what: str) -> Schema:
     schema: Schema = {"type": "integer", "minimum": 1, "maximum": maximum}
     if default is not None:
         schema["default"] = default
-    return {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": what,
-    }
+    return param("limit", "query", schema, what)
 
 
 def op(
