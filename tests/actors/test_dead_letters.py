@@ -93,21 +93,26 @@ async def strict_host(nats_server: NatsServer) -> ActorHost:
     await host.stop()
 
 
+async def _after_a_session(
+    host: ActorHost, url: str, messages: list[tuple[str, bytes]]
+) -> list[int]:
+    """A one-step NIFTY session, then ``messages`` published into FEED as they are; their
+    FEED sequences, once the host handled them all."""
+    await publish(url, session(market(("NIFTY",), weekly=0, monthly=1), steps=1))
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        seqs = [(await js.publish(subject, payload)).seq for subject, payload in messages]
+    finally:
+        await nc.close()
+    await wait_handled(host, seqs[-1])
+    return seqs
+
+
 async def test_each_bad_input_is_dead_lettered_with_its_reason_and_payload(
     nats_server: NatsServer, strict_host: ActorHost
 ) -> None:
-    m = market(("NIFTY",), weekly=0, monthly=1)
-    await publish(nats_server.url, session(m, steps=1))
-    nc = await nats.connect(nats_server.url)
-    seqs = []
-    try:
-        js = nc.jetstream()
-        for subject, payload, _ in BAD:
-            ack = await js.publish(subject, payload)
-            seqs.append(ack.seq)
-    finally:
-        await nc.close()
-    await wait_handled(strict_host, seqs[-1])
+    seqs = await _after_a_session(strict_host, nats_server.url, [(s, p) for s, p, _ in BAD])
 
     letters = await _dead_letters(nats_server.url, len(BAD))
     by_seq = {int(h["Deltastream-Stream-Seq"]): (s, h, d) for s, h, d in letters}
@@ -182,18 +187,12 @@ async def test_what_nats_cannot_carry_back_is_cut_to_fit_and_the_host_keeps_serv
     # takes in one publish; a subject of ~4 KiB, mirrored under deltastream.dlq. with a reply
     # inbox, is more than its control line. Either made nats-server close the host's
     # connection (the host then served nothing, and again after every restart).
-    m = market(("NIFTY",), weekly=0, monthly=1)
-    await publish(nats_server.url, session(m, steps=1))
-    nc = await nats.connect(nats_server.url)
-    try:
-        huge = b"x" * (nc.max_payload - 64)
-        long_subject = subjects.feed_underlying("A" * 4000)
-        js = nc.jetstream()
-        seqs = [(await js.publish(UNDERLYING, huge)).seq]
-        seqs.append((await js.publish(long_subject, b"{}")).seq)
-    finally:
-        await nc.close()
-    await wait_handled(strict_host, seqs[-1])
+    assert strict_host.nc is not None
+    huge = b"x" * (strict_host.nc.max_payload - 64)
+    long_subject = subjects.feed_underlying("A" * 4000)
+    seqs = await _after_a_session(
+        strict_host, nats_server.url, [(UNDERLYING, huge), (long_subject, b"{}")]
+    )
 
     letters = {
         int(h["Deltastream-Stream-Seq"]): (s, h, d)
