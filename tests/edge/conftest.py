@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -162,6 +163,15 @@ async def fed_edge(edge: Edge) -> Edge:
     """An edge whose actors hold NIFTY (three expiries) after a few market steps."""
     await edge.feed(steps=4)
     return edge
+
+
+async def metric(edge: Edge, name: str, labels: str | None = None) -> float:
+    """The sample of ``name`` with exactly ``labels`` (``'{event="x"}'``); without, the first."""
+    async with edge.client() as c:
+        text = (await c.get("/metrics")).text
+    selector = r"(?:\{[^}]*\})?" if labels is None else re.escape(labels)
+    m = re.search(rf"^{name}{selector} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 async def poll_health(

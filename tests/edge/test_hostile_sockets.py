@@ -21,10 +21,9 @@ import socketio.exceptions
 
 from actors import subjects
 from actors.feeds.market import FeedMessage
-from edge.conflation import MAX_UNREAD_ANSWERS
 from edge.sockets import MAX_ROOMS_PER_CLIENT
-from tests.edge.conftest import Edge, EdgeFactory
-from tests.edge.sio import EVENT_TIMEOUT_S, RawEngineIO, Recorder, recorder
+from tests.edge.conftest import Edge, EdgeFactory, metric
+from tests.edge.sio import RawEngineIO, Recorder, recorder
 from tests.feeding import START_NS, STEP_NS, market, session
 
 MID = "2026-12-08"
@@ -45,14 +44,6 @@ class Market:
     async def step(self) -> None:
         self.index += 1
         await self.edge.feed_messages(list(self.market.step(START_NS + self.index * STEP_NS)))
-
-
-async def _metric(edge: Edge, name: str) -> float:
-    async with edge.client() as c:
-        text = (await c.get("/metrics")).text
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert m is not None, name
-    return float(m.group(1))
 
 
 async def _still_live(edge: Edge, steps: Market, rec: Recorder, token: str = "") -> None:
@@ -151,8 +142,8 @@ async def test_events_named_like_socket_io_s_own_are_refused_not_run(
     # edge's connect handler with the client's arguments (a traceback, or a second client
     # record with a counter never decremented), "disconnect" dropped the client's rooms.
     steps = Market(fed_edge)
-    clients = await _metric(fed_edge, "deltastream_edge_socket_clients")
-    direct = await _metric(fed_edge, "deltastream_edge_socket_clients_direct")
+    clients = await metric(fed_edge, "deltastream_edge_socket_clients")
+    direct = await metric(fed_edge, "deltastream_edge_socket_clients_direct")
     raw = RawEngineIO(fed_edge.port)
     await raw.connect()
     try:
@@ -177,8 +168,8 @@ async def test_events_named_like_socket_io_s_own_are_refused_not_run(
         # Still the same one client, still subscribed: a request is answered as before.
         again = await call(len(hostile) + 1, "subscribe", {"room": "general"})
         assert again["ok"] is True, again
-        assert await _metric(fed_edge, "deltastream_edge_socket_clients") == clients + 1
-        assert await _metric(fed_edge, "deltastream_edge_socket_clients_direct") == direct + 1
+        assert await metric(fed_edge, "deltastream_edge_socket_clients") == clients + 1
+        assert await metric(fed_edge, "deltastream_edge_socket_clients_direct") == direct + 1
     finally:
         await raw.close()
     await _still_live(fed_edge, steps, bystander)
@@ -232,7 +223,7 @@ async def test_binary_events_are_refused_and_their_attachments_never_buffered(
         assert ack["ok"] is True
     finally:
         await raw.close()
-    assert await _metric(fed_edge, "deltastream_edge_socket_binary_refused_total") >= 1
+    assert await metric(fed_edge, "deltastream_edge_socket_binary_refused_total") >= 1
     await _still_live(fed_edge, steps, bystander)
 
 
@@ -240,7 +231,7 @@ async def test_floods_and_thousands_of_rooms_stay_bounded(
     fed_edge: Edge, bystander: Recorder
 ) -> None:
     steps = Market(fed_edge)
-    rooms_before = await _metric(fed_edge, "deltastream_edge_socket_rooms")
+    rooms_before = await metric(fed_edge, "deltastream_edge_socket_rooms")
     raw = RawEngineIO(fed_edge.port)
     await raw.connect()
     try:
@@ -267,16 +258,16 @@ async def test_floods_and_thousands_of_rooms_stay_bounded(
         assert errors.count("unknown_expiry") == 28
         assert sum(1 for a in answers.values() if "products" in a) == 100
         # The edge holds rooms only for live products, and one pending payload per key.
-        rooms = await _metric(fed_edge, "deltastream_edge_socket_rooms")
+        rooms = await metric(fed_edge, "deltastream_edge_socket_rooms")
         assert rooms <= rooms_before + 1
-        assert await _metric(fed_edge, "deltastream_edge_socket_pending") <= 8
+        assert await metric(fed_edge, "deltastream_edge_socket_pending") <= 8
         await _still_live(fed_edge, steps, bystander)
     finally:
         await raw.close()
     async with asyncio.timeout(30):
-        while await _metric(fed_edge, "deltastream_edge_socket_clients") > 1:
+        while await metric(fed_edge, "deltastream_edge_socket_clients") > 1:
             await asyncio.sleep(0.05)
-    assert await _metric(fed_edge, "deltastream_edge_socket_rooms") == rooms_before
+    assert await metric(fed_edge, "deltastream_edge_socket_rooms") == rooms_before
 
 
 async def test_the_room_cap_holds_against_a_burst_of_subscribes(edge: Edge) -> None:
@@ -299,7 +290,7 @@ async def test_the_room_cap_holds_against_a_burst_of_subscribes(edge: Edge) -> N
         refused = [a for a in answers if a.get("error") == "bad_request"]
         assert len(joined) == MAX_ROOMS_PER_CLIENT, len(joined)
         assert len(refused) == 16 and "64 rooms" in refused[0]["detail"]
-        assert await _metric(edge, "deltastream_edge_socket_rooms") == MAX_ROOMS_PER_CLIENT
+        assert await metric(edge, "deltastream_edge_socket_rooms") == MAX_ROOMS_PER_CLIENT
     finally:
         await raw.close()
 
@@ -370,51 +361,3 @@ async def test_without_or_with_bad_tokens_a_connection_is_refused_with_the_reaso
         await _still_live(edge, steps, member, token)
     async with recorder(edge.url, auth={"token": good}) as rec:
         assert (await rec.client.call("subscribe", "general", timeout=10))["ok"]
-
-
-POLL_PACKETS_MAX = 16  # python-engineio decodes at most 16 packets of one POST
-_RECORD_SEPARATOR = "\x1e"  # between the packets of one engine.io v4 polling payload
-_HOLD_POLL_S = 0.01
-
-
-async def test_a_polling_client_that_posts_requests_without_polling_is_held_back(
-    edge_factory: EdgeFactory, edge_apps: list[Any]
-) -> None:
-    # Over long-polling a client sends in POSTs and receives in GETs. One that posts request
-    # after request and never polls for the answers would have the edge keep one per request
-    # in python-engineio's queue until its ping time-out; instead, once MAX_UNREAD_ANSWERS
-    # wait there, the next answer waits until the client polls, and with it the POST and
-    # the client's next requests. Every request is still answered, once it polls.
-    edge = await edge_factory()
-    (app,) = edge_apps
-    sockets = app.other_asgi_app.state.edge.hub.sio.eio.sockets
-    base = "/socket.io/?EIO=4&transport=polling"
-    request = '42["get_products",{}]'
-    posts = MAX_UNREAD_ANSWERS // POLL_PACKETS_MAX + 1
-    async with edge.client() as c:
-        opened = (await c.get(base)).text
-        assert opened.startswith("0"), opened
-        eio_sid = json.loads(opened[1:])["sid"]
-        polling = f"{base}&sid={eio_sid}"
-        assert (await c.post(polling, content="40")).text == "OK"
-        assert (await c.get(polling)).text.startswith("40")
-        queue = sockets[eio_sid].queue
-        payload = _RECORD_SEPARATOR.join([request] * POLL_PACKETS_MAX)
-        for _ in range(posts - 1):  # answered at once, into engine.io's queue
-            assert (await c.post(polling, content=payload)).text == "OK"
-        posted = asyncio.create_task(c.post(polling, content=payload))
-        # The last POST's first answer waits; the test can only see it by looking (the
-        # gauge), so it polls, with a ceiling.
-        async with asyncio.timeout(EVENT_TIMEOUT_S):
-            while await _metric(edge, "deltastream_edge_socket_answers_held") != 1:
-                await asyncio.sleep(_HOLD_POLL_S)
-        held = (queue.qsize(), posted.done())
-        answers = 0
-        async with asyncio.timeout(EVENT_TIMEOUT_S):
-            while answers < posts * POLL_PACKETS_MAX:
-                packets = (await c.get(polling)).text.split(_RECORD_SEPARATOR)
-                answers += sum(p.startswith('42["products",') for p in packets)
-            response = await posted
-    assert held == (MAX_UNREAD_ANSWERS, False)
-    assert response.text == "OK"
-    assert await _metric(edge, "deltastream_edge_socket_answers_held") == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from actors.feeds.market import FeedMessage
 from edge import fanout
 from edge.sockets import SocketHub
 from edge.websocket import FRAMES_EXTENSION
-from tests.edge.conftest import Edge, EdgeFactory
+from tests.edge.conftest import Edge, EdgeFactory, metric
 from tests.edge.sio import EVENT_TIMEOUT_S, RawEngineIO, recorder
 from tests.feeding import START_NS, STEP_NS, SteppedMarket, market, session
 
@@ -26,15 +25,6 @@ NEAR, MID, MONTHLY = "2026-12-01", "2026-12-08", "2026-12-29"
 
 MESSAGES_IN = "deltastream_edge_nats_messages_in_total"
 MESSAGES_OUT = "deltastream_edge_socket_messages_out_total"
-
-
-async def metric(edge: Edge, name: str, labels: str | None = None) -> float:
-    """The sample of ``name`` with exactly ``labels`` (``'{event="x"}'``); without, the first."""
-    async with edge.client() as c:
-        text = (await c.get("/metrics")).text
-    selector = r"(?:\{[^}]*\})?" if labels is None else re.escape(labels)
-    m = re.search(rf"^{name}{selector} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 async def test_subscribe_sends_the_snapshot_then_live_updates(fed_edge: Edge) -> None:
