@@ -64,6 +64,7 @@ class ActorHost:
         self.products = products
         self.name = name
         self._closing = False  # stop() has begun: a closed connection is expected
+        self.nats_closed = asyncio.Event()  # the NATS connection closed (for good)
         self.host_id = settings.host_id or default_host_id()
         self.nc: Any = None
         self.store: SnapshotStore | None = None
@@ -267,6 +268,7 @@ class ActorHost:
     async def _on_closed(self) -> None:
         # nats-py reconnects after any network trouble; it closes for good only on a protocol
         # error from the server. Nothing here works after that: say so, and fail liveness.
+        self.nats_closed.set()
         if not self._closing:
             log.critical("nats_connection_closed", hint="restart this actor host")
 
