@@ -36,16 +36,6 @@ def _service_name(text: str) -> str:
     return text
 
 
-def _tail_limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_TAIL_LINES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 1..{MAX_TAIL_LINES}")
-    return value
-
-
 def _whole(lo: int, hi: int) -> Callable[[str], int]:
     """A whole number lo..hi (a port, a count), refused in one line otherwise."""
 
@@ -75,6 +65,7 @@ def _finite(*, zero: bool) -> Callable[[str], float]:
 
 
 _host_count = _whole(1, MAX_PARTITIONS)
+_tail_limit = _whole(1, MAX_TAIL_LINES)
 _port = _whole(0, 65535)  # 0: the system picks a free port
 
 
