@@ -57,12 +57,11 @@ def ended_with_this_thread() -> Callable[[], None] | None:
     """A ``preexec_fn`` for ``subprocess.Popen`` of a program that cannot ask for
     ``die_with_parent`` itself (nats-server): the kernel sends the child SIGTERM when the
     thread starting it exits, which for the main thread is when this process exits, SIGKILL
-    included. The request survives the ``exec``. None off Linux, or off the main thread (a
-    worker thread may end long before the process does)."""
-    if (
-        not sys.platform.startswith("linux")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    included. The request survives the ``exec``. None off Linux; ``RuntimeError`` off the
+    main thread (a worker thread may end long before the process does)."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("a child tied to its parent is spawned on the main thread")
+    if not sys.platform.startswith("linux"):
         return None
     prctl = _prctl()  # resolved here: the forked child only calls it
     parent = os.getpid()
