@@ -62,6 +62,7 @@ class HostProcesses:
             "DELTASTREAM_ACTORS_HTTP_PORT": "0",  # several on one machine: any free port
             "DELTASTREAM_PARENT_PID": str(os.getpid()),  # it stops if this process dies
         }
+        env.pop("DELTASTREAM_HOST_CPUS", None)  # several hosts: not all on the same CPUs
         # A session of its own: a Ctrl-C in the terminal reaches the parent only, which
         # stops the children itself (and would otherwise restart them as they exit).
         return await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)

@@ -15,6 +15,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from actors.cpu_affinity import parse_cpu_list
 from actors.errors import ConfigError
 from actors.subjects import FeedLayout, PartitionKey
 
@@ -76,6 +77,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     parent_pid: int = 0
     lease_ttl_s: float = 2.0
     lease_renew_s: float = 0.5
+    # CPUs `deltastream actors` pins its threads to (a CPU list: "1", "0,2", "4-7"; empty:
+    # the scheduler's choice). One core per host keeps the GIL's hand-overs on that core
+    # (actors/cpu_affinity.py). `up` and its child hosts never pin.
+    host_cpus: str = ""
 
     # edge
     http_host: str = "127.0.0.1"
@@ -178,6 +183,7 @@ def _check_scale_out(s: Settings) -> None:
             f"settings {ENV_PREFIX}LEASE_RENEW_S and {ENV_PREFIX}LEASE_TTL_S: "
             "the renew period must be positive and below a third of the TTL"
         )
+    parse_cpu_list(s.host_cpus)  # a ConfigError names the setting
     if not nats_servers(s.nats_url):
         raise ConfigError(f"setting {ENV_PREFIX}NATS_URL: no server URL")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from scale import LeaseHolders  # bench/scale.py, beside this script
 
 from actors import subjects
 from actors.child_process import stop_child
+from actors.cpu_affinity import parse_cpu_list, pin_threads
 from actors.feeds.market import FeedMessage, SyntheticMarket
 from actors.feeds.sink import FeedSink
 from actors.natsserver import NatsServer
@@ -89,11 +91,12 @@ def _host(url: str, profile: Path | None, **settings: str) -> subprocess.Popen[b
 
 @dataclass(frozen=True)
 class Layout:
-    """How many actor hosts share FEED, in how many partitions, keyed how."""
+    """How many actor hosts share FEED, in how many partitions, keyed how, pinned where."""
 
     hosts: int = 1
     partitions: int = 1
     key: PartitionKey = "product"
+    host_cpus: str = ""  # DELTASTREAM_HOST_CPUS of every host ("": not pinned)
 
     @property
     def shared(self) -> bool:
@@ -115,8 +118,9 @@ class _Hosts:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     async def start(self, nc: nats.NATS) -> None:
+        pinned = {"host_cpus": self.layout.host_cpus} if self.layout.host_cpus else {}
         if not self.layout.shared:
-            self.procs["host"] = _host(self.url, self.profile)
+            self.procs["host"] = _host(self.url, self.profile, **pinned)
             return
         settings = self.layout.settings(self.url)
         holders = LeaseHolders()
@@ -131,6 +135,7 @@ class _Hosts:
                 host_id=host_id,
                 lease_ttl_s="60",
                 lease_renew_s="5",
+                **pinned,
             )
         try:
             await holders.wait_even(ids, self.layout.partitions)
@@ -522,6 +527,15 @@ async def main() -> None:
         help="chain: the product's chains spread over the hosts (DESIGN.md §11)",
     )
     ap.add_argument(
+        "--host-cpus",
+        default="",
+        metavar="LIST",
+        help="pin each actor host to these CPUs (DELTASTREAM_HOST_CPUS, e.g. 1)",
+    )
+    ap.add_argument(
+        "--nats-cpus", default="", metavar="LIST", help="pin the nats-server to these CPUs"
+    )
+    ap.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -529,14 +543,23 @@ async def main() -> None:
     )
     args = ap.parse_args()
 
-    layout = Layout(args.hosts, args.partitions or args.hosts, args.partition_key)
+    layout = Layout(args.hosts, args.partitions or args.hosts, args.partition_key, args.host_cpus)
+    nats_cpus = parse_cpu_list(args.nats_cpus)
+
+    @contextlib.contextmanager
+    def nats_server(store: Path) -> Iterator[NatsServer]:
+        with NatsServer(store) as server:
+            if nats_cpus:
+                assert server.process is not None
+                pin_threads(nats_cpus, server.process.pid)
+            yield server
 
     def profile(phase: str) -> Path | None:
         return None if args.profile is None else args.profile / f"{phase}.json"
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.phase in ("all", "throughput"):
-            with NatsServer(Path(tmp) / "a") as server:
+            with nats_server(Path(tmp) / "a") as server:
                 await throughput(
                     server,
                     rows=args.rows_per_msg,
@@ -545,7 +568,7 @@ async def main() -> None:
                     layout=layout,
                 )
         if args.phase in ("all", "latency"):
-            with NatsServer(Path(tmp) / "b") as server:
+            with nats_server(Path(tmp) / "b") as server:
                 await latency(
                     server,
                     rows=args.rows_per_msg,
@@ -556,7 +579,7 @@ async def main() -> None:
                     layout=layout,
                 )
         if args.phase in ("all", "transport"):
-            with NatsServer(Path(tmp) / "c") as server:
+            with nats_server(Path(tmp) / "c") as server:
                 await transport(
                     server,
                     rows=args.rows_per_msg,

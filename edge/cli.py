@@ -33,6 +33,7 @@ import structlog
 
 from actors.archive.writer import ArchiveWriter
 from actors.child_process import die_with_parent
+from actors.cpu_affinity import format_cpu_list, parse_cpu_list, pin_threads
 from actors.errors import ConfigError
 from actors.feeds.connect import NatsUnreachable
 from actors.feeds.recording import RecordResult, record, replay
@@ -125,6 +126,14 @@ async def _edge(settings: Settings, stop: asyncio.Event) -> None:
     await task
 
 
+def _pin(settings: Settings) -> None:
+    """Pin this actor host to ``host_cpus`` before its actor threads start (they inherit it)."""
+    cpus = parse_cpu_list(settings.host_cpus)
+    if cpus:
+        pin_threads(cpus)
+        log.info("host_pinned", cpus=format_cpu_list(cpus))
+
+
 def _service_of(args: argparse.Namespace) -> str:
     return "feed" if args.command == "feed" else str(args.command)
 
@@ -178,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "logs":
             _run(lambda stop: _tail(settings, args, stop))
         elif args.command == "actors":
+            _pin(settings)
             _run(lambda stop: _actors(settings, stop), **ship)
         elif args.command == "archive":
             if args.metrics_port is not None:

@@ -10,6 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from actors.host_processes import HostProcesses
 from tests.conftest import WAIT_S, test_settings
 
@@ -62,6 +64,36 @@ async def test_a_child_that_exits_is_started_again_until_the_stop() -> None:
         server.close()
         await server.wait_closed()
     assert children.procs["t-1"].returncode is not None
+
+
+async def test_child_hosts_do_not_inherit_the_parent_s_cpu_pinning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # N hosts pinned to the same CPUs would share one core; a child reports what it got.
+    monkeypatch.setenv("DELTASTREAM_HOST_CPUS", "0")
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not got.done():
+            got.set_result(await reader.read())
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    report = (
+        f"import os, socket; s = socket.create_connection(('127.0.0.1', {port})); "
+        "s.sendall(os.environ.get('DELTASTREAM_HOST_CPUS', 'unset').encode()); s.close(); "
+        "import signal; signal.pause()"
+    )
+    child = (sys.executable, "-c", report)
+    children = HostProcesses(test_settings("nats://127.0.0.1:1"), 1, id_prefix="t", command=child)
+    try:
+        await children.start()
+        assert await asyncio.wait_for(got, WAIT_S) == b"unset"
+    finally:
+        await asyncio.wait_for(children.stop(), WAIT_S)
+        server.close()
+        await server.wait_closed()
 
 
 # What a child host does with DELTASTREAM_PARENT_PID, then what the kernel now holds for it.
