@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "CrossedQuote",
     "DeltastreamError",
+    "DistantExpiry",
     "DuplicateRow",
     "ExpiredChain",
     "FeedRejected",
@@ -70,6 +71,10 @@ class UnknownProduct(FeedRejected):
 
 class ExpiredChain(FeedRejected):
     reason = "expired"
+
+
+class DistantExpiry(FeedRejected):
+    reason = "expiry_too_far"
 
 
 class OversizedPayload(FeedRejected):

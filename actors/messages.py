@@ -17,6 +17,8 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 __all__ = [
+    "MAX_EPOCH_NS",
+    "MIN_EPOCH_NS",
     "BuildUpCounts",
     "ChainFeed",
     "ChainSide",
@@ -43,9 +45,12 @@ MAX_ROWS_PER_MESSAGE = 10_000
 Price = Annotated[float, Meta(ge=0, le=MAX_PRICE)]
 PositivePrice = Annotated[float, Meta(gt=0, le=MAX_PRICE)]
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+# From 2000-01-01: an earlier ts is nearly always seconds or milliseconds sent where
+# nanoseconds belong (read as 1970), which would price every option decades from expiry.
+MIN_EPOCH_NS = 946_684_800 * 10**9
 # Up to 2200-01-01: later instants overflow the exchange calendar (datetime's year 9999).
 MAX_EPOCH_NS = 7_258_118_400 * 10**9
-EpochNs = Annotated[int, Meta(ge=0, le=MAX_EPOCH_NS)]
+EpochNs = Annotated[int, Meta(ge=MIN_EPOCH_NS, le=MAX_EPOCH_NS)]
 ProductName = Annotated[str, Meta(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 
 

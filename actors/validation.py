@@ -17,6 +17,7 @@ import msgspec
 from actors.analytics import expiry
 from actors.errors import (
     CrossedQuote,
+    DistantExpiry,
     DuplicateRow,
     ExpiredChain,
     OffGridStrike,
@@ -29,7 +30,11 @@ from actors.messages import ChainFeed, UnderlyingFeed, decode_chain_feed, decode
 from actors.products import ProductSpec, fallback_spec
 from actors.subjects import FeedSubject, parse_feed_subject
 
-__all__ = ["ValidFeed", "validate"]
+__all__ = ["MAX_EXPIRY_AHEAD_NS", "ValidFeed", "validate"]
+
+# No listed option runs longer (index LEAPS reach about five years): a farther expiry is a
+# typo or a hostile chain, and would sort last among a product's expiries for ever.
+MAX_EXPIRY_AHEAD_NS = 10 * 366 * 86400 * 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,12 @@ def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> Non
     expires_ns = _expiry_ns(feed.expiry, spec.expiry_time, spec.tz)
     if feed.ts >= expires_ns:
         raise ExpiredChain(f"expiry {feed.expiry.isoformat()} is past at ts {feed.ts}")
+    if expires_ns - feed.ts > MAX_EXPIRY_AHEAD_NS:
+        years = (expires_ns - feed.ts) / (365.25 * 86400e9)
+        raise DistantExpiry(
+            f"expiry {feed.expiry.isoformat()} is {years:.1f} years after ts {feed.ts}; "
+            "at most 10 years ahead is accepted"
+        )
     if not _rows_ok(feed, spec):
         _raise_first_bad_row(feed, spec)
 

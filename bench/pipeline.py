@@ -96,7 +96,11 @@ class Layout:
     hosts: int = 1
     partitions: int = 1
     key: PartitionKey = "product"
-    host_cpus: str = ""  # DELTASTREAM_HOST_CPUS of every host ("": not pinned)
+    # DELTASTREAM_HOST_CPUS of host i: host_cpus[i % len] (none: not pinned)
+    host_cpus: tuple[str, ...] = ()
+
+    def pinned(self, i: int) -> dict[str, str]:
+        return {"host_cpus": self.host_cpus[i % len(self.host_cpus)]} if self.host_cpus else {}
 
     @property
     def shared(self) -> bool:
@@ -118,9 +122,8 @@ class _Hosts:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     async def start(self, nc: nats.NATS) -> None:
-        pinned = {"host_cpus": self.layout.host_cpus} if self.layout.host_cpus else {}
         if not self.layout.shared:
-            self.procs["host"] = _host(self.url, self.profile, **pinned)
+            self.procs["host"] = _host(self.url, self.profile, **self.layout.pinned(0))
             return
         settings = self.layout.settings(self.url)
         holders = LeaseHolders()
@@ -135,7 +138,7 @@ class _Hosts:
                 host_id=host_id,
                 lease_ttl_s="60",
                 lease_renew_s="5",
-                **pinned,
+                **self.layout.pinned(i),
             )
         try:
             await holders.wait_even(ids, self.layout.partitions)
@@ -528,9 +531,11 @@ async def main() -> None:
     )
     ap.add_argument(
         "--host-cpus",
-        default="",
+        action="append",
+        default=[],
         metavar="LIST",
-        help="pin each actor host to these CPUs (DELTASTREAM_HOST_CPUS, e.g. 1)",
+        help="pin the actor host to these CPUs (DELTASTREAM_HOST_CPUS, e.g. 1); given "
+        "more than once, host i takes the (i mod n)-th",
     )
     ap.add_argument(
         "--nats-cpus", default="", metavar="LIST", help="pin the nats-server to these CPUs"
@@ -543,7 +548,9 @@ async def main() -> None:
     )
     args = ap.parse_args()
 
-    layout = Layout(args.hosts, args.partitions or args.hosts, args.partition_key, args.host_cpus)
+    layout = Layout(
+        args.hosts, args.partitions or args.hosts, args.partition_key, tuple(args.host_cpus)
+    )
     nats_cpus = parse_cpu_list(args.nats_cpus)
 
     @contextlib.contextmanager

@@ -28,20 +28,33 @@ def _quotes(*rows: dict[str, object], expiry: str = EXPIRY, **extra: object) -> 
 
 QUOTES = subjects.feed_quotes("NIFTY", EXPIRY)
 UNDERLYING = subjects.feed_underlying("NIFTY")
+_TICK = b'{"ts": %d, "product": "NIFTY"' % START_NS  # the rest per case
 
 # (subject, payload, reason): one per class of bad input
 BAD = [
     (UNDERLYING, b"not json", "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY"}', "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": NaN}', "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": 1e999}', "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": -5}', "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": "24000"}', "schema_invalid"),
+    (UNDERLYING, b'{"ts": 1795587000000000000, "product": "NIFTY"}', "schema_invalid"),
+    (
+        UNDERLYING,
+        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": NaN}',
+        "schema_invalid",
+    ),
+    (
+        UNDERLYING,
+        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": 1e999}',
+        "schema_invalid",
+    ),
+    (UNDERLYING, b'{"ts": 1795587000000000000, "product": "NIFTY", "price": -5}', "schema_invalid"),
+    (
+        UNDERLYING,
+        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": "24000"}',
+        "schema_invalid",
+    ),
     (QUOTES, _quotes({"strike": 26000, "right": "C", "oi": -1}), "schema_invalid"),
     (QUOTES, _quotes({"strike": 26000, "right": "X"}), "schema_invalid"),
     (
         subjects.feed_underlying("BANKNIFTY"),
-        b'{"ts": 1, "product": "NIFTY", "price": 5}',
+        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": 5}',
         "subject_mismatch",
     ),
     (QUOTES, _quotes(GOOD_ROW, expiry="2026-12-22"), "subject_mismatch"),
@@ -50,6 +63,11 @@ BAD = [
         subjects.feed_quotes("NIFTY", "2026-11-24"),
         _quotes(GOOD_ROW, expiry="2026-11-24"),
         "expired",
+    ),
+    (
+        subjects.feed_quotes("NIFTY", "2040-01-26"),
+        _quotes(GOOD_ROW, expiry="2040-01-26"),
+        "expiry_too_far",
     ),
     (QUOTES, _quotes({"strike": 26010, "right": "C", "bid": 1.0}), "off_grid_strike"),
     (QUOTES, _quotes(GOOD_ROW, GOOD_ROW), "duplicate_row"),
@@ -63,7 +81,7 @@ BAD = [
     ),
     (
         subjects.feed_underlying("ZZTOP"),
-        b'{"ts": 1, "product": "ZZTOP", "price": 5}',
+        b'{"ts": 1795587000000000000, "product": "ZZTOP", "price": 5}',
         "unknown_product",
     ),
 ]

@@ -16,7 +16,7 @@ from actors import errors, subjects
 from actors.analytics import expiry
 from actors.chain_book import ChainBook
 from actors.errors import FeedRejected
-from actors.messages import ChainFeed, UnderlyingFeed
+from actors.messages import MIN_EPOCH_NS, ChainFeed, UnderlyingFeed
 from actors.products import DEFAULT_PRODUCTS, ProductSpec
 from actors.validation import ValidFeed, validate
 from tests.feeding import START_NS
@@ -93,6 +93,16 @@ def test_a_message_just_before_the_expiry_instant_passes() -> None:
     )
 
 
+def test_the_earliest_ts_and_the_farthest_expiry_accepted_pass() -> None:
+    assert _check(UNDERLYING, _tick(ts=MIN_EPOCH_NS)).message.ts == MIN_EPOCH_NS
+    # 2036-11-18 15:30 IST is 9.98 years after START_NS (2026-11-25 10:00 IST)
+    far = "2036-11-18"
+    valid = _check(subjects.feed_quotes("NIFTY", far), _chain(GOOD_ROW, expiry=far))
+    assert valid.message.expiry == dt.date(2036, 11, 18)
+    with pytest.raises(errors.DistantExpiry):
+        _check(subjects.feed_quotes("NIFTY", "2036-12-31"), _chain(GOOD_ROW, expiry="2036-12-31"))
+
+
 def test_a_payload_of_exactly_the_limit_passes() -> None:
     data = _tick()
     assert _check(UNDERLYING, data, max_payload_bytes=len(data)).message.ts == START_NS
@@ -152,11 +162,19 @@ def test_a_restricted_product_set_uses_the_configured_spec_for_the_grid() -> Non
 # (subject, payload, reason, substrings the detail must contain)
 REJECTIONS: list[tuple[str, bytes, str, tuple[str, ...]]] = [
     (UNDERLYING, b"not json", "schema_invalid", ("malformed",)),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY"}', "schema_invalid", ("price",)),
-    (UNDERLYING, b'{"ts": 1, "product": "NIFTY", "price": 1e999}', "schema_invalid", ("$.price",)),
+    (
+        UNDERLYING,
+        msgspec.json.encode({"ts": START_NS, "product": "NIFTY"}),
+        "schema_invalid",
+        ("price",),
+    ),
+    (UNDERLYING, _tick(price="@").replace(b'"@"', b"1e999"), "schema_invalid", ("$.price",)),
     (UNDERLYING, _tick(price=-5), "schema_invalid", ("$.price",)),
     (UNDERLYING, _tick(price="24000"), "schema_invalid", ("$.price",)),
     (UNDERLYING, _tick(ts=-1), "schema_invalid", ("$.ts",)),
+    (UNDERLYING, _tick(ts=START_NS // 10**9), "schema_invalid", ("$.ts",)),  # seconds
+    (UNDERLYING, _tick(ts=START_NS // 10**6), "schema_invalid", ("$.ts",)),  # milliseconds
+    (QUOTES, _chain(GOOD_ROW, ts=START_NS // 10**3), "schema_invalid", ("$.ts",)),  # µs
     (UNDERLYING, _tick(product="nifty"), "schema_invalid", ("$.product",)),
     (
         QUOTES,
@@ -197,12 +215,18 @@ REJECTIONS: list[tuple[str, bytes, str, tuple[str, ...]]] = [
     ("deltastream.feed.underlying.NIFTY.2026-12-29", _tick(), "subject_mismatch", ("subject",)),
     (
         subjects.feed_underlying("ZZTOP"),
-        msgspec.json.encode({"ts": 1, "product": "ZZTOP", "price": 5}),
+        _tick(product="ZZTOP", price=5),
         "unknown_product",
         ("ZZTOP",),
     ),
     (QUOTES, _chain(GOOD_ROW, ts=NIFTY_EXPIRY_NS), "expired", ("expiry", EXPIRY)),
     (QUOTES, _chain(GOOD_ROW, ts=NIFTY_EXPIRY_NS + 10**9), "expired", ("expiry", EXPIRY)),
+    (
+        subjects.feed_quotes("NIFTY", "2037-06-30"),
+        _chain(GOOD_ROW, expiry="2037-06-30"),
+        "expiry_too_far",
+        ("2037-06-30", "10.6 years", "at most 10 years"),
+    ),
     (
         QUOTES,
         _chain(*[{"strike": 26000 + 50 * i, "right": "C", "bid": 1.0} for i in range(20_000)]),

@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from actors import subjects
 from actors.host import ActorHost
-from actors.messages import MAX_COUNT, MAX_EPOCH_NS, MAX_PRICE, MAX_ROWS_PER_MESSAGE
+from actors.messages import (
+    MAX_COUNT,
+    MAX_EPOCH_NS,
+    MAX_PRICE,
+    MAX_ROWS_PER_MESSAGE,
+    MIN_EPOCH_NS,
+)
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
 from tests.conftest import WAIT_S, test_settings, wait_handled
@@ -192,7 +198,12 @@ def out_of_range(draw: st.DrawFn) -> Hostile:
         value = draw(st.one_of(_negative, st.just(0.0), _above_price))
         return Hostile("range", UNDERLYING, _json(_tick(price=value)), SCHEMA)
     if choice == "ts":
-        value = draw(st.one_of(st.integers(max_value=-1), st.integers(min_value=MAX_EPOCH_NS + 1)))
+        # below 2000-01-01 (a ts in seconds or milliseconds) or after 2200-01-01
+        value = draw(
+            st.one_of(
+                st.integers(max_value=MIN_EPOCH_NS - 1), st.integers(min_value=MAX_EPOCH_NS + 1)
+            )
+        )
         return Hostile("range", UNDERLYING, _json(_tick(ts=value)), SCHEMA)
     if choice in ("strike", "bid"):
         value = draw(
@@ -409,12 +420,12 @@ def extreme_valid(draw: st.DrawFn) -> tuple[str, bytes]:
     product = draw(st.sampled_from(["NIFTY", "XTREME"]))
     if draw(st.integers(0, 3)) == 0:
         body = {
-            "ts": draw(st.integers(0, MAX_EPOCH_NS)),
+            "ts": draw(st.integers(MIN_EPOCH_NS, MAX_EPOCH_NS)),
             "product": product,
             "price": draw(_extreme_price),
         }
         return subjects.feed_underlying(product), _json(body)
-    expiry = draw(st.sampled_from([EXPIRY, "2027-01-28", "2199-12-31", "2026-11-26"]))
+    expiry = draw(st.sampled_from([EXPIRY, "2027-01-28", "2036-06-26", "2026-11-26"]))
     step = DEFAULT_PRODUCTS["NIFTY"].strike_step if product == "NIFTY" else None
     strikes = st.integers(1, 40_000).map(lambda k: float(k * step)) if step else _extreme_price
     rows = draw(
@@ -436,7 +447,7 @@ def extreme_valid(draw: st.DrawFn) -> tuple[str, bytes]:
         if isinstance(row.get("bid"), float) and draw(st.booleans()):
             row["ask"] = draw(st.floats(row["bid"], MAX_PRICE))
     body = {
-        "ts": draw(st.integers(0, START_NS + 30 * 86400 * 10**9)),
+        "ts": draw(st.integers(MIN_EPOCH_NS, START_NS + 30 * 86400 * 10**9)),
         "product": product,
         "expiry": expiry,
         "quotes": rows,
