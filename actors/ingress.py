@@ -277,6 +277,7 @@ class Ingress:
         or chain's actor on first sight."""
         m = valid.message
         sup = self.supervisor
+        sup.advance_clock(m.product, m.ts)
         if isinstance(m, UnderlyingFeed):
             targets: list[_Target] = []
             # Keyed by chain, every partition takes every tick for its own chains of the

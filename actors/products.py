@@ -8,15 +8,23 @@ fallback spec unless products are restricted (setting ``restrict_products``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from actors.analytics import expiry
 from actors.errors import ConfigError
 
-__all__ = ["DEFAULT_PRODUCTS", "ProductSpec", "fallback_spec", "load_products"]
+__all__ = ["DEFAULT_PRODUCTS", "ProductSpec", "fallback_spec", "load_products", "nearest_expiry"]
+
+
+# Every message names the same few expiries: remember the answers (bounded).
+@functools.lru_cache(maxsize=4096)
+def _expiry_ns(expiry_date: dt.date, expiry_time: dt.time, tz: str) -> int:
+    return expiry.expiry_instant_ns(expiry_date, expiry_time=expiry_time, tz=tz)
 
 
 class ProductSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,6 +38,10 @@ class ProductSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # Only the synthetic feed uses these two.
     reference_spot: float = 1000.0
     monthly_only: bool = False
+
+    def expires_ns(self, expiry: dt.date) -> int:
+        """The instant (epoch ns) an expiry of this product expires."""
+        return _expiry_ns(expiry, self.expiry_time, self.tz)
 
     def on_grid(self, strike: float) -> bool:
         if self.strike_step <= 0:  # no grid known: any positive strike is accepted
@@ -91,3 +103,11 @@ def load_products(path: Path | str | None) -> dict[str, ProductSpec]:
                 f"products file {path}: {spec.name}: strike_step and lot_size must be positive"
             )
     return {p.name: p for p in parsed.products}
+
+
+def nearest_expiry(every: list[str], live: list[str]) -> str | None:
+    """What a request without an expiry means: the nearest expiry still live at the
+    product's clock, else (every chain has expired) the latest one; sorted ISO dates in."""
+    if live:
+        return live[0]
+    return every[-1] if every else None

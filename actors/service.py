@@ -33,6 +33,7 @@ from nats.micro.request import Request
 from nats.micro.service import Service
 
 from actors import subjects
+from actors.products import nearest_expiry
 from actors.snapshot_endpoints import (
     ChainRequest,
     OhlcRequest,
@@ -217,10 +218,10 @@ class SnapshotService:
         raise ServiceError(404, f"unknown product {product!r}")
 
     async def _nearest_expiry(self, product: str) -> str:
-        expiries = (await self._product_entry(product)).get("expiries")
-        if not expiries:
+        nearest = (await self._product_entry(product)).get("nearest_expiry")
+        if not nearest:
             raise ServiceError(404, f"no live chain of {product!r}")
-        return str(expiries[0])
+        return str(nearest)
 
     async def _all_summaries(self, product: str) -> bytes:
         """Keyed by chain: every partition's summaries of the product, by expiry."""
@@ -305,8 +306,10 @@ class SnapshotService:
             for entry in result:
                 name = str(entry.get("product"))
                 if name in merged:  # keyed by chain: one product's expiries over partitions
-                    expiries = {*merged[name]["expiries"], *entry.get("expiries", ())}
-                    merged[name]["expiries"] = sorted(expiries)
+                    into = merged[name]
+                    for field in ("expiries", "live_expiries"):
+                        into[field] = sorted({*into.get(field, ()), *entry.get(field, ())})
+                    into["nearest_expiry"] = nearest_expiry(into["expiries"], into["live_expiries"])
                 else:
                     merged[name] = entry
         return _encoder.encode([merged[name] for name in sorted(merged)])

@@ -25,6 +25,7 @@ from actors.commands import (
 from actors.futures import ask
 from actors.messages import OhlcBar
 from actors.product_actor import INTERVALS_NS
+from actors.products import nearest_expiry
 from actors.supervisor import Supervisor
 
 __all__ = [
@@ -106,14 +107,12 @@ class SnapshotEndpoints:
             raise ServiceError(404, f"no live chain {req.product} {expiry}")
         return ref
 
-    def _expiries(self, product: str) -> list[str]:
-        return sorted(e for p, e in self.sup.chains if p == product)
-
     def _nearest_expiry(self, product: str) -> str:
-        expiries = self._expiries(product)
-        if not expiries:
+        every, live = self.sup.expiries(product)
+        nearest = nearest_expiry(every, live)
+        if nearest is None:
             raise ServiceError(404, f"unknown product {product!r}")
-        return expiries[0]
+        return nearest
 
     def product_list(self) -> list[dict[str, Any]]:
         """The products this partition knows: keyed by chain, also those it holds chains of
@@ -124,10 +123,13 @@ class SnapshotEndpoints:
         out = []
         for name in sorted(names):
             spec = self.sup.spec_for(name)
+            every, live = self.sup.expiries(name)
             out.append(
                 {
                     "product": name,
-                    "expiries": self._expiries(name),
+                    "expiries": every,
+                    "live_expiries": live,
+                    "nearest_expiry": nearest_expiry(every, live),
                     "strike_step": spec.strike_step,
                     "lot_size": spec.lot_size,
                     "tz": spec.tz,
@@ -159,7 +161,7 @@ class SnapshotEndpoints:
         if not self.sup.layout.by_chain:  # keyed by chain, the caller gathers partitions
             self._product_ref(req.product)
         parts = []
-        for expiry in self._expiries(req.product):
+        for expiry in self.sup.expiries(req.product)[0]:
             ref = self.sup.chains.get((req.product, expiry))
             if ref is not None:
                 body = await self._ask(ref, GetSummary())

@@ -87,6 +87,9 @@ class Supervisor:
         self.products_down: set[str] = set()
         # Highest FEED sequence the ingress has handed to any actor.
         self.dispatched_seq = 0
+        # Each product's clock: the latest feed ts seen (restored chains bring theirs). It
+        # says which expiries are live, by the feed's time, so a replay of an old day works.
+        self.clock: dict[str, int] = {}
         self._intensity = RestartIntensity(
             max_restarts=settings.restart_max, window_s=settings.restart_window_s
         )
@@ -120,6 +123,18 @@ class Supervisor:
                 raise RuntimeError("keyed by chain, a supervisor needs send_note")
             remote = self.remote_products[product] = RemoteProduct(product, self.send_note)
         return remote
+
+    def advance_clock(self, product: str, ts_ns: int) -> None:
+        if ts_ns > self.clock.get(product, 0):
+            self.clock[product] = ts_ns
+
+    def expiries(self, product: str) -> tuple[list[str], list[str]]:
+        """The product's chains here by expiry, sorted: all of them, and those not yet
+        expired at the product's clock."""
+        every = sorted(e for p, e in self.chains if p == product)
+        spec, now = self.spec_for(product), self.clock.get(product, 0)
+        live = [e for e in every if spec.expires_ns(dt.date.fromisoformat(e)) > now]
+        return every, live
 
     def chains_of(self, product: str) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
         return [(k, ref) for k, ref in self.chains.items() if k[0] == product]
@@ -217,6 +232,8 @@ class Supervisor:
             else self.remote_product(spec.name)
         )
         book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
+        if snap:
+            self.advance_clock(spec.name, snap.as_of_ns)
         floor = await publish_floor(self.js, subjects.analytics_summary(*key))
         ref = self.chain_actor.start(
             book,

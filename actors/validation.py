@@ -7,14 +7,11 @@ here need the subject and the product's spec. Every failure is a ``FeedRejected`
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgspec
 
-from actors.analytics import expiry
 from actors.errors import (
     CrossedQuote,
     DistantExpiry,
@@ -77,12 +74,6 @@ def validate(
     return ValidFeed(parsed, spec, message)
 
 
-# Every message names the same few expiries and strikes: remember the answers (bounded).
-@functools.lru_cache(maxsize=4096)
-def _expiry_ns(expiry_date: dt.date, expiry_time: dt.time, tz: str) -> int:
-    return expiry.expiry_instant_ns(expiry_date, expiry_time=expiry_time, tz=tz)
-
-
 _ON_GRID_KEPT_MAX = 65536
 # Strikes already found on the grid, per (product, strike step): what decides the answer.
 # One set difference per message replaces a check per row (and hashing a whole ProductSpec
@@ -108,7 +99,7 @@ def _check_chain(feed: ChainFeed, parsed: FeedSubject, spec: ProductSpec) -> Non
         raise SubjectMismatch(
             f"payload expiry {feed.expiry.isoformat()} differs from subject's {parsed.expiry}"
         )
-    expires_ns = _expiry_ns(feed.expiry, spec.expiry_time, spec.tz)
+    expires_ns = spec.expires_ns(feed.expiry)
     if feed.ts >= expires_ns:
         raise ExpiredChain(f"expiry {feed.expiry.isoformat()} is past at ts {feed.ts}")
     if expires_ns - feed.ts > MAX_EXPIRY_AHEAD_NS:

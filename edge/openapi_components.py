@@ -238,6 +238,13 @@ SCHEMAS: dict[str, Schema] = {
         ["product", "expiries"],
         product=STR,
         expiries=arr(STR),
+        live_expiries=arr(STR),
+        nearest_expiry={
+            "type": "string",
+            "nullable": True,
+            "description": "The default expiry: the nearest not yet expired at the product's "
+            "feed clock, else the latest",
+        },
         strike_step=NUM,
         lot_size=INT,
         tz=STR,

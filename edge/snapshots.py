@@ -45,6 +45,7 @@ class ProductInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     product: str
     expiries: list[str]
+    nearest_expiry: str | None = None  # live at the product's feed clock, else the latest
 
 
 _products_decoder = msgspec.json.Decoder(list[ProductInfo])
@@ -61,7 +62,7 @@ class SnapshotClient:
         self._nc = nc
         self.latest = latest
         self.timeout_s = timeout_s
-        self._products: tuple[float, dict[str, list[str]]] | None = None
+        self._products: tuple[float, dict[str, ProductInfo]] | None = None
 
     async def request(self, endpoint: str, payload: dict[str, Any]) -> bytes:
         subject = subjects.service_subject(endpoint)
@@ -85,8 +86,11 @@ class SnapshotClient:
         return await self.request("products", {})
 
     async def product_map(self, *, max_age_s: float = 0.0) -> dict[str, list[str]]:
-        """Live products and their live expiries, sorted; with ``max_age_s``, a list fetched
-        that recently may be returned instead of asking again."""
+        """The actors' products and the expiries of their chains, sorted; with
+        ``max_age_s``, a list fetched that recently may be returned instead of asking again."""
+        return {name: info.expiries for name, info in (await self._infos(max_age_s)).items()}
+
+    async def _infos(self, max_age_s: float) -> dict[str, ProductInfo]:
         cached = self._products
         if cached is not None and time.monotonic() - cached[0] <= max_age_s:
             return cached[1]
@@ -94,7 +98,7 @@ class SnapshotClient:
             infos = _products_decoder.decode(await self.products())
         except msgspec.DecodeError as exc:
             raise UpstreamError("the actor service sent a malformed product list") from exc
-        found = {i.product: i.expiries for i in infos}
+        found = {i.product: i for i in infos}
         self._products = (time.monotonic(), found)
         return found
 
@@ -114,8 +118,8 @@ class SnapshotClient:
         return await self.request("summary", _chain_req(product, expiry))
 
     async def _nearest_expiry(self, product: str) -> str | None:
-        expiries = (await self.product_map(max_age_s=PRODUCTS_MAX_AGE_S)).get(product)
-        return expiries[0] if expiries else None
+        info = (await self._infos(PRODUCTS_MAX_AGE_S)).get(product)
+        return info.nearest_expiry if info is not None else None
 
     async def summaries(self, product: str) -> bytes:
         return await self.request("summaries", {"product": product})

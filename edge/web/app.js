@@ -141,9 +141,15 @@ function setProducts(list) {
   if (!product) return;
   sel.value = product;
   const expiries = productEntry(product).expiries;
-  const expiry = [state.product === product ? state.expiry : null, wanted.expiry].find((e) => e && expiries.includes(e)) || expiries[0] || null;
+  const expiry = [state.product === product ? state.expiry : null, wanted.expiry].find((e) => e && expiries.includes(e)) || defaultExpiry(product);
   fillExpiries(product, expiry);
   if (product !== state.product || expiry !== state.expiry) select(product, expiry);
+}
+
+// The nearest expiry not yet expired at the product's feed clock (the actors' choice).
+function defaultExpiry(product) {
+  const entry = productEntry(product);
+  return entry?.nearest_expiry || entry?.expiries[0] || null;
 }
 
 function fillExpiries(product, expiry) {
@@ -184,7 +190,7 @@ function select(product, expiry) {
 
 $("product").addEventListener("change", (ev) => {
   const product = ev.target.value;
-  const expiry = productEntry(product)?.expiries[0] || null;
+  const expiry = defaultExpiry(product);
   fillExpiries(product, expiry);
   select(product, expiry);
 });
@@ -193,7 +199,7 @@ window.addEventListener("hashchange", () => {
   const { product, expiry } = fromHash();
   const entry = productEntry(product);
   if (!entry || (product === state.product && expiry === state.expiry)) return;
-  const e = entry.expiries.includes(expiry) ? expiry : entry.expiries[0] || null;
+  const e = entry.expiries.includes(expiry) ? expiry : defaultExpiry(product);
   $("product").value = product;
   fillExpiries(product, e);
   select(product, e);

@@ -230,6 +230,8 @@ async def test_keyed_by_chain_one_products_chains_run_on_both_hosts_with_the_sam
         # chain request without an expiry goes to the nearest expiry's partition
         products = await service_request(nc, "products", {})
         assert {p["product"]: p["expiries"] for p in products}["NIFTY"] == nifty
+        nifty_entry = next(p for p in products if p["product"] == "NIFTY")
+        assert nifty_entry["live_expiries"] == nifty and nifty_entry["nearest_expiry"] == nifty[0]
         summaries = await service_request(nc, "summaries", {"product": "NIFTY"})
         assert [s["expiry"] for s in summaries] == nifty
         nearest = await service_request(nc, "summary", {"product": "NIFTY"})

@@ -1,0 +1,89 @@
+"""A request without an expiry means the nearest expiry still live at the product's feed
+clock: once the nearest weekly has expired by the feed's time, the default moves on to the
+next one (before, it stayed on the first expiry ever seen, since chains are kept)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import nats
+
+from actors import subjects
+from actors.host import ActorHost
+from actors.natsserver import NatsServer
+from actors.products import DEFAULT_PRODUCTS
+from tests.conftest import wait_handled
+from tests.feeding import START_NS
+
+NIFTY = DEFAULT_PRODUCTS["NIFTY"]
+NEAR, NEXT = "2026-11-26", "2026-12-03"  # Thursdays after START_NS (2026-11-25 10:00 IST)
+DAY_NS = 86400 * 10**9
+
+
+async def _publish(js: Any, subject: str, body: dict[str, Any]) -> int:
+    return int((await js.publish(subject, msgspec.json.encode(body))).seq)
+
+
+def _chain(expiry: str, ts: int) -> dict[str, Any]:
+    rows = [
+        {"strike": 26000.0, "right": r, "bid": 100.0, "ask": 101.0, "oi": 1000, "volume": 10}
+        for r in ("C", "P")
+    ]
+    return {"ts": ts, "product": "NIFTY", "expiry": expiry, "spot": 26000.0, "quotes": rows}
+
+
+async def _ask(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
+    reply = await nc.request(subjects.service_subject(endpoint), msgspec.json.encode(body), 10)
+    assert not (reply.headers or {}).get("Nats-Service-Error-Code"), reply.headers
+    return msgspec.json.decode(reply.data)
+
+
+async def _tick(js: Any, host: ActorHost, ts: int) -> None:
+    body = {"ts": ts, "product": "NIFTY", "price": 26010.0}
+    await wait_handled(host, await _publish(js, subjects.feed_underlying("NIFTY"), body))
+
+
+async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_clock(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        for expiry in (NEAR, NEXT):
+            await _publish(js, subjects.feed_chain("NIFTY", expiry), _chain(expiry, START_NS))
+        await _tick(js, actor_host, START_NS + 10**9)
+
+        async def entry() -> dict[str, Any]:
+            products = await _ask(nc, "products", {})
+            return next(p for p in products if p["product"] == "NIFTY")
+
+        first = await entry()
+        assert (first["expiries"], first["live_expiries"], first["nearest_expiry"]) == (
+            [NEAR, NEXT],
+            [NEAR, NEXT],
+            NEAR,
+        )
+        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEAR
+
+        # the feed's clock passes NEAR's expiry instant (15:30 IST): NEXT is the default
+        near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
+        await _tick(js, actor_host, near_expires)
+        moved = await entry()
+        assert (moved["expiries"], moved["live_expiries"], moved["nearest_expiry"]) == (
+            [NEAR, NEXT],
+            [NEXT],
+            NEXT,
+        )
+        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
+        # the expired chain still answers when asked by name
+        assert (await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEAR}))["expiry"] == NEAR
+
+        # every chain expired: the latest one is the default
+        await _tick(js, actor_host, near_expires + 8 * DAY_NS)
+        done = await entry()
+        assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
+        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
+    finally:
+        await nc.close()
