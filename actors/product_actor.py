@@ -101,6 +101,8 @@ class ProductActor(BridgedActor):
         self.closed: dict[str, deque[OhlcBar]] = {i: deque(maxlen=BARS_KEPT) for i in intervals}
         self.smiles: dict[str, SmileSlice] = {}
         self.totals: dict[str, ChainTotals] = {}
+        # The expiry instant of every expiry held in ``smiles`` or ``totals``.
+        self._expires_ns: dict[str, int] = {}
         self._surface_dirty = False
         self._last_surface_pub = 0
         self._tick_bytes = b""
@@ -117,11 +119,13 @@ class ProductActor(BridgedActor):
             case ApplyBatch(items=items):
                 return self.each(items)
             case SmileUpdate(smile=smile):
-                self.smiles[smile.expiry] = smile
-                self._surface_dirty = True
+                if self._live(smile.expiry):
+                    self.smiles[smile.expiry] = smile
+                    self._surface_dirty = True
                 return None
             case ChainTotals() as totals:
-                self.totals[totals.expiry] = totals
+                if self._live(totals.expiry):
+                    self.totals[totals.expiry] = totals
                 return None
             case Flush(now_ns=now):
                 self._flush(now)
@@ -141,6 +145,8 @@ class ProductActor(BridgedActor):
     def _apply(self, price: float, ts_ns: int, seq: int) -> None:
         self.stream_seq, self.applied = seq, self.applied + 1
         self.last_ts_ns = max(self.last_ts_ns, ts_ns)
+        if self._expires_ns and self.last_ts_ns >= min(self._expires_ns.values()):
+            self._drop_expired()
         day = expiry.session_date(ts_ns, tz=self.spec.tz)
         if self.session_date is None or day > self.session_date:
             self.session_date = day
@@ -222,6 +228,26 @@ class ProductActor(BridgedActor):
         return bars
 
     # ------------------------------------------------------------ surface
+
+    def _live(self, expiry_iso: str) -> bool:
+        """Whether an expiry is still live at the product's clock (noting its instant)."""
+        instant = self._expires_ns.get(expiry_iso)
+        if instant is None:
+            instant = self.spec.expires_ns(dt.date.fromisoformat(expiry_iso))
+        if instant <= self.last_ts_ns:
+            return False
+        self._expires_ns[expiry_iso] = instant
+        return True
+
+    def _drop_expired(self) -> None:
+        """Settled expiries leave the surface and the product's PCR: kept, their last smile
+        and OI would count there for ever."""
+        for expiry_iso, instant in list(self._expires_ns.items()):
+            if instant <= self.last_ts_ns:
+                del self._expires_ns[expiry_iso]
+                self.smiles.pop(expiry_iso, None)
+                self.totals.pop(expiry_iso, None)
+                self._surface_dirty = True
 
     def _surface(self) -> Surface:
         slices = sorted(self.smiles.values(), key=lambda s: s.expiry)

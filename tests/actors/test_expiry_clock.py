@@ -1,6 +1,7 @@
-"""A request without an expiry means the nearest expiry still live at the product's feed
-clock: once the nearest weekly has expired by the feed's time, the default moves on to the
-next one (before, it stayed on the first expiry ever seen, since chains are kept)."""
+"""What a product's feed clock passing an expiry changes: a request without an expiry moves
+on to the next live one (before, it stayed on the first expiry ever seen, since chains are
+kept), and the IV surface and the product-wide PCR leave the settled expiry out (before, its
+last smile and OI counted there for ever)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from actors import subjects
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
-from tests.conftest import wait_handled
+from tests.conftest import wait_handled, wait_published
 from tests.feeding import START_NS
 
 NIFTY = DEFAULT_PRODUCTS["NIFTY"]
@@ -85,5 +86,31 @@ async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_
         done = await entry()
         assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
         assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
+    finally:
+        await nc.close()
+
+
+async def test_a_settled_expiry_leaves_the_surface_and_the_product_pcr(
+    nats_server: NatsServer, actor_host: ActorHost
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        near = _chain(NEAR, START_NS)
+        near["quotes"][1]["oi"] = 9000  # NEAR's puts: the product PCR shows whether it counts
+        await _publish(js, subjects.feed_chain("NIFTY", NEAR), near)
+        await _publish(js, subjects.feed_chain("NIFTY", NEXT), _chain(NEXT, START_NS))
+        await _tick(js, actor_host, START_NS + 10**9)
+        surface = subjects.analytics_surface("NIFTY")
+        both = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 2)
+        assert both["pcr_oi"] == (9000 + 1000) / (1000 + 1000)
+
+        await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEAR)))
+        after = await _ask(nc, "surface", {"product": "NIFTY"})
+        assert [s["expiry"] for s in after["expiries"]] == [NEXT]
+        assert [t["expiry"] for t in after["term_structure"]] == [NEXT]
+        assert after["pcr_oi"] == 1.0  # NEXT alone: 1000 puts / 1000 calls
+        published = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 1)
+        assert published["pcr_oi"] == 1.0
     finally:
         await nc.close()
