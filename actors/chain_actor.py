@@ -120,6 +120,7 @@ class ChainActor(BridgedActor):
         self._next_chain_ns = 0
         self._next_smile_ns = 0
         self._phase = _phase(book.product, book.expiry)
+        self._expires_ns = book.spec.expires_ns(book.expiry)
         self._summary_subject = subjects.analytics_summary(book.product, book.expiry_str)
         self._chain_subject = subjects.analytics_chain(book.product, book.expiry_str)
         self.log = log.bind(product=book.product, expiry=book.expiry_str)
@@ -156,6 +157,8 @@ class ChainActor(BridgedActor):
                 if seq <= self.book.stream_seq:
                     self.log.debug("duplicate_skipped", stream_seq=seq, at=self.book.stream_seq)
                     return False
+                if ts >= self._expires_ns:
+                    return False  # settled: the chain keeps its last state before expiry
                 self.book.apply_spot(price, ts, seq)
                 self._queue_recompute()
                 return True

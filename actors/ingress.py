@@ -289,7 +289,7 @@ class Ingress:
                 targets.append((None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq)))
                 FEED_ACCEPTED.labels("underlying").inc()
             spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
-            targets.extend((key, ref, spot) for key, ref in sup.chains_of(m.product))
+            targets.extend((key, ref, spot) for key, ref in sup.live_chains_of(m.product, m.ts))
             return targets
         assert isinstance(m, ChainFeed)
         key = (m.product, m.expiry.isoformat())

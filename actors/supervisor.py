@@ -78,6 +78,7 @@ class Supervisor:
         self.remote_products: dict[str, RemoteProduct] = {}
         self.chains: dict[ChainKey, pykka.ActorRef[Any]] = {}
         self.chain_specs: dict[ChainKey, ProductSpec] = {}
+        self._chain_expires_ns: dict[ChainKey, int] = {}
         self.product_refs: dict[str, pykka.ActorRef[Any]] = {}
         self.down: set[ChainKey] = set()
         self.poison: dict[ChainKey, set[int]] = {}
@@ -135,6 +136,13 @@ class Supervisor:
         spec, now = self.spec_for(product), self.clock.get(product, 0)
         live = [e for e in every if spec.expires_ns(dt.date.fromisoformat(e)) > now]
         return every, live
+
+    def live_chains_of(
+        self, product: str, ts_ns: int
+    ) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
+        """The product's chains not yet expired at ``ts_ns`` (what a tick re-prices)."""
+        expires = self._chain_expires_ns
+        return [(k, ref) for k, ref in self.chains_of(product) if expires.get(k, ts_ns + 1) > ts_ns]
 
     def chains_of(self, product: str) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
         return [(k, ref) for k, ref in self.chains.items() if k[0] == product]
@@ -247,6 +255,7 @@ class Supervisor:
         )
         self.chains[key] = ref
         self.chain_specs[key] = spec
+        self._chain_expires_ns[key] = spec.expires_ns(expiry)
         CHAINS_LIVE.set(len(self.chains))
         log.info(
             "chain_started",

@@ -1,7 +1,8 @@
 """What a product's feed clock passing an expiry changes: a request without an expiry moves
 on to the next live one (before, it stayed on the first expiry ever seen, since chains are
-kept), and the IV surface and the product-wide PCR leave the settled expiry out (before, its
-last smile and OI counted there for ever)."""
+kept); ticks no longer re-price the settled chain, which keeps its last state before expiry;
+and the IV surface and the product-wide PCR leave it out (before, its last smile and OI
+counted there for ever)."""
 
 from __future__ import annotations
 
@@ -78,8 +79,12 @@ async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_
             NEXT,
         )
         assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
-        # the expired chain still answers when asked by name
-        assert (await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEAR}))["expiry"] == NEAR
+        # the settled chain answers by name with its last state before expiry: the tick at
+        # its expiry instant re-priced only NEXT
+        settled = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEAR})
+        assert (settled["expiry"], settled["ts"]) == (NEAR, START_NS + 10**9)
+        nxt = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEXT})
+        assert nxt["ts"] == near_expires
 
         # every chain expired: the latest one is the default
         await _tick(js, actor_host, near_expires + 8 * DAY_NS)
