@@ -240,6 +240,7 @@ class ActorHost:
             "chains_down": sorted(c for p in parts for c in p["chains_down"]),
             "products_down": sorted(c for p in parts for c in p["products_down"]),
             "restarts": sum(p["restarts"] for p in parts),
+            "chains_retired": sum(p["chains_retired"] for p in parts),
             # Running, but something was or may be lost (FEED's limits): /health says degraded.
             "warnings": [w for p in parts for w in p["warnings"]],
             "nats_connected": connected,

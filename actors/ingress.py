@@ -257,6 +257,8 @@ class Ingress:
                 log.error("chain_down", product=key[0], expiry=key[1])
         if self.supervisor.crash_pending.is_set():
             await self.supervisor.restart_crashed()
+        if self.supervisor.expiry.due():
+            await self.supervisor.retire()
         self.handled_seq = max(self.handled_seq, last_seq)
         async with self.batch_done:
             self.batch_done.notify_all()

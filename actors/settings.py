@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     chain_publish_interval_s: float = 0.5
     surface_publish_interval_s: float = 1.0
     snapshot_interval_s: float = 10.0
+    # A chain is stopped this long after its expiry instant by its product's feed clock
+    # (its last state stays in KV and on ANALYTICS); it then leaves svc.products and the
+    # DELTASTREAM_MAX_CHAINS count.
+    retire_after_s: Annotated[float, Meta(ge=0)] = 86400.0
     restart_max: int = 5
     restart_window_s: float = 60.0
     ohlc_intervals: tuple[str, ...] = ("1m", "5m", "15m")

@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import nats.errors
 import nats.js
 import pykka
 import structlog
@@ -32,6 +33,7 @@ from actors.chain_replay import FeedReplay, applied_seq, publish_floor
 from actors.chain_snapshot import BookSnapshot
 from actors.commands import Flush, GetSnapshot, SetProduct
 from actors.errors import TooManyChains
+from actors.expiry_clock import ExpiryClock
 from actors.futures import ask
 from actors.metrics import CHAINS_LIVE, SUPERVISOR_RESTARTS
 from actors.product_actor import ProductActor, ProductSnapshot
@@ -78,7 +80,6 @@ class Supervisor:
         self.remote_products: dict[str, RemoteProduct] = {}
         self.chains: dict[ChainKey, pykka.ActorRef[Any]] = {}
         self.chain_specs: dict[ChainKey, ProductSpec] = {}
-        self._chain_expires_ns: dict[ChainKey, int] = {}
         self.product_refs: dict[str, pykka.ActorRef[Any]] = {}
         self.down: set[ChainKey] = set()
         self.poison: dict[ChainKey, set[int]] = {}
@@ -88,9 +89,9 @@ class Supervisor:
         self.products_down: set[str] = set()
         # Highest FEED sequence the ingress has handed to any actor.
         self.dispatched_seq = 0
-        # Each product's clock: the latest feed ts seen (restored chains bring theirs). It
-        # says which expiries are live, by the feed's time, so a replay of an old day works.
-        self.clock: dict[str, int] = {}
+        # Each product's feed clock; which chains it has settled and which are due to retire.
+        self.expiry = ExpiryClock(retire_after_ns=int(settings.retire_after_s * _NS_PER_S))
+        self.retired = 0
         self._intensity = RestartIntensity(
             max_restarts=settings.restart_max, window_s=settings.restart_window_s
         )
@@ -126,23 +127,19 @@ class Supervisor:
         return remote
 
     def advance_clock(self, product: str, ts_ns: int) -> None:
-        if ts_ns > self.clock.get(product, 0):
-            self.clock[product] = ts_ns
+        self.expiry.advance(product, ts_ns)
 
     def expiries(self, product: str) -> tuple[list[str], list[str]]:
         """The product's chains here by expiry, sorted: all of them, and those not yet
         expired at the product's clock."""
         every = sorted(e for p, e in self.chains if p == product)
-        spec, now = self.spec_for(product), self.clock.get(product, 0)
-        live = [e for e in every if spec.expires_ns(dt.date.fromisoformat(e)) > now]
-        return every, live
+        return every, [e for e in every if self.expiry.live((product, e))]
 
     def live_chains_of(
         self, product: str, ts_ns: int
     ) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
         """The product's chains not yet expired at ``ts_ns`` (what a tick re-prices)."""
-        expires = self._chain_expires_ns
-        return [(k, ref) for k, ref in self.chains_of(product) if expires.get(k, ts_ns + 1) > ts_ns]
+        return [(k, ref) for k, ref in self.chains_of(product) if self.expiry.live_at(k, ts_ns)]
 
     def chains_of(self, product: str) -> list[tuple[ChainKey, pykka.ActorRef[Any]]]:
         return [(k, ref) for k, ref in self.chains.items() if k[0] == product]
@@ -161,6 +158,8 @@ class Supervisor:
 
     async def _start_product(self, spec: ProductSpec) -> pykka.ActorRef[Any]:
         snap = await self.store.load_product(spec.name)
+        if snap is not None:
+            self.expiry.advance(spec.name, snap.last_ts_ns)
         floor = await publish_floor(self.js, subjects.analytics_underlying(spec.name))
         ref = ProductActor.start(
             spec,
@@ -241,7 +240,7 @@ class Supervisor:
         )
         book = ChainBook.from_snapshot(spec, snap) if snap else ChainBook(spec, expiry)
         if snap:
-            self.advance_clock(spec.name, snap.as_of_ns)
+            self.expiry.advance(spec.name, snap.as_of_ns)
         floor = await publish_floor(self.js, subjects.analytics_summary(*key))
         ref = self.chain_actor.start(
             book,
@@ -255,7 +254,7 @@ class Supervisor:
         )
         self.chains[key] = ref
         self.chain_specs[key] = spec
-        self._chain_expires_ns[key] = spec.expires_ns(expiry)
+        self.expiry.add(key, spec.expires_ns(expiry))
         CHAINS_LIVE.set(len(self.chains))
         log.info(
             "chain_started",
@@ -267,17 +266,56 @@ class Supervisor:
         return ref
 
     async def restore_all(self) -> None:
-        """Start every chain and product of this partition that has a snapshot."""
+        """Start every chain and product of this partition that has a snapshot, except the
+        chains retired at their product's clock (all snapshots are read first, so the clock
+        is the latest any of them knew)."""
         for product in await self.store.product_keys(self.runs_product):
             await self.product(self.spec_for(product))
+        found: list[BookSnapshot] = []
         for product, expiry in await self.store.chain_keys(self.owns_chain):
             snap = await self.store.load_chain(product, expiry)
             if snap is None or not snap.applied:
                 continue  # see ``snapshots``: the replay creates it at its first message
+            self.expiry.advance(product, snap.as_of_ns)
+            found.append(snap)
+        for snap in found:
+            spec = self.spec_for(snap.product)
+            retires_ns = spec.expires_ns(snap.expiry) + self.expiry.retire_after_ns
+            if retires_ns <= self.expiry.clock.get(snap.product, 0):
+                continue  # retired: its last state stays in KV, its last summary on ANALYTICS
             try:
-                await self.chain(self.spec_for(product), expiry, snapshot=snap)
+                await self.chain(spec, snap.expiry, snapshot=snap)
             except TooManyChains:
-                log.warning("restore_skipped", product=product, expiry=expiry.isoformat())
+                log.warning("restore_skipped", product=snap.product, expiry=snap.expiry.isoformat())
+
+    async def retire(self) -> None:
+        """Stop the chains due to retire (``ExpiryClock.due``), each one's last state saved
+        to KV first: a replay that meets one of its messages again restores it from there. A
+        chain whose state cannot be saved now stays, and is tried again after the next batch."""
+        for key in self.expiry.due():
+            ref = self.chains.get(key)
+            if ref is not None:
+                try:
+                    snap = await asyncio.wait_for(
+                        ask(ref, GetSnapshot()), self.settings.actor_timeout_s
+                    )
+                    if snap.applied:
+                        await self.store.save_chain(snap)
+                except (TimeoutError, nats.errors.Error) as exc:
+                    log.warning(
+                        "chain_retire_deferred", product=key[0], expiry=key[1], error=repr(exc)
+                    )
+                    continue
+                except pykka.ActorDeadError:
+                    pass  # it failed meanwhile: its last checkpoint is in KV already
+                del self.chains[key]
+                ref.stop(block=False)
+                self.retired += 1
+                log.info("chain_retired", product=key[0], expiry=key[1])
+            self.chain_specs.pop(key, None)
+            self.expiry.remove(key)
+            self._locks.pop(key, None)
+        CHAINS_LIVE.set(len(self.chains))
 
     # ------------------------------------------------------------ restarts
 
@@ -420,4 +458,5 @@ class Supervisor:
             "chains_down": sorted(f"{p}/{e}" for p, e in self.down),
             "products_down": sorted(self.products_down),
             "restarts": self.restart_count,
+            "chains_retired": self.retired,
         }

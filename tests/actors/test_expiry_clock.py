@@ -1,8 +1,9 @@
 """What a product's feed clock passing an expiry changes: a request without an expiry moves
 on to the next live one (before, it stayed on the first expiry ever seen, since chains are
 kept); ticks no longer re-price the settled chain, which keeps its last state before expiry;
-and the IV surface and the product-wide PCR leave it out (before, its last smile and OI
-counted there for ever)."""
+the IV surface and the product-wide PCR leave it out (before, its last smile and OI counted
+there for ever); and ``retire_after_s`` later its actor stops (before, every chain ever seen
+ran for ever and counted against the live-chain cap)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ from actors import subjects
 from actors.host import ActorHost
 from actors.natsserver import NatsServer
 from actors.products import DEFAULT_PRODUCTS
-from tests.conftest import wait_handled, wait_published
+from tests.conftest import test_settings, wait_handled, wait_published
 from tests.feeding import START_NS
 
 NIFTY = DEFAULT_PRODUCTS["NIFTY"]
 NEAR, NEXT = "2026-11-26", "2026-12-03"  # Thursdays after START_NS (2026-11-25 10:00 IST)
-DAY_NS = 86400 * 10**9
 
 
 async def _publish(js: Any, subject: str, body: dict[str, Any]) -> int:
@@ -86,8 +86,8 @@ async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_
         nxt = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEXT})
         assert nxt["ts"] == near_expires
 
-        # every chain expired: the latest one is the default
-        await _tick(js, actor_host, near_expires + 8 * DAY_NS)
+        # every chain expired (NEAR retired by now, a day after its expiry): the latest one
+        await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEXT)))
         done = await entry()
         assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
         assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
@@ -119,3 +119,55 @@ async def test_a_settled_expiry_leaves_the_surface_and_the_product_pcr(
         assert published["pcr_oi"] == 1.0
     finally:
         await nc.close()
+
+
+async def test_a_chain_settled_long_enough_is_retired_and_frees_its_place(
+    nats_server: NatsServer,
+) -> None:
+    # retire_after_s 1 h; room for two chains: a third fits only once NEAR is retired
+    settings = test_settings(nats_server.url, retire_after_s=3600.0, max_chains=2)
+    later = "2026-12-10"
+    host = ActorHost(settings, DEFAULT_PRODUCTS)
+    await host.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        for expiry in (NEAR, NEXT):
+            await _publish(js, subjects.feed_chain("NIFTY", expiry), _chain(expiry, START_NS))
+        await _tick(js, host, START_NS + 10**9)
+        near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
+        await _tick(js, host, near_expires + 3599 * 10**9)  # settled, not yet retired
+        assert (await _products(nc))["expiries"] == [NEAR, NEXT]
+
+        await _tick(js, host, near_expires + 3600 * 10**9)
+        assert (await _products(nc))["expiries"] == [NEXT]
+        assert host.health()["chains_retired"] == 1 and host.health()["chains"] == 1
+        reply = await nc.request(
+            subjects.service_subject("summary"),
+            msgspec.json.encode({"product": "NIFTY", "expiry": NEAR}),
+            timeout=10,
+        )
+        assert (reply.headers or {}).get("Nats-Service-Error-Code") == "404"
+        ts = near_expires + 3601 * 10**9
+        seq = await _publish(js, subjects.feed_chain("NIFTY", later), _chain(later, ts))
+        await wait_handled(host, seq)
+        assert (await _products(nc))["expiries"] == [NEXT, later]
+    finally:
+        await nc.close()
+        await host.stop()
+
+    # A restart restores the live chains only: NEAR's last state stays in KV, unused.
+    again = ActorHost(settings, DEFAULT_PRODUCTS)
+    await again.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        assert (await _products(nc))["expiries"] == [NEXT, later]
+        assert again.health()["chains"] == 2
+    finally:
+        await nc.close()
+        await again.stop()
+
+
+async def _products(nc: Any) -> dict[str, Any]:
+    products = await _ask(nc, "products", {})
+    return next(p for p in products if p["product"] == "NIFTY")
