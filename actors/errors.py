@@ -31,6 +31,7 @@ __all__ = [
     "DuplicateRow",
     "ExpiredChain",
     "FeedRejected",
+    "FutureTimestamp",
     "OffGridStrike",
     "OversizedPayload",
     "SchemaInvalid",
@@ -71,6 +72,10 @@ class UnknownProduct(FeedRejected):
 
 class ExpiredChain(FeedRejected):
     reason = "expired"
+
+
+class FutureTimestamp(FeedRejected):
+    reason = "ts_in_future"
 
 
 class DistantExpiry(FeedRejected):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -186,6 +187,8 @@ class Ingress:
             await self.supervisor.restart_crashed()
         trips = Trips()
         dispatched: list[tuple[Msg, int, list[Part]]] = []
+        now_ns = time.time_ns()
+        max_ahead_ns = int(self.settings.max_ts_ahead_s * 1e9)
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             if msg.metadata.num_delivered > 1:
@@ -202,6 +205,8 @@ class Ingress:
                     products=self.supervisor.products,
                     restrict_products=self.settings.restrict_products,
                     max_payload_bytes=self.settings.max_payload_bytes,
+                    now_ns=now_ns,
+                    max_ahead_ns=max_ahead_ns,
                 )
                 targets = await self._targets(valid, seq)
             except FeedRejected as exc:

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     analytics_max_age_s: float = 86400.0
     dlq_max_age_s: float = 7 * 86400.0
     max_payload_bytes: int = 512 * 1024
+    # A feed ts further ahead of the host's clock is refused (ts_in_future); 0: not checked.
+    max_ts_ahead_s: Annotated[float, Meta(ge=0)] = 300.0
 
     # ingress
     ack_wait_s: float = 10.0

@@ -17,6 +17,7 @@ from actors.errors import (
     DistantExpiry,
     DuplicateRow,
     ExpiredChain,
+    FutureTimestamp,
     OffGridStrike,
     OversizedPayload,
     SchemaInvalid,
@@ -48,7 +49,12 @@ def validate(
     products: Mapping[str, ProductSpec],
     restrict_products: bool,
     max_payload_bytes: int,
+    now_ns: int | None = None,
+    max_ahead_ns: int = 0,
 ) -> ValidFeed:
+    """With ``now_ns`` (this host's clock) and ``max_ahead_ns`` > 0, a ``ts`` further ahead
+    of ``now_ns`` is refused: time comes from the feed, and one tick from the future would
+    move its product's clock past every expiry. (A replay re-validates without it.)"""
     if len(data) > max_payload_bytes:
         raise OversizedPayload(f"payload of {len(data)} bytes exceeds {max_payload_bytes}")
     parsed = parse_feed_subject(subject)
@@ -65,6 +71,12 @@ def validate(
         )
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SchemaInvalid(str(exc)) from exc
+    if now_ns is not None and max_ahead_ns > 0 and message.ts - now_ns > max_ahead_ns:
+        raise FutureTimestamp(
+            f"ts {message.ts} is {(message.ts - now_ns) / 1e9:,.0f} s ahead of this host's clock; "
+            f"at most {max_ahead_ns / 1e9:g} s ahead is accepted (a producer's clock or time "
+            "zone off?)"
+        )
     if message.product != parsed.product:
         raise SubjectMismatch(
             f"payload product {message.product!r} differs from subject's {parsed.product!r}"

@@ -43,15 +43,17 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 def test_settings(nats_url: str, **overrides: object) -> Settings:
-    """Settings for tests: fast rate limits, checkpoints only when a test asks."""
+    """Settings for tests: fast rate limits, checkpoints only when a test asks, no check of
+    feed ts against the wall clock (tests/actors/test_dead_letters.py makes one)."""
     base = Settings(nats_url=nats_url, log_json=False)
-    return msgspec.structs.replace(
-        base,
-        chain_publish_interval_s=0.05,
-        surface_publish_interval_s=0.05,
-        snapshot_interval_s=3600.0,
-        **overrides,
-    )
+    defaults: dict[str, object] = {
+        "chain_publish_interval_s": 0.05,
+        "surface_publish_interval_s": 0.05,
+        "snapshot_interval_s": 3600.0,
+        # Tests run fixed market clocks, some of them ahead of today's date.
+        "max_ts_ahead_s": 0.0,
+    }
+    return msgspec.structs.replace(base, **{**defaults, **overrides})
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 import nats
@@ -33,22 +34,17 @@ _TICK = b'{"ts": %d, "product": "NIFTY"' % START_NS  # the rest per case
 # (subject, payload, reason): one per class of bad input
 BAD = [
     (UNDERLYING, b"not json", "schema_invalid"),
-    (UNDERLYING, b'{"ts": 1795587000000000000, "product": "NIFTY"}', "schema_invalid"),
+    (UNDERLYING, _TICK + b"}", "schema_invalid"),
+    (UNDERLYING, _TICK + b', "price": NaN}', "schema_invalid"),
+    (UNDERLYING, _TICK + b', "price": 1e999}', "schema_invalid"),
+    (UNDERLYING, _TICK + b', "price": -5}', "schema_invalid"),
+    (UNDERLYING, _TICK + b', "price": "24000"}', "schema_invalid"),
+    # a ts in seconds, and one a day ahead of this machine's clock (the host allows 300 s)
+    (UNDERLYING, b'{"ts": 1795587000, "product": "NIFTY", "price": 5}', "schema_invalid"),
     (
         UNDERLYING,
-        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": NaN}',
-        "schema_invalid",
-    ),
-    (
-        UNDERLYING,
-        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": 1e999}',
-        "schema_invalid",
-    ),
-    (UNDERLYING, b'{"ts": 1795587000000000000, "product": "NIFTY", "price": -5}', "schema_invalid"),
-    (
-        UNDERLYING,
-        b'{"ts": 1795587000000000000, "product": "NIFTY", "price": "24000"}',
-        "schema_invalid",
+        b'{"ts": %d, "product": "NIFTY", "price": 5}' % (time.time_ns() + 86400 * 10**9),
+        "ts_in_future",
     ),
     (QUOTES, _quotes({"strike": 26000, "right": "C", "oi": -1}), "schema_invalid"),
     (QUOTES, _quotes({"strike": 26000, "right": "X"}), "schema_invalid"),
@@ -104,7 +100,9 @@ async def _dead_letters(url: str, count: int) -> list[tuple[str, dict[str, str],
 
 @pytest.fixture
 async def strict_host(nats_server: NatsServer) -> ActorHost:
-    settings = test_settings(nats_server.url, restrict_products=True, max_payload_bytes=16_384)
+    settings = test_settings(
+        nats_server.url, restrict_products=True, max_payload_bytes=16_384, max_ts_ahead_s=300.0
+    )
     host = ActorHost(settings, DEFAULT_PRODUCTS)
     await host.start()
     yield host  # type: ignore[misc]

@@ -30,6 +30,9 @@ NIFTY_EXPIRY_NS = expiry.expiry_instant_ns(
     dt.date(2026, 12, 29), expiry_time=dt.time(15, 30), tz="Asia/Kolkata"
 )
 GOOD_ROW = {"strike": 26000, "right": "C", "bid": 100.0, "ask": 101.0, "oi": 5, "volume": 1}
+# This host's clock in these tests: a day after every fixed ts here; ts up to 300 s ahead pass.
+NOW_NS = NIFTY_EXPIRY_NS + 86400 * 10**9
+MAX_AHEAD_NS = 300 * 10**9
 
 
 def _check(
@@ -46,6 +49,8 @@ def _check(
         products=DEFAULT_PRODUCTS if products is None else products,
         restrict_products=restrict,
         max_payload_bytes=max_payload_bytes,
+        now_ns=NOW_NS,
+        max_ahead_ns=MAX_AHEAD_NS,
     )
 
 
@@ -95,6 +100,8 @@ def test_a_message_just_before_the_expiry_instant_passes() -> None:
 
 def test_the_earliest_ts_and_the_farthest_expiry_accepted_pass() -> None:
     assert _check(UNDERLYING, _tick(ts=MIN_EPOCH_NS)).message.ts == MIN_EPOCH_NS
+    latest = NOW_NS + MAX_AHEAD_NS
+    assert _check(UNDERLYING, _tick(ts=latest)).message.ts == latest
     # 2036-11-18 15:30 IST is 9.98 years after START_NS (2026-11-25 10:00 IST)
     far = "2036-11-18"
     valid = _check(subjects.feed_quotes("NIFTY", far), _chain(GOOD_ROW, expiry=far))
@@ -176,6 +183,18 @@ REJECTIONS: list[tuple[str, bytes, str, tuple[str, ...]]] = [
     (UNDERLYING, _tick(ts=START_NS // 10**6), "schema_invalid", ("$.ts",)),  # milliseconds
     (QUOTES, _chain(GOOD_ROW, ts=START_NS // 10**3), "schema_invalid", ("$.ts",)),  # µs
     (UNDERLYING, _tick(product="nifty"), "schema_invalid", ("$.product",)),
+    (
+        UNDERLYING,
+        _tick(ts=NOW_NS + MAX_AHEAD_NS + 10**9),
+        "ts_in_future",
+        ("301 s ahead", "at most 300 s"),
+    ),
+    (
+        QUOTES,
+        _chain(GOOD_ROW, ts=NOW_NS + 3 * 3600 * 10**9),
+        "ts_in_future",
+        ("10,800 s ahead",),
+    ),
     (
         QUOTES,
         _chain({"strike": 26000, "right": "C", "oi": -1}),
