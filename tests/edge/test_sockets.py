@@ -78,6 +78,14 @@ async def test_unsubscribed_rooms_get_nothing_more(fed_edge: Edge) -> None:
         await rec.next("chain_update", "chain_summary", where=lambda d: d["expiry"] == MONTHLY)
         got = rec.drain()
         assert all(d.get("expiry") != NEAR for e, d in got if e.startswith("chain"))
+        # Unsubscribing is idempotent: a room left already, or of a chain that no longer
+        # exists (retired), answers ok as well; subscribing to the latter is refused.
+        gone = "chain:NIFTY:2026-11-19"
+        for room in (f"chain:NIFTY:{NEAR}", gone):
+            ack = await rec.client.call("unsubscribe", {"room": room}, timeout=10)
+            assert ack == {"ok": True, "rooms": [room]}
+        refused = await rec.client.call("subscribe", {"room": gone}, timeout=10)
+        assert refused["error"] == "unknown_expiry"
 
 
 BOTH_LOOPS = pytest.mark.asyncio(loop_factories=["asyncio", "uvloop"])
