@@ -47,21 +47,29 @@ async def _tick(js: Any, host: ActorHost, ts: int) -> None:
     await wait_handled(host, await _publish(js, subjects.feed_underlying("NIFTY"), body))
 
 
+async def _open(js: Any, host: ActorHost, *, near_put_oi: int = 1000) -> None:
+    """NEAR's and NEXT's chains at START_NS, then a tick."""
+    for expiry in (NEAR, NEXT):
+        body = _chain(expiry, START_NS)
+        if expiry == NEAR:
+            body["quotes"][1]["oi"] = near_put_oi
+        await _publish(js, subjects.feed_chain("NIFTY", expiry), body)
+    await _tick(js, host, START_NS + 10**9)
+
+
+async def _products(nc: Any) -> dict[str, Any]:
+    products = await _ask(nc, "products", {})
+    return next(p for p in products if p["product"] == "NIFTY")
+
+
 async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_clock(
     nats_server: NatsServer, actor_host: ActorHost
 ) -> None:
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
-        for expiry in (NEAR, NEXT):
-            await _publish(js, subjects.feed_chain("NIFTY", expiry), _chain(expiry, START_NS))
-        await _tick(js, actor_host, START_NS + 10**9)
-
-        async def entry() -> dict[str, Any]:
-            products = await _ask(nc, "products", {})
-            return next(p for p in products if p["product"] == "NIFTY")
-
-        first = await entry()
+        await _open(js, actor_host)
+        first = await _products(nc)
         assert (first["expiries"], first["live_expiries"], first["nearest_expiry"]) == (
             [NEAR, NEXT],
             [NEAR, NEXT],
@@ -72,7 +80,7 @@ async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_
         # the feed's clock passes NEAR's expiry instant (15:30 IST): NEXT is the default
         near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
         await _tick(js, actor_host, near_expires)
-        moved = await entry()
+        moved = await _products(nc)
         assert (moved["expiries"], moved["live_expiries"], moved["nearest_expiry"]) == (
             [NEAR, NEXT],
             [NEXT],
@@ -88,7 +96,7 @@ async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_
 
         # every chain expired (NEAR retired by now, a day after its expiry): the latest one
         await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEXT)))
-        done = await entry()
+        done = await _products(nc)
         assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
         assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
     finally:
@@ -101,11 +109,8 @@ async def test_a_settled_expiry_leaves_the_surface_and_the_product_pcr(
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
-        near = _chain(NEAR, START_NS)
-        near["quotes"][1]["oi"] = 9000  # NEAR's puts: the product PCR shows whether it counts
-        await _publish(js, subjects.feed_chain("NIFTY", NEAR), near)
-        await _publish(js, subjects.feed_chain("NIFTY", NEXT), _chain(NEXT, START_NS))
-        await _tick(js, actor_host, START_NS + 10**9)
+        # NEAR's puts: the product PCR shows whether NEAR counts
+        await _open(js, actor_host, near_put_oi=9000)
         surface = subjects.analytics_surface("NIFTY")
         both = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 2)
         assert both["pcr_oi"] == (9000 + 1000) / (1000 + 1000)
@@ -132,9 +137,7 @@ async def test_a_chain_settled_long_enough_is_retired_and_frees_its_place(
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
-        for expiry in (NEAR, NEXT):
-            await _publish(js, subjects.feed_chain("NIFTY", expiry), _chain(expiry, START_NS))
-        await _tick(js, host, START_NS + 10**9)
+        await _open(js, host)
         near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
         await _tick(js, host, near_expires + 3599 * 10**9)  # settled, not yet retired
         assert (await _products(nc))["expiries"] == [NEAR, NEXT]
@@ -166,8 +169,3 @@ async def test_a_chain_settled_long_enough_is_retired_and_frees_its_place(
     finally:
         await nc.close()
         await again.stop()
-
-
-async def _products(nc: Any) -> dict[str, Any]:
-    products = await _ask(nc, "products", {})
-    return next(p for p in products if p["product"] == "NIFTY")
