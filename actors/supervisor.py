@@ -310,8 +310,12 @@ class Supervisor:
                     pass  # it failed meanwhile: its last checkpoint is in KV already
                 del self.chains[key]
                 ref.stop(block=False)
-                self.retired += 1
-                log.info("chain_retired", product=key[0], expiry=key[1])
+            self.retired += 1
+            log.info("chain_retired", product=key[0], expiry=key[1], down=ref is None)
+            # A chain down for good (the supervisor gave up on it) retires too: settled,
+            # there is nothing left for it to serve.
+            self.down.discard(key)
+            self.poison.pop(key, None)
             self.chain_specs.pop(key, None)
             self.expiry.remove(key)
             self._locks.pop(key, None)

@@ -4,6 +4,7 @@ replay; an actor that dies in a tell handler is restarted; too many restarts esc
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from typing import Any
 
@@ -198,6 +199,14 @@ async def test_too_many_restarts_escalate_and_the_chains_messages_reach_the_dlq(
             nats_server.url, "summary", {"product": "NIFTY", "expiry": healthy}
         )
         assert summary["expiry"] == healthy
+
+        # a day after the victim's expiry (by the feed's clock) it retires, down or not
+        victim_expires = DEFAULT_PRODUCTS["NIFTY"].expires_ns(dt.date.fromisoformat(victim))
+        tick = {"ts": victim_expires + 86400 * 10**9, "product": "NIFTY", "price": 26000.0}
+        seq = (await js.publish(subjects.feed_underlying("NIFTY"), msgspec.json.encode(tick))).seq
+        await wait_handled(host, seq)
+        health = await _service(nats_server.url, "health", {})
+        assert health["chains_down"] == [] and health["chains_retired"] == 1
     finally:
         await nc.close()
         await host.stop()
