@@ -232,6 +232,13 @@ _LOG_ENTRY: Schema = {
     "additionalProperties": False,
 }
 
+_NEAREST_EXPIRY: Schema = {
+    "type": "string",
+    "nullable": True,
+    "description": "The default expiry: the nearest not yet expired at the product's feed "
+    "clock, else the latest",
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(["error", "detail"], error=STR, detail=STR),
     "Product": obj(
@@ -239,19 +246,20 @@ SCHEMAS: dict[str, Schema] = {
         product=STR,
         expiries=arr(STR),
         live_expiries=arr(STR),
-        nearest_expiry={
-            "type": "string",
-            "nullable": True,
-            "description": "The default expiry: the nearest not yet expired at the product's "
-            "feed clock, else the latest",
-        },
+        nearest_expiry=_NEAREST_EXPIRY,
         strike_step=NUM,
         lot_size=INT,
         tz=STR,
         expiry_time=STR,
     ),
     "Products": obj(["products"], products=arr(ref("Product"))),
-    "Expiries": obj(["product", "expiries"], product=STR, expiries=arr(STR)),
+    "Expiries": obj(
+        ["product", "expiries"],
+        product=STR,
+        expiries=arr(STR),
+        live_expiries=arr(STR),
+        nearest_expiry=_NEAREST_EXPIRY,
+    ),
     "UnderlyingTick": _TICK,
     "UnderlyingHistory": obj(
         ["product", "ticks", *_PAGE_KEYS],

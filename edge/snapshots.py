@@ -45,7 +45,8 @@ class ProductInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     product: str
     expiries: list[str]
-    nearest_expiry: str | None = None  # live at the product's feed clock, else the latest
+    live_expiries: list[str] | None = None  # not yet expired at the product's feed clock
+    nearest_expiry: str | None = None  # the first live one, else the latest
 
 
 _products_decoder = msgspec.json.Decoder(list[ProductInfo])
@@ -102,8 +103,8 @@ class SnapshotClient:
         self._products = (time.monotonic(), found)
         return found
 
-    async def expiries(self, product: str) -> list[str]:
-        found = (await self.product_map()).get(product)
+    async def expiries(self, product: str) -> ProductInfo:
+        found = (await self._infos(0.0)).get(product)
         if found is None:
             raise UnknownProduct(f"unknown product {product!r}")
         return found

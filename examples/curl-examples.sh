@@ -94,7 +94,7 @@ curl -fsS "${AUTH[@]}" "$URL/api/data/products" | show 30
 section "GET /api/data/expiries/$PRODUCT"
 EXPIRIES=$(curl -fsS "${AUTH[@]}" "$URL/api/data/expiries/$PRODUCT")
 echo "$EXPIRIES" | show
-EXPIRY=$(echo "$EXPIRIES" | field expiries.0)
+EXPIRY=$(echo "$EXPIRIES" | field nearest_expiry)
 
 section "GET /api/data/underlying/$PRODUCT?limit=2, then the next page with its cursor"
 PAGE=$(curl -fsS "${AUTH[@]}" "$URL/api/data/underlying/$PRODUCT?limit=2")

@@ -84,7 +84,15 @@ async def expiries(request: Request) -> Response:
     await admit(request)
     product = product_param(request)
     found = await edge_state(request).snapshots.expiries(product)
-    return json_response({"product": product, "expiries": found})
+    live = found.expiries if found.live_expiries is None else found.live_expiries
+    return json_response(
+        {
+            "product": product,
+            "expiries": found.expiries,
+            "live_expiries": live,
+            "nearest_expiry": found.nearest_expiry,
+        }
+    )
 
 
 async def underlying(request: Request) -> Response:

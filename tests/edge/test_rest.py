@@ -38,7 +38,12 @@ async def test_products_and_expiries_list_the_live_chains(fed_edge: Edge) -> Non
         expiries = (await c.get("/api/data/expiries/nifty")).json()
     assert [p["product"] for p in products] == ["NIFTY"]
     assert products[0]["expiries"] == [NEAR, MID, MONTHLY]
-    assert expiries == {"product": "NIFTY", "expiries": [NEAR, MID, MONTHLY]}
+    assert expiries == {
+        "product": "NIFTY",
+        "expiries": [NEAR, MID, MONTHLY],
+        "live_expiries": [NEAR, MID, MONTHLY],
+        "nearest_expiry": NEAR,
+    }
 
 
 @pytest.mark.parametrize(
