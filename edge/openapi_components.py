@@ -232,11 +232,16 @@ _LOG_ENTRY: Schema = {
     "additionalProperties": False,
 }
 
-_NEAREST_EXPIRY: Schema = {
-    "type": "string",
-    "nullable": True,
-    "description": "The default expiry: the nearest not yet expired at the product's feed "
-    "clock, else the latest",
+# Every chain's expiry; those not yet expired at the product's feed clock; the default one.
+_EXPIRY_LISTS: dict[str, Schema] = {
+    "expiries": arr(STR),
+    "live_expiries": arr(STR),
+    "nearest_expiry": {
+        "type": "string",
+        "nullable": True,
+        "description": "The default expiry: the nearest not yet expired at the product's "
+        "feed clock, else the latest",
+    },
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -244,22 +249,14 @@ SCHEMAS: dict[str, Schema] = {
     "Product": obj(
         ["product", "expiries"],
         product=STR,
-        expiries=arr(STR),
-        live_expiries=arr(STR),
-        nearest_expiry=_NEAREST_EXPIRY,
+        **_EXPIRY_LISTS,
         strike_step=NUM,
         lot_size=INT,
         tz=STR,
         expiry_time=STR,
     ),
     "Products": obj(["products"], products=arr(ref("Product"))),
-    "Expiries": obj(
-        ["product", "expiries"],
-        product=STR,
-        expiries=arr(STR),
-        live_expiries=arr(STR),
-        nearest_expiry=_NEAREST_EXPIRY,
-    ),
+    "Expiries": obj(["product", "expiries"], product=STR, **_EXPIRY_LISTS),
     "UnderlyingTick": _TICK,
     "UnderlyingHistory": obj(
         ["product", "ticks", *_PAGE_KEYS],
