@@ -154,8 +154,12 @@ function defaultExpiry(product) {
 
 function fillExpiries(product, expiry) {
   const sel = $("expiry");
-  const expiries = productEntry(product)?.expiries || [];
-  sel.replaceChildren(...expiries.map((e) => new Option(`${e} · ${expiryLabel(e).slice(10)}`, e)));
+  const entry = productEntry(product);
+  const expiries = entry?.expiries || [];
+  // Expired at the product's feed clock, kept until the chain retires.
+  const live = new Set(entry?.live_expiries || expiries);
+  const label = (e) => `${e} · ${expiryLabel(e).slice(10)}${live.has(e) ? "" : " · settled"}`;
+  sel.replaceChildren(...expiries.map((e) => new Option(label(e), e)));
   sel.disabled = expiries.length === 0;
   if (expiry) sel.value = expiry;
 }

@@ -20,6 +20,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
+from actors import subjects
+from actors.feeds.market import FeedMessage
+from actors.products import DEFAULT_PRODUCTS
 from edge.errors import EdgeError, handle_error
 from edge.routes import web
 from tests.edge.conftest import Edge, EdgeFactory
@@ -233,6 +236,24 @@ async def test_the_dashboard_shows_the_chain_and_charts_and_updates_live(
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
     assert errors == []
+
+
+@needs_browser
+async def test_the_dashboard_opens_on_the_nearest_live_expiry_and_marks_settled_ones(
+    fed_edge: Edge, browser: Browser
+) -> None:
+    m = market()
+    session(m, 4)  # the fixture's market
+    first, second = (c.expiry for c in m.chains["NIFTY"][:2])
+    # the feed's clock reaches the first expiry's instant: it is settled, not yet retired
+    tick = {"ts": DEFAULT_PRODUCTS["NIFTY"].expires_ns(first), "product": "NIFTY", "price": 1.0}
+    await fed_edge.feed_messages([FeedMessage(subjects.feed_underlying("NIFTY"), tick)])
+    page = await _page(browser)
+    await page.goto(fed_edge.url + "/")
+    await _wait(page, "e => document.getElementById('expiry').value === e", second.isoformat())
+    options = await page.eval_on_selector_all("#expiry option", "os => os.map(o => o.text)")
+    assert options[0].startswith(first.isoformat()) and options[0].endswith(" · settled")
+    assert not any(o.endswith("settled") for o in options[1:]), options
 
 
 @needs_browser
