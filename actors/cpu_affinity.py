@@ -28,10 +28,10 @@ _MAX_CPU = 65_535
 
 def parse_cpu_list(text: str) -> frozenset[int]:
     """The CPUs a CPU list names; empty text names none (no pinning)."""
+    if not text.strip():
+        return frozenset()
     cpus: set[int] = set()
     for part in (p.strip() for p in text.split(",")):
-        if not part and not text.strip():
-            continue
         first, dash, last = part.partition("-")
         try:
             lo = _cpu(first)

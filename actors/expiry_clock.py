@@ -49,12 +49,12 @@ class ExpiryClock:
         """Whether the chain has not expired at its product's clock."""
         return self.live_at(key, self.clock.get(key[0], 0))
 
+    def retired(self, product: str, expires_ns: int) -> bool:
+        """Whether an expiry of ``product`` has been settled for ``retire_after_ns``."""
+        return expires_ns + self.retire_after_ns <= self.clock.get(product, 0)
+
     def due(self) -> list[ChainKey]:
-        """The chains settled for ``retire_after_ns`` at their product's clock."""
+        """The registered chains that have retired at their product's clock."""
         if self._latest_ns < self._next_retire_ns:
             return []
-        return [
-            key
-            for key, expires in self._expires_ns.items()
-            if expires + self.retire_after_ns <= self.clock.get(key[0], 0)
-        ]
+        return [key for key, expires in self._expires_ns.items() if self.retired(key[0], expires)]

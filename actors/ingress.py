@@ -101,6 +101,7 @@ class Ingress:
         self._outstanding: set[int] = set()
         self._stopping = asyncio.Event()
         self.batch_done = asyncio.Condition()
+        self._max_ts_ahead_ns = int(settings.max_ts_ahead_s * 1e9)
 
     # ------------------------------------------------------------ state for checkpoints
 
@@ -188,7 +189,6 @@ class Ingress:
         trips = Trips()
         dispatched: list[tuple[Msg, int, list[Part]]] = []
         now_ns = time.time_ns()
-        max_ahead_ns = int(self.settings.max_ts_ahead_s * 1e9)
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             if msg.metadata.num_delivered > 1:
@@ -206,7 +206,7 @@ class Ingress:
                     restrict_products=self.settings.restrict_products,
                     max_payload_bytes=self.settings.max_payload_bytes,
                     now_ns=now_ns,
-                    max_ahead_ns=max_ahead_ns,
+                    max_ahead_ns=self._max_ts_ahead_ns,
                 )
                 targets = await self._targets(valid, seq)
             except FeedRejected as exc:
@@ -284,7 +284,7 @@ class Ingress:
         or chain's actor on first sight."""
         m = valid.message
         sup = self.supervisor
-        sup.advance_clock(m.product, m.ts)
+        sup.expiry.advance(m.product, m.ts)
         if isinstance(m, UnderlyingFeed):
             targets: list[_Target] = []
             # Keyed by chain, every partition takes every tick for its own chains of the

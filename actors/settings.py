@@ -175,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             allowed = ", ".join(OHLC_INTERVALS)
             raise ConfigError(f"setting {ENV_PREFIX}OHLC_INTERVALS: a comma list of {allowed}")
         _check_scale_out(settings)
+        parse_cpu_list(settings.host_cpus)  # a ConfigError names the setting
         return settings
 
 
@@ -189,7 +190,6 @@ def _check_scale_out(s: Settings) -> None:
             f"settings {ENV_PREFIX}LEASE_RENEW_S and {ENV_PREFIX}LEASE_TTL_S: "
             "the renew period must be positive and below a third of the TTL"
         )
-    parse_cpu_list(s.host_cpus)  # a ConfigError names the setting
     if not nats_servers(s.nats_url):
         raise ConfigError(f"setting {ENV_PREFIX}NATS_URL: no server URL")
 

@@ -126,9 +126,6 @@ class Supervisor:
             remote = self.remote_products[product] = RemoteProduct(product, self.send_note)
         return remote
 
-    def advance_clock(self, product: str, ts_ns: int) -> None:
-        self.expiry.advance(product, ts_ns)
-
     def expiries(self, product: str) -> tuple[list[str], list[str]]:
         """The product's chains here by expiry, sorted: all of them, and those not yet
         expired at the product's clock."""
@@ -280,8 +277,7 @@ class Supervisor:
             found.append(snap)
         for snap in found:
             spec = self.spec_for(snap.product)
-            retires_ns = spec.expires_ns(snap.expiry) + self.expiry.retire_after_ns
-            if retires_ns <= self.expiry.clock.get(snap.product, 0):
+            if self.expiry.retired(snap.product, spec.expires_ns(snap.expiry)):
                 continue  # retired: its last state stays in KV, its last summary on ANALYTICS
             try:
                 await self.chain(spec, snap.expiry, snapshot=snap)

@@ -63,67 +63,61 @@ async def _products(nc: Any) -> dict[str, Any]:
 
 
 async def test_the_default_expiry_moves_on_when_the_nearest_expires_by_the_feed_clock(
-    nats_server: NatsServer, actor_host: ActorHost
+    analytics_nc: Any, actor_host: ActorHost
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream()
-        await _open(js, actor_host)
-        first = await _products(nc)
-        assert (first["expiries"], first["live_expiries"], first["nearest_expiry"]) == (
-            [NEAR, NEXT],
-            [NEAR, NEXT],
-            NEAR,
-        )
-        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEAR
+    nc = analytics_nc
+    js = nc.jetstream()
+    await _open(js, actor_host)
+    first = await _products(nc)
+    assert (first["expiries"], first["live_expiries"], first["nearest_expiry"]) == (
+        [NEAR, NEXT],
+        [NEAR, NEXT],
+        NEAR,
+    )
+    assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEAR
 
-        # the feed's clock passes NEAR's expiry instant (15:30 IST): NEXT is the default
-        near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
-        await _tick(js, actor_host, near_expires)
-        moved = await _products(nc)
-        assert (moved["expiries"], moved["live_expiries"], moved["nearest_expiry"]) == (
-            [NEAR, NEXT],
-            [NEXT],
-            NEXT,
-        )
-        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
-        # the settled chain answers by name with its last state before expiry: the tick at
-        # its expiry instant re-priced only NEXT
-        settled = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEAR})
-        assert (settled["expiry"], settled["ts"]) == (NEAR, START_NS + 10**9)
-        nxt = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEXT})
-        assert nxt["ts"] == near_expires
+    # the feed's clock passes NEAR's expiry instant (15:30 IST): NEXT is the default
+    near_expires = NIFTY.expires_ns(dt.date.fromisoformat(NEAR))
+    await _tick(js, actor_host, near_expires)
+    moved = await _products(nc)
+    assert (moved["expiries"], moved["live_expiries"], moved["nearest_expiry"]) == (
+        [NEAR, NEXT],
+        [NEXT],
+        NEXT,
+    )
+    assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
+    # the settled chain answers by name with its last state before expiry: the tick at
+    # its expiry instant re-priced only NEXT
+    settled = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEAR})
+    assert (settled["expiry"], settled["ts"]) == (NEAR, START_NS + 10**9)
+    nxt = await _ask(nc, "summary", {"product": "NIFTY", "expiry": NEXT})
+    assert nxt["ts"] == near_expires
 
-        # every chain expired (NEAR retired by now, a day after its expiry): the latest one
-        await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEXT)))
-        done = await _products(nc)
-        assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
-        assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
-    finally:
-        await nc.close()
+    # every chain expired (NEAR retired by now, a day after its expiry): the latest one
+    await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEXT)))
+    done = await _products(nc)
+    assert (done["live_expiries"], done["nearest_expiry"]) == ([], NEXT)
+    assert (await _ask(nc, "summary", {"product": "NIFTY"}))["expiry"] == NEXT
 
 
 async def test_a_settled_expiry_leaves_the_surface_and_the_product_pcr(
-    nats_server: NatsServer, actor_host: ActorHost
+    analytics_nc: Any, actor_host: ActorHost
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream()
-        # NEAR's puts: the product PCR shows whether NEAR counts
-        await _open(js, actor_host, near_put_oi=9000)
-        surface = subjects.analytics_surface("NIFTY")
-        both = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 2)
-        assert both["pcr_oi"] == (9000 + 1000) / (1000 + 1000)
+    nc = analytics_nc
+    js = nc.jetstream()
+    # NEAR's puts: the product PCR shows whether NEAR counts
+    await _open(js, actor_host, near_put_oi=9000)
+    surface = subjects.analytics_surface("NIFTY")
+    both = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 2)
+    assert both["pcr_oi"] == (9000 + 1000) / (1000 + 1000)
 
-        await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEAR)))
-        after = await _ask(nc, "surface", {"product": "NIFTY"})
-        assert [s["expiry"] for s in after["expiries"]] == [NEXT]
-        assert [t["expiry"] for t in after["term_structure"]] == [NEXT]
-        assert after["pcr_oi"] == 1.0  # NEXT alone: 1000 puts / 1000 calls
-        published = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 1)
-        assert published["pcr_oi"] == 1.0
-    finally:
-        await nc.close()
+    await _tick(js, actor_host, NIFTY.expires_ns(dt.date.fromisoformat(NEAR)))
+    after = await _ask(nc, "surface", {"product": "NIFTY"})
+    assert [s["expiry"] for s in after["expiries"]] == [NEXT]
+    assert [t["expiry"] for t in after["term_structure"]] == [NEXT]
+    assert after["pcr_oi"] == 1.0  # NEXT alone: 1000 puts / 1000 calls
+    published = await wait_published(nc, surface, lambda b: len(b["expiries"]) == 1)
+    assert published["pcr_oi"] == 1.0
 
 
 async def test_a_chain_settled_long_enough_is_retired_and_frees_its_place(
