@@ -7,7 +7,9 @@ Run from the repository root: ``python bench/pipeline.py [--rows-per-msg 100]``.
    (the whole path: fetch, validate, actors apply + recompute + publish, ack).
 2. Latency: with the host running, a publisher offers a fixed rate of quote rows whose
    ``ts`` is the wall clock at publish; a subscriber in a process of its own records
-   now − ts of every summary (after a warm-up).
+   now − ts of every summary (after a warm-up). Also printed: when the actor stamped the
+   summary, and when nats-server stored it in ANALYTICS (its own clock, read back from the
+   stream after the run): the summary on NATS, before any subscriber's hop.
 3. Transport: the same feed at the same rate into FEED, taken by a bare pull consumer in
    another process, no actors: the floor the latency of phase 2 stands on.
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import msgspec
 import nats
+from nats.js.api import DeliverPolicy
 from scale import LeaseHolders  # bench/scale.py, beside this script
 
 from actors import subjects
@@ -400,6 +403,7 @@ async def latency(
         )
         await nc.flush()
         await asyncio.sleep(0.5)  # the last summaries in flight
+        stored_ms = await _stored_latency(nc, measure_from_ns)
     finally:
         _stop(receiver)
         hosts.stop()
@@ -413,8 +417,32 @@ async def latency(
         f"latency at {rate_rows_s:,} rows/s offered ({n_rows / seconds:,.0f} sent, "
         f"{seconds} s after {warmup_s:g} s of warm-up): {len(lat_ms)} summaries, "
         f"feed ts → summary received: {_quantiles(lat_ms)}; "
-        f"of which feed ts → actor publish: {_quantiles(host_ms)}; {cpu.report(seconds, n_msgs)}"
+        f"of which feed ts → actor publish: {_quantiles(host_ms)}, "
+        f"→ stored in ANALYTICS: {_quantiles(stored_ms)}; {cpu.report(seconds, n_msgs)}"
     )
+
+
+async def _stored_latency(nc: nats.NATS, measure_from_ns: int) -> list[float]:
+    """feed ts → the instant nats-server stored each measured summary in ANALYTICS (its own
+    clock, the same machine's): when the summary was on NATS, before any subscriber's hop."""
+    sub = await nc.jetstream().subscribe(
+        "deltastream.analytics.summary.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    first: dict[tuple[str, int], float] = {}  # per chain and feed ts, the first stored
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=10)
+            except TimeoutError:  # nothing more (or nothing at all) stored
+                return list(first.values())
+            ts = msgspec.json.decode(msg.data, type=_Stamped).ts
+            stored_ns = msg.metadata.timestamp.timestamp() * NS
+            if ts >= measure_from_ns:
+                first.setdefault((msg.subject, ts), (stored_ns - ts) / 1e6)
+            if msg.metadata.num_pending == 0:
+                return list(first.values())
+    finally:
+        await sub.unsubscribe()
 
 
 async def transport(
