@@ -357,6 +357,10 @@ def _quantiles(values_ms: list[float]) -> str:
     return f"p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms, max {max(values_ms):.2f} ms"
 
 
+def _p99(values_ms: list[float]) -> float:
+    return statistics.quantiles(values_ms, n=100)[98]
+
+
 async def latency(
     server: NatsServer,
     *,
@@ -366,7 +370,9 @@ async def latency(
     warmup_s: float,
     profile: Path | None,
     layout: Layout,
-) -> None:
+) -> tuple[float, float]:
+    """Prints the phase's numbers; returns its p99 (ms) of feed ts → summary received and
+    → stored in ANALYTICS."""
     url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), layout.settings(url))
@@ -420,6 +426,7 @@ async def latency(
         f"of which feed ts → actor publish: {_quantiles(host_ms)}, "
         f"→ stored in ANALYTICS: {_quantiles(stored_ms)}; {cpu.report(seconds, n_msgs)}"
     )
+    return _p99(lat_ms), _p99(stored_ms)
 
 
 async def _stored_latency(nc: nats.NATS, measure_from_ns: int) -> list[float]:
@@ -477,6 +484,25 @@ async def transport(
     print(
         f"transport alone at {rate_rows_s:,} rows/s: {len(lat_ms)} messages, feed ts → pulled "
         f"by a consumer process: {_quantiles(lat_ms)}; {cpu.report(seconds, n_msgs)}"
+    )
+
+
+# The issue's latency target at 20,000 rows/s on this machine: p99 ≤ 5 ms.
+_P99_TARGET_MS = 5.0
+
+
+def _runs_report(p99s: list[tuple[float, float]]) -> str:
+    received = [r for r, _ in p99s]
+    stored = [s for _, s in p99s]
+
+    def runs(values: list[float]) -> str:
+        met = sum(v <= _P99_TARGET_MS for v in values)
+        listed = " / ".join(f"{v:.2f}" for v in values)
+        return f"{listed} ms ({met} of {len(values)} ≤ {_P99_TARGET_MS:g} ms)"
+
+    return (
+        f"latency p99 over {len(p99s)} runs: summary received {runs(received)}; "
+        f"stored in ANALYTICS {runs(stored)}"
     )
 
 
@@ -542,6 +568,13 @@ async def main() -> None:
     ap.add_argument("--seconds", type=int, default=20, help="measured seconds of offered load")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load not measured")
     ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="latency: run the phase this many times (each on a fresh nats-server) and "
+        "count the runs whose p99 meets the target",
+    )
+    ap.add_argument(
         "--phase",
         choices=("all", "throughput", "latency", "transport"),
         default="all",
@@ -603,16 +636,22 @@ async def main() -> None:
                     layout=layout,
                 )
         if args.phase in ("all", "latency"):
-            with nats_server(Path(tmp) / "b") as server:
-                await latency(
-                    server,
-                    rows=args.rows_per_msg,
-                    rate_rows_s=args.rate,
-                    seconds=args.seconds,
-                    warmup_s=args.warmup,
-                    profile=profile("latency"),
-                    layout=layout,
-                )
+            p99s: list[tuple[float, float]] = []
+            for i in range(args.repeat):
+                with nats_server(Path(tmp) / f"b{i}") as server:
+                    p99s.append(
+                        await latency(
+                            server,
+                            rows=args.rows_per_msg,
+                            rate_rows_s=args.rate,
+                            seconds=args.seconds,
+                            warmup_s=args.warmup,
+                            profile=profile("latency" if args.repeat == 1 else f"latency-{i}"),
+                            layout=layout,
+                        )
+                    )
+            if args.repeat > 1:
+                print(_runs_report(p99s))
         if args.phase in ("all", "transport"):
             with nats_server(Path(tmp) / "c") as server:
                 await transport(
