@@ -635,32 +635,26 @@ async def main() -> None:
                     profile=profile("throughput"),
                     layout=layout,
                 )
+        # the offered load of the latency and transport phases
+        offered = {
+            "rows": args.rows_per_msg,
+            "rate_rows_s": args.rate,
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+        }
         if args.phase in ("all", "latency"):
             p99s: list[tuple[float, float]] = []
             for i in range(args.repeat):
                 with nats_server(Path(tmp) / f"b{i}") as server:
+                    name = "latency" if args.repeat == 1 else f"latency-{i}"
                     p99s.append(
-                        await latency(
-                            server,
-                            rows=args.rows_per_msg,
-                            rate_rows_s=args.rate,
-                            seconds=args.seconds,
-                            warmup_s=args.warmup,
-                            profile=profile("latency" if args.repeat == 1 else f"latency-{i}"),
-                            layout=layout,
-                        )
+                        await latency(server, profile=profile(name), layout=layout, **offered)
                     )
             if args.repeat > 1:
                 print(_runs_report(p99s))
         if args.phase in ("all", "transport"):
             with nats_server(Path(tmp) / "c") as server:
-                await transport(
-                    server,
-                    rows=args.rows_per_msg,
-                    rate_rows_s=args.rate,
-                    seconds=args.seconds,
-                    warmup_s=args.warmup,
-                )
+                await transport(server, **offered)
 
 
 if __name__ == "__main__":
