@@ -76,7 +76,7 @@ class NatsCluster:
                         if info is not None:
                             return
                     # the meta leader election has its own timers; ask again shortly
-                    await asyncio.sleep(0.25)
+                    await asyncio.sleep(0.25)  # a client's back-off (noqa: sleep-ok)
         finally:
             await nc.close()
 

@@ -68,7 +68,7 @@ async def service_request(nc: Any, endpoint: str, body: dict[str, Any]) -> Any:
         if code != "503" or asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{endpoint} {body}: {code} {reply and reply.headers}")
         # Back off like any client of a service whose partition is changing owner.
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # a client's back-off (noqa: sleep-ok)
 
 
 def strip_volatile(value: Any) -> Any:

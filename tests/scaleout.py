@@ -170,7 +170,7 @@ async def publish_in_order(
                     )
                 except (nats.errors.Error, TimeoutError):
                     # A leader election or a reconnect: back off a little, same id again.
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # a publisher's back-off (noqa: sleep-ok)
                     continue
                 assert ack.seq == i + 1, (ack, i)
                 break

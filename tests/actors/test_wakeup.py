@@ -17,7 +17,7 @@ async def test_a_set_before_the_wait_is_remembered_once() -> None:
 async def test_set_wakes_a_sleeper_and_clear_forgets_an_earlier_set() -> None:
     w = Wakeup()
     sleeper = asyncio.create_task(w.wait(30.0))
-    await asyncio.sleep(0)  # let it start sleeping
+    await asyncio.sleep(0)  # one loop turn: it starts sleeping (noqa: sleep-ok)
     assert not sleeper.done()
     w.set()
     assert await asyncio.wait_for(sleeper, 5.0) is True

@@ -189,7 +189,7 @@ async def poll_health(
         if accept(r):
             return r
         assert time.monotonic() < deadline, r.text
-        await asyncio.sleep(HEALTH_POLL_S)
+        await asyncio.sleep(HEALTH_POLL_S)  # see the docstring (noqa: sleep-ok)
 
 
 async def wait_health(edge: Edge, check: str, prefix: str) -> dict[str, Any]:

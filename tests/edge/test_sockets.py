@@ -362,7 +362,7 @@ async def test_a_client_that_sends_requests_without_reading_is_held_back_not_buf
         # ceiling.
         async with asyncio.timeout(EVENT_TIMEOUT_S):
             while held.sink.writable or protocol.transport.is_reading():
-                await asyncio.sleep(STALL_POLL_S)
+                await asyncio.sleep(STALL_POLL_S)  # see above (noqa: sleep-ok)
         answered = await metric(edge, MESSAGES_OUT, '{event="products"}')
         held_answers = await metric(edge, "deltastream_edge_socket_answers_held")
         buffered_bytes = protocol.transport.get_write_buffer_size()
