@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import statistics
 import subprocess
@@ -31,16 +30,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import nats
+from actor_hosts import Hosts, Layout, stop_process  # bench/, beside this script
+from cpu_time import CpuMeter  # bench/, beside this script
 from nats.js.api import DeliverPolicy
-from scale import LeaseHolders  # bench/scale.py, beside this script
 
 from actors import subjects
-from actors.child_process import stop_child
 from actors.cpu_affinity import parse_cpu_list, pin_threads
 from actors.feeds.market import FeedMessage, SyntheticMarket
 from actors.feeds.sink import FeedSink
@@ -49,124 +47,8 @@ from actors.products import DEFAULT_PRODUCTS
 from actors.pull import ContinuousPull
 from actors.settings import Settings
 from actors.streams import ensure_ingress_consumer, ensure_streams
-from actors.subjects import PartitionKey
 
 NS = 1_000_000_000
-
-
-def _host(url: str, profile: Path | None, **settings: str) -> subprocess.Popen[bytes]:
-    """Start an actor host (``settings`` become DELTASTREAM_* variables); with ``profile``,
-    py-spy samples the thread holding the GIL into that speedscope file until it exits."""
-    env = {
-        **os.environ,
-        "DELTASTREAM_NATS_URL": url,
-        "DELTASTREAM_LOG_LEVEL": "warning",
-        **{f"DELTASTREAM_{k.upper()}": v for k, v in settings.items()},
-    }
-    host = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "actors"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    if profile is not None:
-        subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "--threads",
-                "--gil",
-                "--nonblocking",
-                "--rate",
-                "200",
-                "--format",
-                "speedscope",
-                "--pid",
-                str(host.pid),
-                "-o",
-                str(profile),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    return host
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How many actor hosts share FEED, in how many partitions, keyed how, pinned where."""
-
-    hosts: int = 1
-    partitions: int = 1
-    key: PartitionKey = "product"
-    # DELTASTREAM_HOST_CPUS of host i: host_cpus[i % len] (none: not pinned)
-    host_cpus: tuple[str, ...] = ()
-
-    def pinned(self, i: int) -> dict[str, str]:
-        return {"host_cpus": self.host_cpus[i % len(self.host_cpus)]} if self.host_cpus else {}
-
-    @property
-    def shared(self) -> bool:
-        return self.hosts > 1 or self.partitions > 1
-
-    def settings(self, url: str) -> Settings:
-        return Settings(nats_url=url, partitions=self.partitions, partition_key=self.key)
-
-
-class _Hosts:
-    """The phase's actor hosts, each its own process. Several share FEED's partitions by
-    lease; ``start`` returns once they split them evenly. Their leases last 60 s (renewed
-    every 5 s) so that a throughput phase can pause them while it writes the backlog."""
-
-    def __init__(self, url: str, layout: Layout, profile: Path | None) -> None:
-        self.url = url
-        self.layout = layout
-        self.profile = profile
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    async def start(self, nc: nats.NATS) -> None:
-        if not self.layout.shared:
-            self.procs["host"] = _host(self.url, self.profile, **self.layout.pinned(0))
-            return
-        settings = self.layout.settings(self.url)
-        holders = LeaseHolders()
-        await holders.start(nc, settings)
-        ids = [f"h{i + 1}" for i in range(self.layout.hosts)]
-        for i, host_id in enumerate(ids):
-            self.procs[f"host {host_id}"] = _host(
-                self.url,
-                self.profile if i == 0 else None,
-                partitions=str(self.layout.partitions),
-                partition_key=self.layout.key,
-                host_id=host_id,
-                lease_ttl_s="60",
-                lease_renew_s="5",
-                **self.layout.pinned(i),
-            )
-        try:
-            await holders.wait_even(ids, self.layout.partitions)
-            self.holders = dict(holders.holders)
-        finally:
-            holders.stop()
-
-    def describe(self, product: str, expiries: list[str]) -> str:
-        """Which host runs which of the product's chains."""
-        if not self.layout.shared:
-            return ""
-        layout = self.layout.settings(self.url).feed_layout()
-        where = {
-            host: [e for e in expiries if self.holders[layout.chain_partition(product, e)] == host]
-            for host in sorted(set(self.holders.values()))
-        }
-        return f"{self.layout}: {product} chains per host {where}"
-
-    def signal(self, signum: int) -> None:
-        for proc in self.procs.values():
-            os.kill(proc.pid, signum)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            _stop(proc)
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
@@ -181,57 +63,11 @@ def _market(rows: int, start_ns: int) -> SyntheticMarket:
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if stop_child(process, timeout_s=60):
-        print(f"{process.args} did not stop within 60 s of SIGTERM; killed", file=sys.stderr)
-
-
-def _cpu_s(stat: Path, *, system_only: bool = False) -> float:
-    """CPU time (user + system, or system alone) used so far by the process or thread of a
-    /proc stat file."""
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[12]) if system_only else int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_by_name(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds per process; for the host also its main thread (the event loop: NATS,
-    ingress, publishing) apart from its other threads (the actors)."""
-    out = {name: _cpu_s(Path(f"/proc/{pid}/stat")) for name, pid in pids.items()}
-    if "host" in pids:
-        pid = pids["host"]
-        out["host in the kernel"] = _cpu_s(Path(f"/proc/{pid}/stat"), system_only=True)
-        out["host main thread"] = _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
-    return out
-
-
-class _Cpu:
-    """CPU seconds of the host and nats-server between ``start`` and ``stop``."""
-
-    def __init__(self, **pids: int) -> None:
-        self.pids = pids
-        self.begin: dict[str, float] = {}
-        self.used: dict[str, float] = {}
-
-    def start(self) -> None:
-        self.begin = _cpu_by_name(self.pids)
-
-    def stop(self) -> None:
-        self.used = {name: s - self.begin[name] for name, s in _cpu_by_name(self.pids).items()}
-
-    def report(self, elapsed_s: float, n_msgs: int) -> str:
-        return ", ".join(
-            f"{name} {used:.2f} CPU-s ({100 * used / elapsed_s:.0f} % of a core, "
-            f"{1e6 * used / n_msgs:.0f} µs/msg)"
-            for name, used in self.used.items()
-        )
-
-
 async def _wait_summaries(
     nc: nats.NATS,
     final: dict[str, int],
     timeout_s: float,
-    cpu: _Cpu,
+    cpu: CpuMeter,
     then: Callable[[], None] | None = None,
 ) -> float:
     """Wait until every chain's summary reflects its last message; returns the time from
@@ -277,7 +113,7 @@ async def throughput(
     url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), layout.settings(url))
-    hosts = _Hosts(url, layout, profile)
+    hosts = Hosts(url, layout, profile)
     if layout.shared:
         await hosts.start(nc)
         hosts.signal(signal.SIGSTOP)
@@ -303,13 +139,15 @@ async def throughput(
     try:
         if layout.shared:
             print(hosts.describe("NIFTY", sorted(s.rsplit(".", 1)[1] for s in final)))
-            cpu = _Cpu(**{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid)
+            cpu = CpuMeter(
+                **{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid
+            )
             elapsed = await _wait_summaries(
                 nc, final, 600, cpu, then=lambda: hosts.signal(signal.SIGCONT)
             )
         else:
             await hosts.start(nc)
-            cpu = _Cpu(host=hosts.procs["host"].pid, nats_server=server.process.pid)
+            cpu = CpuMeter(host=hosts.procs["host"].pid, nats_server=server.process.pid)
             elapsed = await _wait_summaries(nc, final, 600, cpu)
     finally:
         hosts.stop()
@@ -329,7 +167,12 @@ def _steps(m: SyntheticMarket, *, n_steps: int, period_s: float) -> list[list[Fe
 
 
 async def _offer(
-    sink: FeedSink, steps: list[list[FeedMessage]], *, period_s: float, warmup_s: float, cpu: _Cpu
+    sink: FeedSink,
+    steps: list[list[FeedMessage]],
+    *,
+    period_s: float,
+    warmup_s: float,
+    cpu: CpuMeter,
 ) -> tuple[int, int, int]:
     """Publish the steps at their pace, each message stamped at publish as a live feed
     would; returns (first measured ts, messages and quote rows measured)."""
@@ -376,10 +219,10 @@ async def latency(
     url = server.url
     nc = await nats.connect(url)
     await ensure_streams(nc.jetstream(), layout.settings(url))
-    hosts = _Hosts(url, layout, profile)
+    hosts = Hosts(url, layout, profile)
     await hosts.start(nc)
     assert server.process is not None
-    cpu = _Cpu(**{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid)
+    cpu = CpuMeter(**{n: p.pid for n, p in hosts.procs.items()}, nats_server=server.process.pid)
     # Summaries are timed by a subscriber in a process of its own, as a consumer of the
     # analytics would be: this process's event loop is busy publishing the feed.
     seen_file = server.store_dir.parent / "summaries.json"
@@ -411,7 +254,7 @@ async def latency(
         await asyncio.sleep(0.5)  # the last summaries in flight
         stored_ms = await _stored_latency(nc, measure_from_ns)
     finally:
-        _stop(receiver)
+        stop_process(receiver)
         hosts.stop()
         await nc.close()
     # (feed ts, received, the actor's publish) of every summary, all epoch ns
@@ -464,7 +307,7 @@ async def transport(
     await ensure_streams(nc.jetstream(), settings)
     await ensure_ingress_consumer(nc.jetstream(), settings, start_seq=1)
     assert server.process is not None
-    cpu = _Cpu(nats_server=server.process.pid)
+    cpu = CpuMeter(nats_server=server.process.pid)
     seen_file = server.store_dir.parent / "pulled.json"
     puller = subprocess.Popen([sys.executable, __file__, "--pull", url, str(seen_file)])
     try:
@@ -477,7 +320,7 @@ async def transport(
         )
         await asyncio.sleep(0.5)
     finally:
-        _stop(puller)
+        stop_process(puller)
         await nc.close()
     seen: list[tuple[int, int]] = msgspec.json.decode(seen_file.read_bytes())
     lat_ms = [(received - ts) / 1e6 for ts, received in seen if ts >= measure_from_ns]
