@@ -49,6 +49,8 @@ from actors.settings import Settings
 from actors.streams import ensure_ingress_consumer, ensure_streams
 
 NS = 1_000_000_000
+# every chain summary of every product
+SUMMARIES = f"{subjects.PREFIX}.analytics.summary.>"
 
 
 def _market(rows: int, start_ns: int) -> SyntheticMarket:
@@ -88,7 +90,7 @@ async def _wait_summaries(
             cpu.stop()
             done.set()
 
-    sub = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+    sub = await nc.subscribe(SUMMARIES, cb=cb)
     await nc.flush()
     if then is not None:
         then()
@@ -238,7 +240,7 @@ async def latency(
             if len(chains_up) == n_chains:
                 all_up.set()
 
-        up = await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+        up = await nc.subscribe(SUMMARIES, cb=cb)
         sink = FeedSink(nc)
         for msg in m.open():
             msg.payload["ts"] = time.time_ns()
@@ -276,7 +278,7 @@ async def _stored_latency(nc: nats.NATS, measure_from_ns: int) -> list[float]:
     """feed ts → the instant nats-server stored each measured summary in ANALYTICS (its own
     clock, the same machine's): when the summary was on NATS, before any subscriber's hop."""
     sub = await nc.jetstream().subscribe(
-        "deltastream.analytics.summary.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        SUMMARIES, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
     )
     first: dict[tuple[str, int], float] = {}  # per chain and feed ts, the first stored
     try:
@@ -386,7 +388,7 @@ async def receive(url: str, out: Path) -> None:
         body = msgspec.json.decode(msg.data)
         seen.append((body["ts"], received, body["published_ns"]))
 
-    await nc.subscribe("deltastream.analytics.summary.>", cb=cb)
+    await nc.subscribe(SUMMARIES, cb=cb)
     await stop.wait()
     await nc.close()
     out.write_bytes(msgspec.json.encode(seen))
