@@ -234,6 +234,7 @@ class PartitionWorker:
         self.supervisor.stop_all()
         if not graceful:
             self.publisher.discard()
+        await self.publisher.close()
         self.log.info("partition_stopped", graceful=graceful)
 
     async def _hand_over(self) -> None:
