@@ -126,6 +126,7 @@ class ChainActor(BridgedActor):
         self.log = log.bind(product=book.product, expiry=book.expiry_str)
 
     def on_start(self) -> None:
+        super().on_start()
         if self.book.applied:
             summary = self.book.summary(published_ns=time.time_ns())
             self._summary_bytes = encode(summary)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pykka
 
+from actors.thread_scheduling import no_wakeup_preemption
+
 __all__ = ["BridgedActor", "BridgedFuture", "ask"]
 
 
@@ -54,6 +56,10 @@ class BridgedActor(pykka.ThreadingActor):
     """
 
     on_crash: Callable[[pykka.ActorRef[Any], BaseException | None], None] | None = None
+
+    def on_start(self) -> None:
+        """Runs first on the actor's own thread; a subclass that overrides it calls this."""
+        no_wakeup_preemption()
 
     def on_failure(self, exc_type: Any, exc_value: BaseException | None, tb: Any) -> None:
         if self.on_crash is not None:

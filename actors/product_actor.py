@@ -180,6 +180,7 @@ class ProductActor(BridgedActor):
         )
 
     def on_start(self) -> None:
+        super().on_start()
         if self.price is None:
             return
         # Restored from a snapshot: the last tick is served again, and published if ANALYTICS
