@@ -31,7 +31,8 @@ def updated_payout(
     if rebuild or touched.size >= _PAYOUT_REBUILD_MIN_ROWS:
         # On a whole-number grid the curve is exact either way, so rebuilding it
         # equals updating it; past a few rows the rebuild is the cheaper one.
-        return chain.payout_curve(
+        # The book's strikes are ascending and its OI validated non-negative counts.
+        return chain.payout_curve_checked(
             strikes,
             call_oi=oi[CALL].astype(float),
             put_oi=oi[PUT].astype(float),

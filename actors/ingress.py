@@ -24,7 +24,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import nats.errors
@@ -40,7 +40,7 @@ from actors.dead_letters import dead_letter
 from actors.errors import FeedRejected
 from actors.messages import ChainFeed, UnderlyingFeed
 from actors.metrics import FEED_ACCEPTED, FEED_REDELIVERED, FEED_REJECTED
-from actors.pull import ContinuousPull
+from actors.pull import ContinuousPull, delivery
 from actors.settings import Settings
 from actors.supervisor import ChainKey, Supervisor
 from actors.trips import Part, Trips
@@ -57,6 +57,10 @@ _DEAD_LETTER_RETRY_MAX_S = 30.0
 # Commands collected before they go out: a long batch (a backlog) is not held back until
 # all of it is validated, and each actor still gets many messages per wake-up.
 _TRIP_ITEMS = 64
+
+
+# Bound once: ``labels()`` takes a lock and a dict lookup on every message otherwise.
+_ACCEPTED = {kind: FEED_ACCEPTED.labels(kind) for kind in get_args(subjects.FeedKind)}
 
 
 class _Advisory(msgspec.Struct):
@@ -190,8 +194,8 @@ class Ingress:
         dispatched: list[tuple[Msg, int, list[Part]]] = []
         now_ns = time.time_ns()
         for msg in msgs:
-            seq = msg.metadata.sequence.stream
-            if msg.metadata.num_delivered > 1:
+            seq, delivered = delivery(msg)
+            if delivered > 1:
                 self.redelivered += 1
                 FEED_REDELIVERED.inc()
             if self._foreign(msg.subject):
@@ -253,7 +257,7 @@ class Ingress:
                 await self._retry_later(msg, seq)
             else:
                 await self._ack(msg, seq)
-        last_seq = msgs[-1].metadata.sequence.stream
+        last_seq = delivery(msgs[-1])[0]
         for key, ref in broken.items():
             ok = await self.supervisor.restart_chain(
                 key, through_seq=last_seq, poison=poison.get(key, set()), failed_ref=ref
@@ -294,7 +298,7 @@ class Ingress:
                     raise _Unavailable
                 product_ref = await sup.product(valid.spec)
                 targets.append((None, product_ref, ApplyUnderlying(feed=m, stream_seq=seq)))
-                FEED_ACCEPTED.labels("underlying").inc()
+                _ACCEPTED["underlying"].inc()
             spot = ApplySpot(price=m.price, ts_ns=m.ts, stream_seq=seq)
             targets.extend((key, ref, spot) for key, ref in sup.live_chains_of(m.product, m.ts))
             return targets
@@ -304,7 +308,7 @@ class Ingress:
             raise _Unavailable
         ref = await sup.chain(valid.spec, m.expiry)
         replace = valid.subject.kind == "chain"
-        FEED_ACCEPTED.labels(valid.subject.kind).inc()
+        _ACCEPTED[valid.subject.kind].inc()
         return [(key, ref, ApplyChain(feed=m, stream_seq=seq, replace=replace))]
 
     # ------------------------------------------------------------ outcomes

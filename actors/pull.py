@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 
 from actors.wakeup import Wakeup
 
-__all__ = ["ContinuousPull"]
+__all__ = ["ContinuousPull", "delivery"]
 
 _STATUS = "Status"
 _REQUEST_EXPIRES_S = 5.0
@@ -110,3 +110,21 @@ class ContinuousPull:
         batch = [self._queue.popleft() for _ in range(n)]
         await self._top_up()
         return batch
+
+
+def delivery(msg: Msg) -> tuple[int, int]:
+    """(stream sequence, times delivered) of a JetStream message, read straight off its ack
+    subject: nats-py's ``metadata`` builds four objects and a datetime per message for the
+    two numbers the ingress needs. The subject is ``$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>.<consumer seq>.<ts>.<pending>``, with a domain and an account hash after
+    ``ACK`` (and a token at the end) in the newer form; any other shape goes to nats-py."""
+    tokens = (msg.reply or "").split(".")
+    n = len(tokens)
+    at = 4 if n == 9 else 6 if n >= 12 else 0
+    if at and tokens[0] == "$JS" and tokens[1] == "ACK":
+        try:
+            return int(tokens[at + 1]), int(tokens[at])
+        except ValueError:
+            pass
+    meta = msg.metadata
+    return meta.sequence.stream, meta.num_delivered

@@ -42,6 +42,7 @@ __all__ = [
     "max_pain_from_payout",
     "mid_price",
     "payout_curve",
+    "payout_curve_checked",
     "payout_curve_delta",
     "pcr",
     "straddle",
@@ -131,6 +132,16 @@ def payout_curve(
     k = _strike_grid(strikes)
     c, p = (_clean_oi(a) for a in _same_shape(k, call_oi=call_oi, put_oi=put_oi))
     return _payout_curve(k, c, p)
+
+
+def payout_curve_checked(
+    strikes: FloatArray, *, call_oi: FloatArray, put_oi: FloatArray
+) -> FloatArray:
+    """:func:`payout_curve` of inputs known to be clean: float64 arrays of one shape, the
+    strikes finite and strictly ascending, the OI finite and non-negative (a chain book's
+    own columns, checked when they were written). The same curve, without checking and
+    cleaning them again on every recompute."""
+    return _payout_curve(strikes, call_oi, put_oi)
 
 
 def _payout_curve(k: FloatArray, c: FloatArray, p: FloatArray) -> FloatArray:

@@ -87,6 +87,19 @@ def test_payout_curve_equals_the_quadratic_brute_force(data: tuple[np.ndarray, .
     np.testing.assert_array_equal(curve, brute_force_payout(strikes, call_oi, put_oi))
 
 
+@settings(max_examples=100, deadline=None)
+@given(data=chains())
+def test_the_checked_payout_curve_equals_the_checking_one_on_clean_inputs(
+    data: tuple[np.ndarray, ...],
+) -> None:
+    strikes, call_oi, put_oi = (np.asarray(a, dtype=float) for a in data)
+    call_oi, put_oi = np.abs(np.nan_to_num(call_oi)), np.abs(np.nan_to_num(put_oi))
+    np.testing.assert_array_equal(
+        chain.payout_curve_checked(strikes, call_oi=call_oi, put_oi=put_oi),
+        chain.payout_curve(strikes, call_oi=call_oi, put_oi=put_oi),
+    )
+
+
 @settings(max_examples=150, deadline=None)
 @given(data=chains())
 def test_max_pain_is_the_brute_force_minimum_with_ties_to_the_lowest_strike(
