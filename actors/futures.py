@@ -1,7 +1,7 @@
 """Await a pykka actor's reply on the asyncio loop without blocking the loop.
 
 pykka's futures block on ``get()`` (and their ``__await__`` calls ``get()``), so actors here
-create ``BridgedFuture``s, which run callbacks when set; ``reply()`` turns one into an
+create ``BridgedFuture``s, which run callbacks when set; ``ask()`` turns one into an
 asyncio future resolved through ``call_soon_threadsafe``.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sys
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 import pykka
@@ -21,28 +23,64 @@ from actors.thread_scheduling import no_wakeup_preemption
 
 __all__ = ["BridgedActor", "BridgedFuture", "ask"]
 
+OptExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
-class BridgedFuture(pykka.ThreadingFuture[Any]):
+
+class BridgedFuture(pykka.Future[Any]):
+    """A pykka future that runs callbacks when set, and waits on a C lock in ``get``.
+
+    ``ThreadingFuture`` builds a ``threading.Condition`` (Python code) per future and enters it
+    on every set and get; each trip to an actor makes one future, on the path of every feed
+    message. Here a lock taken at creation is released by ``set``: ``get`` passes it once the
+    result is there, in C.
+    """
+
     def __init__(self) -> None:
         super().__init__()
+        self._guard = threading.Lock()
+        self._ready = threading.Lock()
+        self._ready.acquire()  # released once, by set or set_exception
+        self._outcome: tuple[Any, OptExcInfo | None] | None = None
         self._callbacks: list[Callable[[BridgedFuture], None]] | None = []
 
+    def get(self, *, timeout: float | None = None) -> Any:
+        if self._get_hook is not None:  # a future made by map, filter, join or reduce
+            return super().get(timeout=timeout)
+        if self._outcome is None:
+            if not self._ready.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+                raise pykka.Timeout(f"{timeout} seconds")
+            self._ready.release()  # for any other waiter
+        assert self._outcome is not None
+        value, exc_info = self._outcome
+        if exc_info is None:
+            return value
+        exc_type, exc_value, exc_traceback = exc_info
+        assert exc_type is not None
+        if exc_value is None:
+            exc_value = exc_type()
+        if exc_value.__traceback__ is not exc_traceback:
+            raise exc_value.with_traceback(exc_traceback)
+        raise exc_value
+
     def set(self, value: Any | None = None) -> None:
-        super().set(value)
-        self._fire()
+        self._settle((value, None))
 
-    def set_exception(self, exc_info: Any = None) -> None:
-        super().set_exception(exc_info)
-        self._fire()
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        assert exc_info is None or len(exc_info) == 3
+        self._settle((None, exc_info if exc_info is not None else sys.exc_info()))
 
-    def _fire(self) -> None:
-        with self._condition:
+    def _settle(self, outcome: tuple[Any, OptExcInfo | None]) -> None:
+        with self._guard:
+            if self._outcome is not None or self._get_hook is not None:
+                raise queue.Full  # as pykka's futures: set at most once
+            self._outcome = outcome
             callbacks, self._callbacks = self._callbacks, None
+        self._ready.release()
         for cb in callbacks or ():
             cb(self)
 
     def add_done_callback(self, cb: Callable[[BridgedFuture], None]) -> None:
-        with self._condition:
+        with self._guard:
             if self._callbacks is not None:
                 self._callbacks.append(cb)
                 return
