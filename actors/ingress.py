@@ -185,6 +185,14 @@ class Ingress:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def batch_finished(self, timeout_s: float) -> bool:
+        """Wait until a batch is done (True) or ``timeout_s`` has passed (False)."""
+        with contextlib.suppress(TimeoutError):
+            async with self.batch_done:
+                await asyncio.wait_for(self.batch_done.wait(), timeout_s)
+                return True
+        return False
+
     # ------------------------------------------------------------ one batch
 
     async def handle_batch(self, msgs: list[Msg]) -> None:

@@ -145,9 +145,16 @@ class PartitionWorker:
         )
 
     async def _flush_loop(self) -> None:
+        # The actors build their rate-limited views (enriched chains, smiles, surfaces) when
+        # this tick reaches them. Sent just after a feed batch is done, that work runs in the
+        # gap before the next batch instead of inside one, where it would hold back that
+        # batch's summaries (bench/RESULTS.md); with no feed the tick is only later by
+        # FLUSH_PERIOD_S at most.
         while not self._closing.is_set():
             self.supervisor.flush_all(time.time_ns())
             await asyncio.sleep(FLUSH_PERIOD_S)
+            if self.ingress is not None:
+                await self.ingress.batch_finished(FLUSH_PERIOD_S)
 
     async def _every(
         self, period_s: float, action: Callable[[], Awaitable[object]], failed: str
