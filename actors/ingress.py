@@ -201,8 +201,10 @@ class Ingress:
         trips = Trips()
         dispatched: list[tuple[Msg, int, list[Part]]] = []
         now_ns = time.time_ns()
+        last_seq = 0
         for msg in msgs:
             seq, delivered = delivery(msg)
+            last_seq = seq  # the batch is in stream order
             if delivered > 1:
                 self.redelivered += 1
                 FEED_REDELIVERED.inc()
@@ -265,7 +267,6 @@ class Ingress:
                 await self._retry_later(msg, seq)
             else:
                 await self._ack(msg, seq)
-        last_seq = delivery(msgs[-1])[0]
         for key, ref in broken.items():
             ok = await self.supervisor.restart_chain(
                 key, through_seq=last_seq, poison=poison.get(key, set()), failed_ref=ref

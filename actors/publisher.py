@@ -90,6 +90,18 @@ _decode_ack = msgspec.json.Decoder(_PubAck).decode
 _STATUS = "Status"
 
 
+def _refusal(ack: Msg) -> str | None:
+    """Why JetStream did not store a message, from its answer; None when it did."""
+    status = (ack.headers or {}).get(_STATUS)
+    if status:
+        return f"status {status}"
+    try:
+        error = _decode_ack(ack.data).error
+    except msgspec.DecodeError:
+        return "undecodable ack"
+    return None if error is None else f"{error.code}/{error.err_code} {error.description}"
+
+
 class Publisher:
     def __init__(
         self,
@@ -240,19 +252,12 @@ class Publisher:
         item = self._unacked.get(n)
         if item is None:
             return  # given up on, resent by a resync, or discarded meanwhile
-        status = (msg.headers or {}).get(_STATUS)
-        if status:
-            # 503: no stream takes the subject (or it has no leader right now).
+        # A status (503: no stream takes the subject, or it has no leader right now) or an
+        # error in the ack is a refusal: the message stays unacknowledged for the resync.
+        refusal = _refusal(msg)
+        if refusal is not None:
             item.answered = True
-            self._note_trouble(f"status {status}")
-            return
-        try:
-            error = _decode_ack(msg.data).error
-        except msgspec.DecodeError:
-            error = _ApiError(description="undecodable ack")
-        if error is not None:
-            item.answered = True
-            self._note_trouble(f"{error.code}/{error.err_code} {error.description}")
+            self._note_trouble(refusal)
             return
         del self._unacked[n]
         self.published += 1

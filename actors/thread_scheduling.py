@@ -18,13 +18,10 @@ import os
 __all__ = ["no_wakeup_preemption"]
 
 
-def no_wakeup_preemption() -> bool:
-    """Put the calling thread under SCHED_BATCH; False where the platform has no such policy
-    or refuses it (the thread then keeps the default, which is only slower)."""
+def no_wakeup_preemption() -> None:
+    """Put the calling thread under SCHED_BATCH where the platform has it and allows it (else
+    the thread keeps the default policy, which is only slower)."""
     batch = getattr(os, "SCHED_BATCH", None)
-    if batch is None or not hasattr(os, "sched_setscheduler"):
-        return False
-    with contextlib.suppress(OSError):
-        os.sched_setscheduler(0, batch, os.sched_param(0))  # 0: this thread on Linux
-        return True
-    return False
+    if batch is not None and hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, batch, os.sched_param(0))  # 0: this thread on Linux
